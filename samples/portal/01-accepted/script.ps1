@@ -1,0 +1,2 @@
+Write-Host 'harmless demo'
+$env:TEMP | Out-Null

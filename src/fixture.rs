@@ -1,0 +1,99 @@
+//! Test fixtures: zips and messages built in memory with the zip crate's
+//! writer, so unit tests need no files. Harmless content only.
+
+use std::io::{Cursor, Write};
+
+use zip::write::SimpleFileOptions;
+use zip::{AesMode, CompressionMethod, ZipWriter};
+
+pub const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+/// How entries are protected.
+#[derive(Clone, Copy)]
+pub enum Lock<'p> {
+    None,
+    ZipCrypto(&'p [u8]),
+    Aes(AesMode, &'p str),
+}
+
+/// One entry to write.
+pub enum Item<'a> {
+    File(&'a str, &'a [u8]),
+    Dir(&'a str),
+    Symlink(&'a str, &'a str),
+}
+
+/// A zip of `items`, deflated, locked as asked.
+pub fn zip(items: &[Item<'_>], lock: Lock<'_>) -> Vec<u8> {
+    zip_with(items, lock, CompressionMethod::Deflated)
+}
+
+pub fn zip_with(items: &[Item<'_>], lock: Lock<'_>, method: CompressionMethod) -> Vec<u8> {
+    use zip::unstable::write::FileOptionsExt;
+    let mut w = ZipWriter::new(Cursor::new(Vec::new()));
+    let base = SimpleFileOptions::default().compression_method(method);
+    let opts = match lock {
+        Lock::None => base,
+        Lock::ZipCrypto(p) => base.with_deprecated_encryption(p).expect("password"),
+        Lock::Aes(mode, p) => base.with_aes_encryption(mode, p),
+    };
+    for item in items {
+        match item {
+            Item::File(name, data) => {
+                w.start_file(*name, opts).expect("start");
+                w.write_all(data).expect("write");
+            }
+            Item::Dir(name) => w.add_directory(*name, base).expect("dir"),
+            Item::Symlink(name, target) => w.add_symlink(*name, *target, opts).expect("link"),
+        }
+    }
+    w.finish().expect("finish").into_inner()
+}
+
+/// A wrapper the way customers make them: ZipCrypto with `infected`.
+pub fn wrapper(items: &[Item<'_>]) -> Vec<u8> {
+    zip(items, Lock::ZipCrypto(b"infected"))
+}
+
+/// An RFC 5322 message with `body` as text/plain and base64 attachments.
+pub fn email(body: &str, attachments: &[(&str, &[u8])]) -> Vec<u8> {
+    use base64_engine::encode;
+    let mut m = String::from(
+        "From: Bob <bob@acme.example>\r\nTo: samples@lab.example\r\nSubject: sample\r\nMessage-ID: <t1@acme.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BOUNDARY\"\r\n\r\n",
+    );
+    m.push_str("--BOUNDARY\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
+    m.push_str(body);
+    m.push_str("\r\n");
+    for (name, data) in attachments {
+        m.push_str(&format!(
+            "--BOUNDARY\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            encode(data)
+        ));
+    }
+    m.push_str("--BOUNDARY--\r\n");
+    m.into_bytes()
+}
+
+/// A dependency-free base64 encoder for fixtures.
+mod base64_engine {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    pub fn encode(data: &[u8]) -> String {
+        let mut out = String::new();
+        for (i, c) in data.chunks(3).enumerate() {
+            if i > 0 && i % 19 == 0 {
+                out.push_str("\r\n");
+            }
+            let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for k in 0..4 {
+                if k <= c.len() {
+                    out.push(T[((n >> (18 - 6 * k)) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+}

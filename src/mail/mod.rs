@@ -1,0 +1,192 @@
+//! Reading one RFC 5322 message into what the decision needs: Message-ID,
+//! sender, subject, the body as text (HTML turned into text) and every
+//! attachment, including those inside forwarded `message/rfc822` parts.
+//! `mail-parser` does the MIME work (charsets, RFC 2047/2231 names, transfer
+//! encodings); this module only chooses what to take from it.
+
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+
+use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
+
+use crate::decide::Attachment;
+
+/// Longest HTML body turned into text; beyond it the rest is ignored (the
+/// facts come first in every template).
+const HTML_MAX: usize = 2 << 20;
+
+/// Deepest forwarded message whose attachments are taken.
+const FORWARD_DEPTH: u32 = 8;
+
+/// A parsed message, borrowing from the raw bytes where it can.
+#[derive(Debug, Default)]
+pub struct Envelope<'a> {
+    /// With angle brackets, as in the header.
+    pub message_id: Option<String>,
+    /// The From address.
+    pub sender: Option<String>,
+    pub subject: Option<String>,
+    /// The readable body: the message's own text first, then forwarded ones.
+    pub body: String,
+    pub attachments: Vec<Attachment<'a>>,
+}
+
+/// Parses `raw`. Never fails: a message mail-parser cannot make sense of
+/// yields an empty envelope, which the decision then rejects for want of
+/// samples.
+pub fn parse(raw: &[u8]) -> Envelope<'_> {
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return Envelope::default();
+    };
+    let mut env = Envelope {
+        message_id: msg.message_id().map(|id| format!("<{id}>")),
+        sender: msg
+            .from()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(|s| s.trim().to_owned()),
+        subject: msg.subject().map(str::to_owned),
+        ..Envelope::default()
+    };
+    collect(&msg, &mut env, FORWARD_DEPTH);
+    env.attachments = take_attachments(msg, FORWARD_DEPTH);
+    env
+}
+
+/// Appends the body text of `msg` and of the messages forwarded inside it.
+fn collect(msg: &Message<'_>, env: &mut Envelope<'_>, depth: u32) {
+    for part in msg.text_bodies() {
+        push_text(&mut env.body, part);
+    }
+    if msg.text_body.is_empty() {
+        for part in msg.html_bodies() {
+            push_text(&mut env.body, part);
+        }
+    }
+    if depth == 0 {
+        return;
+    }
+    for part in msg.attachments() {
+        if let PartType::Message(inner) = &part.body {
+            collect(inner, env, depth - 1);
+        }
+    }
+}
+
+fn push_text(out: &mut String, part: &MessagePart<'_>) {
+    let text = match &part.body {
+        PartType::Text(t) => Cow::Borrowed(t.as_ref()),
+        PartType::Html(h) => Cow::Owned(html_to_text(h)),
+        _ => return,
+    };
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(&text);
+}
+
+/// HTML as plain lines, tables kept as `│`-separated rows so that a template
+/// sent as a table still reads as `Label│value`.
+pub fn html_to_text(html: &str) -> String {
+    let mut end = html.len().min(HTML_MAX);
+    while !html.is_char_boundary(end) {
+        end -= 1;
+    }
+    let input = &html[..end];
+    // html2text's layout grows faster than linearly with nesting; deep markup
+    // (only ever hostile) gets mail-parser's plain tag stripper instead.
+    if nesting_depth(input) > MAX_NESTING {
+        return mail_parser::decoders::html::html_to_text(input);
+    }
+    // html2text is third-party code over hostile input: a panic in it must
+    // cost the body, not the submission.
+    std::panic::catch_unwind(|| {
+        html2text::config::plain_no_decorate()
+            .allow_width_overflow()
+            .string_from_read(input.as_bytes(), 10_000)
+            .unwrap_or_default()
+    })
+    .unwrap_or_default()
+}
+
+/// Deepest tag nesting handed to html2text.
+const MAX_NESTING: usize = 200;
+
+/// A rough upper bound of tag nesting: opening tags minus closing tags, with
+/// void and self-closing tags ignored. Linear, allocation-free.
+fn nesting_depth(html: &str) -> usize {
+    const VOID: [&str; 10] = ["br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr"];
+    let b = html.as_bytes();
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut i = 0;
+    while let Some(off) = b[i..].iter().position(|&c| c == b'<') {
+        i += off + 1;
+        match b.get(i) {
+            Some(b'/') => depth = depth.saturating_sub(1),
+            Some(c) if c.is_ascii_alphabetic() => {
+                let name_len = b[i..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+                let name = html[i..i + name_len].to_ascii_lowercase();
+                let close = b[i..].iter().position(|&c| c == b'>').map_or(b.len(), |p| i + p);
+                let self_closing = close > 0 && b.get(close - 1) == Some(&b'/');
+                if !VOID.contains(&name.as_str()) && !self_closing {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+            }
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Every attachment of `msg` in order; a forwarded message contributes its own
+/// attachments in its place.
+fn take_attachments<'x>(mut msg: Message<'x>, depth: u32) -> Vec<Attachment<'x>> {
+    let ids = std::mem::take(&mut msg.attachments);
+    let raw = std::mem::take(&mut msg.raw_message);
+    let mut out = Vec::new();
+    let mut parts = msg.parts;
+    for id in ids {
+        let Some(part) = parts.get_mut(id as usize) else {
+            continue;
+        };
+        let name = part.attachment_name().map(str::to_owned);
+        let body = std::mem::take(&mut part.body);
+        match body {
+            PartType::Message(inner) if depth > 0 => {
+                out.extend(take_attachments(inner, depth - 1));
+            }
+            PartType::Message(inner) => {
+                out.push(Attachment::new(name, inner.raw_message.into_owned()));
+            }
+            PartType::Binary(b) | PartType::InlineBinary(b) => {
+                out.push(Attachment::new(name, b));
+            }
+            PartType::Text(_) | PartType::Html(_) => {
+                // mail-parser converted the charset; the sample is the bytes
+                // as sent, so transfer-decode the raw part again.
+                let bytes = original_bytes(&raw, part);
+                out.push(Attachment::new(name, bytes));
+            }
+            PartType::Multipart(_) => {}
+        }
+    }
+    out
+}
+
+/// The transfer-decoded bytes of a text part, before any charset conversion.
+fn original_bytes(raw: &[u8], part: &MessagePart<'_>) -> Vec<u8> {
+    let start = part.offset_body as usize;
+    let end = (part.offset_end as usize).min(raw.len());
+    let body = raw.get(start..end).unwrap_or_default();
+    let decoded = match part.encoding {
+        mail_parser::Encoding::Base64 => mail_parser::decoders::base64::base64_decode(body),
+        mail_parser::Encoding::QuotedPrintable => {
+            mail_parser::decoders::quoted_printable::quoted_printable_decode(body)
+        }
+        mail_parser::Encoding::None => None,
+    };
+    decoded.unwrap_or_else(|| body.to_vec())
+}

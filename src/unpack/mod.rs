@@ -1,0 +1,238 @@
+//! Opening zip files the way the transport rules need: telling a wrapper (a zip
+//! encrypted with the password `infected`) from a plain zip, a wrong password and
+//! a broken file, and reading a wrapper's entries under limits that are checked
+//! on the bytes actually produced, never on what the headers claim.
+//!
+//! Nothing here decides what an entry *is*; that is `classify`'s job, and
+//! `decide` walks the tree. Everything works on bytes in memory: inputs are
+//! already bounded by the message or upload size limit.
+
+mod name;
+#[cfg(test)]
+mod tests;
+
+use std::io::{Cursor, Read};
+
+use zip::ZipArchive;
+use zip::result::ZipError;
+
+pub use name::{SafeName, safe_name};
+
+/// The one password a wrapper may use.
+pub const PASSWORD: &[u8] = b"infected";
+
+/// Unpacking limits. Defaults are the support policy's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Largest single file kept (64 MiB).
+    pub max_file: u64,
+    /// Most bytes unpacked for one submission (1 GiB).
+    pub max_total: u64,
+    /// Largest uncompressed:compressed ratio of one entry (1000:1) ...
+    pub max_ratio: u64,
+    /// ... once the entry has produced this many bytes (1 MiB), so a small
+    /// file of zeros is not called a bomb.
+    pub ratio_floor: u64,
+    /// Most entries in one archive (10,000).
+    pub max_entries: usize,
+    /// Deepest wrapper unpacked; the attached wrapper is depth 1 (3).
+    pub max_depth: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file: 64 << 20,
+            max_total: 1 << 30,
+            max_ratio: 1000,
+            ratio_floor: 1 << 20,
+            max_entries: 10_000,
+            max_depth: 3,
+        }
+    }
+}
+
+/// A zip file as the transport rules see it.
+pub enum Probe<'a> {
+    /// Encrypted with `infected`: to be unpacked.
+    Wrapper(Wrapper<'a>),
+    /// No encrypted entries: a specimen kept whole (`office` tells an OOXML or
+    /// OpenDocument file from a plain archive, jar or apk).
+    Plain { office: bool },
+    /// Encrypted with some other password.
+    WrongPassword,
+    /// Not readable as a zip.
+    Corrupt(String),
+}
+
+/// Looks into the zip in `bytes`.
+pub fn probe(bytes: &[u8]) -> Probe<'_> {
+    let mut archive = match ZipArchive::new(Cursor::new(bytes)) {
+        Ok(a) => a,
+        Err(e) => return Probe::Corrupt(describe(&e)),
+    };
+    let mut first_encrypted = None;
+    let mut office = false;
+    for i in 0..archive.len() {
+        let Ok(entry) = archive.by_index_data(i) else {
+            return Probe::Corrupt(format!("entry {i} unreadable"));
+        };
+        let raw = entry.name_raw();
+        office |= raw == b"[Content_Types].xml" || raw == b"mimetype";
+        if entry.encrypted() && first_encrypted.is_none() {
+            first_encrypted = Some(i);
+        }
+    }
+    let Some(i) = first_encrypted else {
+        return Probe::Plain { office };
+    };
+    let refused = match archive.by_index_decrypt(i, PASSWORD) {
+        Ok(_) => None,
+        Err(ZipError::InvalidPassword) => Some(Probe::WrongPassword),
+        Err(e) => Some(Probe::Corrupt(describe(&e))),
+    };
+    refused.unwrap_or(Probe::Wrapper(Wrapper { archive }))
+}
+
+fn describe(e: &ZipError) -> String {
+    match e {
+        ZipError::InvalidArchive(m) => format!("not a readable zip: {m}"),
+        ZipError::UnsupportedArchive(m) => format!("unsupported zip: {m}"),
+        ZipError::CompressionMethodNotSupported(m) => {
+            format!("unsupported compression method {m}")
+        }
+        other => format!("unreadable zip: {other}"),
+    }
+}
+
+/// An open wrapper. Cloning is cheap (the parsed directory is shared), which
+/// lets entries be read on several threads.
+#[derive(Clone)]
+pub struct Wrapper<'a> {
+    archive: ZipArchive<Cursor<&'a [u8]>>,
+}
+
+/// What reading one entry produced.
+#[derive(Debug)]
+pub enum Entry {
+    /// A directory: skipped silently.
+    Dir,
+    /// The entry's bytes, read in full and verified (CRC or AES MAC).
+    File { bytes: Vec<u8>, encrypted: bool },
+    /// A symlink, device, FIFO or socket; `bytes` is its content (a link's
+    /// target) when it was small enough to read.
+    NotAFile { kind: &'static str, bytes: Option<Vec<u8>> },
+    /// Stopped at the per-file limit; `head` is what was read.
+    TooLarge { head: Vec<u8> },
+    /// Passed the ratio limit: the archive is a bomb.
+    Bomb { produced: u64, compressed: u64 },
+    /// Encrypted and failed to decrypt: a wrong password (ZipCrypto's check
+    /// byte lets 1 in 256 through) or damage. The caller tells which from
+    /// whether other entries decrypted.
+    DecryptFailed(String),
+    /// Unreadable for another reason (damage, unsupported method).
+    Corrupt(String),
+}
+
+impl Wrapper<'_> {
+    /// Number of entries the central directory lists.
+    pub fn len(&self) -> usize {
+        self.archive.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.archive.len() == 0
+    }
+
+    /// The raw name of entry `i`, decoded: UTF-8 when the bytes are UTF-8
+    /// (many tools omit the flag), else the zip crate's reading (CP437).
+    pub fn name(&self, i: usize) -> String {
+        match self.archive.by_index_data(i) {
+            Ok(e) => match std::str::from_utf8(e.name_raw()) {
+                Ok(s) => s.to_owned(),
+                Err(_) => e
+                    .name()
+                    .map(|n| n.into_owned())
+                    .unwrap_or_else(|_| String::from_utf8_lossy(e.name_raw()).into_owned()),
+            },
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Reads entry `i` under `limits`.
+    pub fn read(&mut self, i: usize, limits: &Limits) -> Entry {
+        let meta = match self.archive.by_index_data(i) {
+            Ok(m) => m,
+            Err(e) => return Entry::Corrupt(describe(&e)),
+        };
+        let encrypted = meta.encrypted();
+        let compressed = meta.compressed_size();
+        let declared = meta.size();
+        let special = special_kind(meta.unix_mode(), meta.is_symlink());
+        if meta.is_dir() && declared == 0 {
+            return Entry::Dir;
+        }
+        let mut file = match self.archive.by_index_decrypt(i, PASSWORD) {
+            Ok(f) => f,
+            Err(ZipError::InvalidPassword) => {
+                return Entry::DecryptFailed("password is not infected".to_owned());
+            }
+            Err(e) => return Entry::Corrupt(describe(&e)),
+        };
+        if let Some(kind) = special {
+            let mut target = Vec::new();
+            let full = (&mut file).take(LINK_MAX + 1).read_to_end(&mut target).is_ok()
+                && target.len() as u64 <= LINK_MAX;
+            return Entry::NotAFile {
+                kind,
+                bytes: full.then_some(target),
+            };
+        }
+        // Never let a header's claim size an allocation beyond a modest start.
+        let mut bytes = Vec::with_capacity(declared.min(8 << 20) as usize);
+        let mut chunk = vec![0u8; 256 << 10];
+        loop {
+            let n = match file.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if encrypted => return Entry::DecryptFailed(e.to_string()),
+                Err(e) => return Entry::Corrupt(format!("damaged entry: {e}")),
+            };
+            let produced = (bytes.len() + n) as u64;
+            if produced > limits.ratio_floor
+                && produced > limits.max_ratio.saturating_mul(compressed.max(1))
+            {
+                return Entry::Bomb {
+                    produced,
+                    compressed,
+                };
+            }
+            if produced > limits.max_file {
+                let room = (limits.max_file as usize).saturating_sub(bytes.len());
+                bytes.extend_from_slice(&chunk[..room.min(n)]);
+                return Entry::TooLarge { head: bytes };
+            }
+            bytes.extend_from_slice(&chunk[..n]);
+        }
+        Entry::File { bytes, encrypted }
+    }
+}
+
+/// Largest symlink target read for hashing.
+const LINK_MAX: u64 = 64 << 10;
+
+/// What kind of non-regular entry the Unix mode bits describe, if any.
+fn special_kind(mode: Option<u32>, symlink: bool) -> Option<&'static str> {
+    if symlink {
+        return Some("symbolic link");
+    }
+    match mode? & 0o170000 {
+        0o120000 => Some("symbolic link"),
+        0o020000 => Some("character device"),
+        0o060000 => Some("block device"),
+        0o010000 => Some("FIFO"),
+        0o140000 => Some("socket"),
+        _ => None,
+    }
+}
