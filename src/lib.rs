@@ -4,13 +4,25 @@
 //! runs and `intake check` exposes, the detectors and readers it is built from,
 //! and the types shared with the analysis workers.
 
+pub mod analysis;
+pub mod blob;
 pub mod classify;
+pub mod config;
+pub mod database;
 pub mod decide;
 pub mod digest;
+pub mod grants;
+pub mod http;
+pub mod ingest;
 pub mod mail;
 pub mod metadata;
+pub mod metrics;
+pub mod outbox;
 pub mod portal;
+pub mod queue;
+pub mod record;
 pub mod report;
+pub mod support;
 pub mod unpack;
 
 #[cfg(test)]

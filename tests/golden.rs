@@ -41,7 +41,12 @@ fn compare(input: &Path, channel: &str) -> Option<String> {
     }
     let got: serde_json::Value = match serde_json::from_str(&stdout) {
         Ok(v) => v,
-        Err(e) => return Some(format!("{}: stdout is not one JSON object: {e}", input.display())),
+        Err(e) => {
+            return Some(format!(
+                "{}: stdout is not one JSON object: {e}",
+                input.display()
+            ));
+        }
     };
     let stem = input.file_stem().and_then(|s| s.to_str()).unwrap_or("x");
     let golden = root()
@@ -103,11 +108,23 @@ fn corpus_covers_every_reject_reason_and_outcome() {
     }
     // too_large needs a 64 MiB file; decide's unit tests cover it with a small limit.
     for want in [
-        "empty", "screenshot", "av_log", "hijackthis_log", "prefetch", "not_archived",
-        "not_encrypted", "wrong_password", "corrupt_archive", "archive_bomb", "not_a_file",
+        "empty",
+        "screenshot",
+        "av_log",
+        "hijackthis_log",
+        "prefetch",
+        "not_archived",
+        "not_encrypted",
+        "wrong_password",
+        "corrupt_archive",
+        "archive_bomb",
+        "not_a_file",
         "too_deep",
     ] {
-        assert!(reasons.contains(want), "no sample shows {want}: {reasons:?}");
+        assert!(
+            reasons.contains(want),
+            "no sample shows {want}: {reasons:?}"
+        );
     }
     assert_eq!(outcomes.len(), 3, "{outcomes:?}");
 }

@@ -5,11 +5,15 @@
 /// Whether `text` is a HijackThis log.
 pub fn detect(text: &str) -> bool {
     let lower = text.to_lowercase();
-    if lower.contains("logfile of hijackthis") || lower.contains("logfile of trend micro hijackthis")
+    if lower.contains("logfile of hijackthis")
+        || lower.contains("logfile of trend micro hijackthis")
     {
         return true;
     }
-    text.lines().filter(|l| is_section_line(l.trim_start())).count() >= 3
+    text.lines()
+        .filter(|l| is_section_line(l.trim_start()))
+        .count()
+        >= 3
 }
 
 /// `R0 - `, `R3 - `, `F2 - `, `N3 - `, `O1 - ` … `O24 - `.

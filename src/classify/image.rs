@@ -87,7 +87,9 @@ mod tests {
         let mut bmp = b"BM\x3a\0\0\0\0\0\0\0\x36\0\0\0".to_vec();
         bmp.extend_from_slice(&40u32.to_le_bytes());
         assert_eq!(detect(&bmp), Some("BMP"));
-        let ico = [0u8, 0, 1, 0, 1, 0, 16, 16, 0, 0, 1, 0, 32, 0, 0, 0, 0, 0, 22, 0, 0, 0];
+        let ico = [
+            0u8, 0, 1, 0, 1, 0, 16, 16, 0, 0, 1, 0, 32, 0, 0, 0, 0, 0, 22, 0, 0, 0,
+        ];
         assert_eq!(detect(&ico), Some("ICO"));
     }
 

@@ -37,7 +37,10 @@ pub fn kind_of(bytes: &[u8], text: Option<&str>) -> Kind {
     if bytes.starts_with(b"L\0\0\0\x01\x14\x02\0") {
         return Kind::Lnk;
     }
-    if bytes[..bytes.len().min(1024)].windows(5).any(|w| w == b"%PDF-") {
+    if bytes[..bytes.len().min(1024)]
+        .windows(5)
+        .any(|w| w == b"%PDF-")
+    {
         return Kind::Pdf;
     }
     if bytes.starts_with(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") || bytes.starts_with(b"{\\rt") {
@@ -93,18 +96,71 @@ fn is_html(text: &str) -> bool {
 /// Openings that only code has. A file that starts like this is a sample even
 /// when it talks about scans and detections further down.
 const CODE_OPENINGS: &[&str] = &[
-    "#!", "@echo", "@rem", "rem ", "::", "<?php", "<script", "<job", "<package", "<html",
-    "<!doctype", "<hta:", "<?xml", "<svg", "#requires", "param(", "param (", "function ",
-    "option explicit", "on error resume", "dim ", "sub ", "set-", "invoke-", "import ",
-    "from ", "def ", "var ", "let ", "const ", "use strict", "'use strict", "\"use strict",
-    "package ", "#include", "using ", "powershell", "cmd /", "cmd.exe", "start-process",
-    "new-object", "$", "'",
+    "#!",
+    "@echo",
+    "@rem",
+    "rem ",
+    "::",
+    "<?php",
+    "<script",
+    "<job",
+    "<package",
+    "<html",
+    "<!doctype",
+    "<hta:",
+    "<?xml",
+    "<svg",
+    "#requires",
+    "param(",
+    "param (",
+    "function ",
+    "option explicit",
+    "on error resume",
+    "dim ",
+    "sub ",
+    "set-",
+    "invoke-",
+    "import ",
+    "from ",
+    "def ",
+    "var ",
+    "let ",
+    "const ",
+    "use strict",
+    "'use strict",
+    "\"use strict",
+    "package ",
+    "#include",
+    "using ",
+    "powershell",
+    "cmd /",
+    "cmd.exe",
+    "start-process",
+    "new-object",
+    "$",
+    "'",
 ];
 
 /// PowerShell's approved verbs that open most one-line droppers.
 const PS_VERBS: &[&str] = &[
-    "add", "clear", "convertfrom", "convertto", "copy", "export", "get", "import", "invoke",
-    "move", "new", "out", "remove", "rename", "set", "start", "stop", "write",
+    "add",
+    "clear",
+    "convertfrom",
+    "convertto",
+    "copy",
+    "export",
+    "get",
+    "import",
+    "invoke",
+    "move",
+    "new",
+    "out",
+    "remove",
+    "rename",
+    "set",
+    "start",
+    "stop",
+    "write",
 ];
 
 /// Whether the text opens the way source code does.
@@ -125,12 +181,46 @@ fn opens_with_cmdlet(line: &str) -> bool {
 /// Tokens typical of droppers and downloaders in batch, PowerShell, VBScript,
 /// JScript, Python and shell.
 const CODE_TOKENS: &[&str] = &[
-    "createobject(", "wscript.", "activexobject", "invoke-expression", "iex ", "iex(", "eval(",
-    "function(", "function ", "document.write", "shell.application", "frombase64string",
-    "downloadstring", "downloadfile", "new-object", "start-process", "$env:", "%temp%",
-    "%appdata%", "regsvr32", "rundll32", "mshta", "echo ", "set ", "goto ", "if exist",
-    "powershell", "bitsadmin", "certutil", "curl ", "wget ", "chmod ", "import os",
-    "subprocess", "end sub", "end function", "var ", "return ", "exit /b", "#!/",
+    "createobject(",
+    "wscript.",
+    "activexobject",
+    "invoke-expression",
+    "iex ",
+    "iex(",
+    "eval(",
+    "function(",
+    "function ",
+    "document.write",
+    "shell.application",
+    "frombase64string",
+    "downloadstring",
+    "downloadfile",
+    "new-object",
+    "start-process",
+    "$env:",
+    "%temp%",
+    "%appdata%",
+    "regsvr32",
+    "rundll32",
+    "mshta",
+    "echo ",
+    "set ",
+    "goto ",
+    "if exist",
+    "powershell",
+    "bitsadmin",
+    "certutil",
+    "curl ",
+    "wget ",
+    "chmod ",
+    "import os",
+    "subprocess",
+    "end sub",
+    "end function",
+    "var ",
+    "return ",
+    "exit /b",
+    "#!/",
 ];
 
 fn is_script(text: &str) -> bool {
@@ -173,11 +263,20 @@ mod tests {
     fn scripts_html_and_text() {
         assert_eq!(kind(b"#!/bin/sh\necho hello\n"), Kind::Script);
         assert_eq!(kind(b"@echo off\r\necho harmless\r\n"), Kind::Script);
-        assert_eq!(kind(b"Set objShell = CreateObject(\"WScript.Shell\")\n"), Kind::Script);
-        assert_eq!(kind(b"Write-Host hi\n$env:TEMP; Invoke-Expression $x\n"), Kind::Script);
+        assert_eq!(
+            kind(b"Set objShell = CreateObject(\"WScript.Shell\")\n"),
+            Kind::Script
+        );
+        assert_eq!(
+            kind(b"Write-Host hi\n$env:TEMP; Invoke-Expression $x\n"),
+            Kind::Script
+        );
         assert_eq!(kind(b"Write-Host 'harmless demo'\n"), Kind::Script);
         assert_eq!(kind(b"Get-Date was the answer, he wrote\n"), Kind::Script);
-        assert_eq!(kind(b"<!DOCTYPE html><html><body>x</body></html>"), Kind::Html);
+        assert_eq!(
+            kind(b"<!DOCTYPE html><html><body>x</body></html>"),
+            Kind::Html
+        );
         assert_eq!(kind(b"Dear support, my computer is slow.\n"), Kind::Text);
         assert_eq!(kind(&[0u8, 1, 2, 3, 250, 251, 7, 8]), Kind::Other);
     }
@@ -186,6 +285,8 @@ mod tests {
     fn code_openings_protect_scripts_from_the_log_detectors() {
         assert!(starts_like_code("\n\n@ECHO OFF\necho Scan finished"));
         assert!(starts_like_code("#!/usr/bin/env python3"));
-        assert!(!starts_like_code("3/10/2015 10:05 AM Blocked by On-Access Scan"));
+        assert!(!starts_like_code(
+            "3/10/2015 10:05 AM Blocked by On-Access Scan"
+        ));
     }
 }

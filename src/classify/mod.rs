@@ -21,7 +21,10 @@ pub use text::text_head;
 pub enum Identity {
     /// A file the lab refuses whatever way it came: `reason` is one of
     /// `empty`, `screenshot`, `av_log`, `hijackthis_log`, `prefetch`.
-    Unwanted { reason: RejectReason, detail: String },
+    Unwanted {
+        reason: RejectReason,
+        detail: String,
+    },
     /// Starts with a zip signature: a wrapper, a plain zip, an OOXML file or a
     /// jar; the transport rules decide which by opening it.
     Zip,

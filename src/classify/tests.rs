@@ -16,8 +16,14 @@ fn empty_first() {
 
 #[test]
 fn content_not_name_decides() {
-    assert_eq!(reason(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Some(RejectReason::Screenshot));
-    assert_eq!(reason(b"\x1e\0\0\0SCCA\0\0\0\0"), Some(RejectReason::Prefetch));
+    assert_eq!(
+        reason(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+        Some(RejectReason::Screenshot)
+    );
+    assert_eq!(
+        reason(b"\x1e\0\0\0SCCA\0\0\0\0"),
+        Some(RejectReason::Prefetch)
+    );
     assert_eq!(reason(b"MAM\x04abcd"), Some(RejectReason::Prefetch));
     assert_eq!(
         reason(b"Logfile of Trend Micro HijackThis v2.0.5\n"),
@@ -42,12 +48,16 @@ fn zips_are_left_to_the_transport_rules() {
     assert_eq!(identify(b"PK\x03\x04\x14\0\0\0"), Identity::Zip);
     assert_eq!(identify(b"PK\x05\x06\0\0\0\0"), Identity::Zip);
     // A self-extractor is an executable that happens to carry a zip.
-    assert_eq!(identify(b"MZ\x90\0PK\x03\x04"), Identity::Specimen(Kind::Pe));
+    assert_eq!(
+        identify(b"MZ\x90\0PK\x03\x04"),
+        Identity::Specimen(Kind::Pe)
+    );
 }
 
 #[test]
 fn utf16_defender_log_is_a_log() {
-    let text = "MpCmdRun: Command Line: \"MpCmdRun.exe\" -Scan\r\nScan starting...\r\nScan finished.\r\n";
+    let text =
+        "MpCmdRun: Command Line: \"MpCmdRun.exe\" -Scan\r\nScan starting...\r\nScan finished.\r\n";
     let mut b = vec![0xff, 0xfe];
     b.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
     assert_eq!(reason(&b), Some(RejectReason::AvLog));

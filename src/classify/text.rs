@@ -30,7 +30,12 @@ fn looks_utf16le(head: &[u8]) -> bool {
     if sample.len() < 8 {
         return false;
     }
-    let odd_zero = sample.iter().skip(1).step_by(2).filter(|b| **b == 0).count();
+    let odd_zero = sample
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .filter(|b| **b == 0)
+        .count();
     let even_zero = sample.iter().step_by(2).filter(|b| **b == 0).count();
     let pairs = sample.len() / 2;
     odd_zero * 10 >= pairs * 9 && even_zero * 10 <= pairs

@@ -374,7 +374,13 @@ impl Walk<'_> {
     }
 
     /// Reads and judges entry `i` of the wrapper at `prefix`.
-    fn entry(&self, w: &mut Wrapper<'_>, i: usize, prefix: &str, depth: u32) -> Result<EntryOut, Stop> {
+    fn entry(
+        &self,
+        w: &mut Wrapper<'_>,
+        i: usize,
+        prefix: &str,
+        depth: u32,
+    ) -> Result<EntryOut, Stop> {
         let raw = w.name(i);
         let safe = safe_name(&raw, &format!("entry-{}", i + 1));
         let path = format!("{prefix}/{}", safe.name);
@@ -387,7 +393,9 @@ impl Walk<'_> {
         match w.read(i, self.limits) {
             Entry::Dir => {}
             Entry::File { bytes, encrypted } => {
-                let total = self.unpacked.fetch_add(bytes.len() as u64, Ordering::SeqCst)
+                let total = self
+                    .unpacked
+                    .fetch_add(bytes.len() as u64, Ordering::SeqCst)
                     + bytes.len() as u64;
                 if total > self.limits.max_total {
                     return Err(Stop::Total);
@@ -422,7 +430,13 @@ impl Walk<'_> {
                         ),
                     ),
                 };
-                out.leaves.push(Leaf::rejected(path, None, head.len() as u64, reason, detail));
+                out.leaves.push(Leaf::rejected(
+                    path,
+                    None,
+                    head.len() as u64,
+                    reason,
+                    detail,
+                ));
             }
             Entry::Bomb {
                 produced,
@@ -435,7 +449,13 @@ impl Walk<'_> {
             }
             Entry::DecryptFailed(why) => out.failed = Some((path, why)),
             Entry::Corrupt(why) => {
-                out.leaves.push(Leaf::rejected(path, None, 0, RejectReason::CorruptArchive, why));
+                out.leaves.push(Leaf::rejected(
+                    path,
+                    None,
+                    0,
+                    RejectReason::CorruptArchive,
+                    why,
+                ));
             }
         }
         Ok(out)

@@ -27,12 +27,21 @@ fn check(attachments: &[(&str, &[u8])]) -> Report {
 }
 
 fn reasons(r: &Report) -> Vec<(&str, RejectReason)> {
-    r.rejected.iter().map(|x| (x.path.as_str(), x.reason)).collect()
+    r.rejected
+        .iter()
+        .map(|x| (x.path.as_str(), x.reason))
+        .collect()
 }
 
 #[test]
 fn a_good_submission_is_accepted() {
-    let r = check(&[("s.zip", &wrapper(&[Item::File("dropper.exe", PE), Item::File("eicar.com", EICAR)]))]);
+    let r = check(&[(
+        "s.zip",
+        &wrapper(&[
+            Item::File("dropper.exe", PE),
+            Item::File("eicar.com", EICAR),
+        ]),
+    )]);
     assert_eq!(r.outcome, Outcome::Accepted);
     let paths: Vec<&str> = r.samples.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(paths, ["s.zip/dropper.exe", "s.zip/eicar.com"]);
@@ -44,7 +53,10 @@ fn a_good_submission_is_accepted() {
 
 #[test]
 fn missing_metadata_means_needs_info() {
-    let raw = email("Grant Number: 1\r\n", &[("s.zip", &wrapper(&[Item::File("a.exe", PE)]))]);
+    let raw = email(
+        "Grant Number: 1\r\n",
+        &[("s.zip", &wrapper(&[Item::File("a.exe", PE)]))],
+    );
     let r = decide_email(&raw, &Policy::default());
     assert_eq!(r.outcome, Outcome::NeedsInfo);
     assert_eq!(r.missing_fields.first().map(|f| f.key()), Some("file_list"));
@@ -55,7 +67,13 @@ fn email_transport_rules() {
     let r = check(&[
         ("a.exe", PE),
         ("plain.zip", &zip(&[Item::File("a.exe", PE)], Lock::None)),
-        ("aes-wrong.zip", &zip(&[Item::File("a.exe", PE)], Lock::Aes(AesMode::Aes256, "virus"))),
+        (
+            "aes-wrong.zip",
+            &zip(
+                &[Item::File("a.exe", PE)],
+                Lock::Aes(AesMode::Aes256, "virus"),
+            ),
+        ),
         ("broken.zip", b"PK\x03\x04\0\0\0\0"),
     ]);
     assert_eq!(r.outcome, Outcome::Rejected);
@@ -76,7 +94,10 @@ fn what_a_file_is_outranks_how_it_was_sent() {
     let r = check(&[("shot.png", png), ("empty.exe", b"")]);
     assert_eq!(
         reasons(&r),
-        [("shot.png", RejectReason::Screenshot), ("empty.exe", RejectReason::Empty)]
+        [
+            ("shot.png", RejectReason::Screenshot),
+            ("empty.exe", RejectReason::Empty)
+        ]
     );
 }
 
@@ -87,7 +108,10 @@ fn zipcrypto_check_byte_false_positive_is_a_wrong_password() {
     let data = vec![b'x'; 5000];
     let fooled = (0..20_000u32).find_map(|i| {
         let pw = format!("pw{i}");
-        let z = zip(&[Item::File("a.txt", &data)], Lock::ZipCrypto(pw.as_bytes()));
+        let z = zip(
+            &[Item::File("a.txt", &data)],
+            Lock::ZipCrypto(pw.as_bytes()),
+        );
         matches!(unpack::probe(&z), Probe::Wrapper(_)).then_some(z)
     });
     let z = fooled.expect("some password passes the check byte");
@@ -113,7 +137,10 @@ fn damaged_entry_next_to_good_ones_is_corrupt_not_wrong_password() {
     let r = check(&[("w.zip", &z)]);
     assert_eq!(r.samples.len(), 1);
     assert_eq!(r.samples[0].path, "w.zip/good.txt");
-    assert_eq!(reasons(&r), [("w.zip/bad.txt", RejectReason::CorruptArchive)]);
+    assert_eq!(
+        reasons(&r),
+        [("w.zip/bad.txt", RejectReason::CorruptArchive)]
+    );
     assert_eq!(r.rejected[0].sha256, None);
 }
 
@@ -126,14 +153,23 @@ fn nesting_depth_limit() {
     let r = check(&[("d1.zip", &d1)]);
     assert_eq!(r.samples.len(), 1);
     assert_eq!(r.samples[0].path, "d1.zip/d2.zip/d3.zip/d3.exe");
-    assert_eq!(reasons(&r), [("d1.zip/d2.zip/d3.zip/d4.zip", RejectReason::TooDeep)]);
+    assert_eq!(
+        reasons(&r),
+        [("d1.zip/d2.zip/d3.zip/d4.zip", RejectReason::TooDeep)]
+    );
     assert_eq!(r.rejected[0].sha256, Some(Sha256::of(&d4)));
 }
 
 #[test]
 fn specimens_inside_wrappers_are_kept_whole() {
     let inner_plain = zip(&[Item::File("x.exe", PE)], Lock::None);
-    let r = check(&[("w.zip", &wrapper(&[Item::File("inner.zip", &inner_plain), Item::File("a.7z", b"7z\xbc\xaf\x27\x1c\0\x04rest")]))]);
+    let r = check(&[(
+        "w.zip",
+        &wrapper(&[
+            Item::File("inner.zip", &inner_plain),
+            Item::File("a.7z", b"7z\xbc\xaf\x27\x1c\0\x04rest"),
+        ]),
+    )]);
     let kinds: Vec<Kind> = r.samples.iter().map(|s| s.kind).collect();
     assert_eq!(kinds, [Kind::Archive, Kind::Archive]);
     assert_eq!(r.samples[0].sha256, Sha256::of(&inner_plain));
@@ -141,7 +177,9 @@ fn specimens_inside_wrappers_are_kept_whole() {
 
 #[test]
 fn entry_count_and_total_limits_refuse_the_archive() {
-    let items: Vec<(String, Vec<u8>)> = (0..20).map(|i| (format!("f{i}.exe"), PE.to_vec())).collect();
+    let items: Vec<(String, Vec<u8>)> = (0..20)
+        .map(|i| (format!("f{i}.exe"), PE.to_vec()))
+        .collect();
     let refs: Vec<Item<'_>> = items.iter().map(|(n, d)| Item::File(n, d)).collect();
     let w = wrapper(&refs);
     let policy = Policy {
@@ -162,7 +200,10 @@ fn entry_count_and_total_limits_refuse_the_archive() {
         ..Policy::default()
     };
     let small = wrapper(&[Item::File("s.exe", PE)]);
-    let r = decide_email(&email(BODY, &[("many.zip", &w), ("small.zip", &small)]), &policy);
+    let r = decide_email(
+        &email(BODY, &[("many.zip", &w), ("small.zip", &small)]),
+        &policy,
+    );
     // The big one is refused; its bytes no longer count, so the small one passes.
     assert_eq!(reasons(&r), [("many.zip", RejectReason::ArchiveBomb)]);
     assert_eq!(r.samples.len(), 1);
@@ -170,7 +211,10 @@ fn entry_count_and_total_limits_refuse_the_archive() {
 
 #[test]
 fn oversized_entry_is_too_large_unless_it_is_something_unwanted() {
-    let big: Vec<u8> = std::iter::once(b"MZ".to_vec()).flatten().chain((0..5000u32).flat_map(|i| i.to_le_bytes())).collect();
+    let big: Vec<u8> = std::iter::once(b"MZ".to_vec())
+        .flatten()
+        .chain((0..5000u32).flat_map(|i| i.to_le_bytes()))
+        .collect();
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend((0..5000u32).flat_map(|i| i.to_be_bytes()));
     let policy = Policy {
@@ -180,11 +224,20 @@ fn oversized_entry_is_too_large_unless_it_is_something_unwanted() {
         },
         ..Policy::default()
     };
-    let raw = email(BODY, &[("w.zip", &wrapper(&[Item::File("big.exe", &big), Item::File("big.png", &png)]))]);
+    let raw = email(
+        BODY,
+        &[(
+            "w.zip",
+            &wrapper(&[Item::File("big.exe", &big), Item::File("big.png", &png)]),
+        )],
+    );
     let r = decide_email(&raw, &policy);
     assert_eq!(
         reasons(&r),
-        [("w.zip/big.exe", RejectReason::TooLarge), ("w.zip/big.png", RejectReason::Screenshot)]
+        [
+            ("w.zip/big.exe", RejectReason::TooLarge),
+            ("w.zip/big.png", RejectReason::Screenshot)
+        ]
     );
     assert!(r.rejected.iter().all(|x| x.sha256.is_none()));
 }
@@ -197,7 +250,10 @@ fn portal_takes_specimens_without_a_zip() {
         sender: None,
         attachments: vec![
             Attachment::new(Some("a.exe".into()), PE),
-            Attachment::new(Some("p.zip".into()), zip(&[Item::File("x", PE)], Lock::None)),
+            Attachment::new(
+                Some("p.zip".into()),
+                zip(&[Item::File("x", PE)], Lock::None),
+            ),
             Attachment::new(Some("w.zip".into()), wrapper(&[Item::File("y.exe", PE)])),
         ],
         metadata: Metadata::default(),
@@ -210,7 +266,10 @@ fn portal_takes_specimens_without_a_zip() {
 
 #[test]
 fn attachment_paths_lose_the_senders_folders() {
-    let r = check(&[("C:\\\\Users\\\\bob\\\\s.zip", &wrapper(&[Item::File("../x.exe", PE)]))]);
+    let r = check(&[(
+        "C:\\\\Users\\\\bob\\\\s.zip",
+        &wrapper(&[Item::File("../x.exe", PE)]),
+    )]);
     assert_eq!(r.samples[0].path, "s.zip/x.exe");
     assert!(r.samples[0].warnings[0].contains("../x.exe"));
 }
@@ -218,7 +277,12 @@ fn attachment_paths_lose_the_senders_folders() {
 #[test]
 fn name_type_mismatch_is_a_warning() {
     let r = check(&[("w.zip", &wrapper(&[Item::File("invoice.pdf", PE)]))]);
-    assert!(r.samples[0].warnings.iter().any(|w| w.contains(".pdf") && w.contains("pe")));
+    assert!(
+        r.samples[0]
+            .warnings
+            .iter()
+            .any(|w| w.contains(".pdf") && w.contains("pe"))
+    );
 }
 
 #[test]
@@ -238,7 +302,16 @@ fn keep_sees_every_judged_file_and_its_failure_stops_the_decision() {
             Err(std::io::Error::other("disk full"))
         }
     }
-    let raw = email(BODY, &[("w.zip", &wrapper(&[Item::File("a.exe", PE), Item::File("b.png", b"\x89PNG\r\n\x1a\nxxxx")]))]);
+    let raw = email(
+        BODY,
+        &[(
+            "w.zip",
+            &wrapper(&[
+                Item::File("a.exe", PE),
+                Item::File("b.png", b"\x89PNG\r\n\x1a\nxxxx"),
+            ]),
+        )],
+    );
     let env = mail::parse(&raw);
     let input = Input {
         channel: Channel::Email,
@@ -251,7 +324,10 @@ fn keep_sees_every_judged_file_and_its_failure_stops_the_decision() {
     let r = decide(&input, &Policy::default(), &spy).expect("ok");
     let mut kept = spy.0.into_inner().unwrap_or_default();
     kept.sort();
-    let mut want = vec![r.samples[0].sha256, r.rejected[0].sha256.unwrap_or(Sha256::of(b""))];
+    let mut want = vec![
+        r.samples[0].sha256,
+        r.rejected[0].sha256.unwrap_or(Sha256::of(b"")),
+    ];
     want.sort();
     assert_eq!(kept, want);
     assert!(decide(&input, &Policy::default(), &Full).is_err());

@@ -55,6 +55,15 @@ pub fn parse(raw: &[u8]) -> Envelope<'_> {
     env
 }
 
+/// The Message-ID of `raw` (with angle brackets), reading headers only.
+pub fn message_id(raw: &[u8]) -> Option<String> {
+    let msg = MessageParser::default().parse_headers(raw)?;
+    msg.message_id()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(|id| format!("<{id}>"))
+}
+
 /// Appends the body text of `msg` and of the messages forwarded inside it.
 fn collect(msg: &Message<'_>, env: &mut Envelope<'_>, depth: u32) {
     for part in msg.text_bodies() {
@@ -117,7 +126,9 @@ const MAX_NESTING: usize = 200;
 /// A rough upper bound of tag nesting: opening tags minus closing tags, with
 /// void and self-closing tags ignored. Linear, allocation-free.
 fn nesting_depth(html: &str) -> usize {
-    const VOID: [&str; 10] = ["br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr"];
+    const VOID: [&str; 10] = [
+        "br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr",
+    ];
     let b = html.as_bytes();
     let (mut depth, mut max) = (0usize, 0usize);
     let mut i = 0;
@@ -126,9 +137,15 @@ fn nesting_depth(html: &str) -> usize {
         match b.get(i) {
             Some(b'/') => depth = depth.saturating_sub(1),
             Some(c) if c.is_ascii_alphabetic() => {
-                let name_len = b[i..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+                let name_len = b[i..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .count();
                 let name = html[i..i + name_len].to_ascii_lowercase();
-                let close = b[i..].iter().position(|&c| c == b'>').map_or(b.len(), |p| i + p);
+                let close = b[i..]
+                    .iter()
+                    .position(|&c| c == b'>')
+                    .map_or(b.len(), |p| i + p);
                 let self_closing = close > 0 && b.get(close - 1) == Some(&b'/');
                 if !VOID.contains(&name.as_str()) && !self_closing {
                     depth += 1;

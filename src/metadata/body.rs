@@ -77,7 +77,8 @@ fn is_boundary(trimmed: &str) -> bool {
         || (trimmed.len() >= 10 && trimmed.chars().all(|c| c == '_'))
         || is_rule(trimmed)
         || (trimmed.starts_with("On ") && trimmed.ends_with("wrote:"))
-        || (trimmed.starts_with('在') && (trimmed.ends_with("写道：") || trimmed.ends_with("寫道：")))
+        || (trimmed.starts_with('在')
+            && (trimmed.ends_with("写道：") || trimmed.ends_with("寫道：")))
 }
 
 /// A `Label: value` line whose label is not ours ("Note: ...", "备注：..."):

@@ -120,7 +120,10 @@ const FIXED: &[(Field, &[&str])] = &[
         Field::ProductName,
         &["迈克菲产品名称", "邁克菲產品名稱", "Your Product Name"],
     ),
-    (Field::EngineVersion, &["Engine Version", "Engine", "引擎版本"]),
+    (
+        Field::EngineVersion,
+        &["Engine Version", "Engine", "引擎版本"],
+    ),
     (
         Field::DatVersion,
         &[
@@ -145,7 +148,10 @@ const FIXED: &[(Field, &[&str])] = &[
             "作業系統",
         ],
     ),
-    (Field::ServicePack, &["Service Pack", "SP", "服务包", "服務包"]),
+    (
+        Field::ServicePack,
+        &["Service Pack", "SP", "服务包", "服務包"],
+    ),
     (
         Field::SystemDetails,
         &[

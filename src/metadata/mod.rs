@@ -239,17 +239,39 @@ pub fn parse_yes_no(raw: &str) -> Option<bool> {
         .split(|c: char| c.is_whitespace() || ",;.!()-–—，。；！（）:：/".contains(c))
         .find(|w| !w.is_empty())?;
     const YES: [&str; 10] = [
-        "yes", "y", "true", "是", "是的", "有", "检测到", "檢測到", "偵測到", "detected",
+        "yes",
+        "y",
+        "true",
+        "是",
+        "是的",
+        "有",
+        "检测到",
+        "檢測到",
+        "偵測到",
+        "detected",
     ];
     const NO: [&str; 12] = [
-        "no", "n", "false", "否", "没有", "沒有", "无", "無", "未检测到", "未檢測到", "未偵測到",
+        "no",
+        "n",
+        "false",
+        "否",
+        "没有",
+        "沒有",
+        "无",
+        "無",
+        "未检测到",
+        "未檢測到",
+        "未偵測到",
         "none",
     ];
     if YES.contains(&first) {
         Some(true)
     } else if NO.contains(&first) {
         Some(false)
-    } else if ["否", "没", "沒", "未", "无", "無"].iter().any(|p| first.starts_with(p)) {
+    } else if ["否", "没", "沒", "未", "无", "無"]
+        .iter()
+        .any(|p| first.starts_with(p))
+    {
         // Chinese answers often run on without a separator: "否，没有报毒", "未检测".
         Some(false)
     } else if first.starts_with('是') || first.starts_with('有') {

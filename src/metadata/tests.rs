@@ -48,7 +48,9 @@ fn reads_the_chinese_template_with_full_width_colons() {
 
 #[test]
 fn labels_match_in_any_case_and_spacing_but_only_whole() {
-    let m = read("GRANT NUMBER : 7\ndat version:1\nDAT版本: 2\nmcafee   product name: X\nMy Product Name: Y\nVersions: 3\n");
+    let m = read(
+        "GRANT NUMBER : 7\ndat version:1\nDAT版本: 2\nmcafee   product name: X\nMy Product Name: Y\nVersions: 3\n",
+    );
     assert_eq!(m.grant_number.as_deref(), Some("7"));
     assert_eq!(m.dat_version.as_deref(), Some("1"));
     assert_eq!(m.product_name.as_deref(), Some("X"));
@@ -59,7 +61,10 @@ fn labels_match_in_any_case_and_spacing_but_only_whole() {
 #[test]
 fn configured_vendor_name_changes_the_product_label() {
     let labels = Labels::new("Trellix");
-    let m = read_body("Trellix Product Name: ENS\nMcAfee Product Name: VSE\n", &labels);
+    let m = read_body(
+        "Trellix Product Name: ENS\nMcAfee Product Name: VSE\n",
+        &labels,
+    );
     assert_eq!(m.product_name.as_deref(), Some("ENS"));
 }
 
@@ -91,7 +96,9 @@ fn first_answer_wins_and_quoted_template_fills_gaps() {
 
 #[test]
 fn decorated_numbered_and_bilingual_labels() {
-    let m = read("1. **Grant Number**: 9\n- Symptoms: odd\nGrant Number / 授权号: 10\nOperating System (操作系统)：Win8\nDAT/AMCore Version: 4000\n");
+    let m = read(
+        "1. **Grant Number**: 9\n- Symptoms: odd\nGrant Number / 授权号: 10\nOperating System (操作系统)：Win8\nDAT/AMCore Version: 4000\n",
+    );
     assert_eq!(m.grant_number.as_deref(), Some("9"));
     assert_eq!(m.symptoms.as_deref(), Some("odd"));
     assert_eq!(m.os.as_deref(), Some("Win8"));

@@ -91,7 +91,10 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<Attachment<'static>>) -> Result<
             // Never followed: a link's content is its target, kept as evidence.
             let (kind, bytes) = if ft.is_symlink() {
                 let target = fs::read_link(&path).map_err(io_err(&path))?;
-                ("symbolic link", target.into_os_string().into_encoded_bytes())
+                (
+                    "symbolic link",
+                    target.into_os_string().into_encoded_bytes(),
+                )
             } else {
                 ("special file", Vec::new())
             };

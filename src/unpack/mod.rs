@@ -122,7 +122,10 @@ pub enum Entry {
     File { bytes: Vec<u8>, encrypted: bool },
     /// A symlink, device, FIFO or socket; `bytes` is its content (a link's
     /// target) when it was small enough to read.
-    NotAFile { kind: &'static str, bytes: Option<Vec<u8>> },
+    NotAFile {
+        kind: &'static str,
+        bytes: Option<Vec<u8>>,
+    },
     /// Stopped at the per-file limit; `head` is what was read.
     TooLarge { head: Vec<u8> },
     /// Passed the ratio limit: the archive is a bomb.
@@ -182,7 +185,10 @@ impl Wrapper<'_> {
         };
         if let Some(kind) = special {
             let mut target = Vec::new();
-            let full = (&mut file).take(LINK_MAX + 1).read_to_end(&mut target).is_ok()
+            let full = (&mut file)
+                .take(LINK_MAX + 1)
+                .read_to_end(&mut target)
+                .is_ok()
                 && target.len() as u64 <= LINK_MAX;
             return Entry::NotAFile {
                 kind,

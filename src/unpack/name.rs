@@ -87,7 +87,10 @@ mod tests {
         assert_eq!(safe("/etc/shadow"), "etc/shadow");
         assert_eq!(safe("a/./b/../c"), "a/b/c");
         assert_eq!(safe("..\\..\\Windows\\win.ini"), "Windows/win.ini");
-        assert_eq!(safe("C:\\Windows\\System32\\evil.dll"), "Windows/System32/evil.dll");
+        assert_eq!(
+            safe("C:\\Windows\\System32\\evil.dll"),
+            "Windows/System32/evil.dll"
+        );
         assert_eq!(safe("D:evil.exe"), "evil.exe");
         assert_eq!(safe("\\\\server\\share\\x"), "server/share/x");
     }

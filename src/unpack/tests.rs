@@ -28,7 +28,10 @@ fn file_bytes(e: &Entry) -> &[u8] {
 
 #[test]
 fn zipcrypto_wrapper_unpacks() {
-    let z = wrapper(&[Item::File("eicar.com", EICAR), Item::File("a/b.txt", b"hello")]);
+    let z = wrapper(&[
+        Item::File("eicar.com", EICAR),
+        Item::File("a/b.txt", b"hello"),
+    ]);
     let entries = read_all(&z);
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].0, "eicar.com");
@@ -48,10 +51,16 @@ fn aes_wrappers_of_every_strength_unpack() {
 #[test]
 fn wrong_passwords_are_told_apart_from_plain_and_corrupt() {
     let zc = zip(&[Item::File("x", EICAR)], Lock::ZipCrypto(b"virus"));
-    let aes = zip(&[Item::File("x", EICAR)], Lock::Aes(AesMode::Aes256, "virus"));
+    let aes = zip(
+        &[Item::File("x", EICAR)],
+        Lock::Aes(AesMode::Aes256, "virus"),
+    );
     // ZipCrypto's one check byte lets some wrong passwords through; those are
     // caught when the CRC fails (see decide's tests), so accept either here.
-    assert!(matches!(probe(&zc), Probe::WrongPassword | Probe::Wrapper(_)));
+    assert!(matches!(
+        probe(&zc),
+        Probe::WrongPassword | Probe::Wrapper(_)
+    ));
     assert!(matches!(probe(&aes), Probe::WrongPassword));
     let plain = zip(&[Item::File("x", EICAR)], Lock::None);
     assert!(matches!(probe(&plain), Probe::Plain { office: false }));
@@ -64,7 +73,10 @@ fn wrong_passwords_are_told_apart_from_plain_and_corrupt() {
 #[test]
 fn ooxml_is_recognised_as_office() {
     let docx = zip(
-        &[Item::File("[Content_Types].xml", b"<Types/>"), Item::File("word/document.xml", b"<w/>")],
+        &[
+            Item::File("[Content_Types].xml", b"<Types/>"),
+            Item::File("word/document.xml", b"<w/>"),
+        ],
         Lock::None,
     );
     assert!(matches!(probe(&docx), Probe::Plain { office: true }));
@@ -73,11 +85,21 @@ fn ooxml_is_recognised_as_office() {
 #[test]
 fn ratio_bomb_stops_early() {
     let zeros = vec![0u8; 8 << 20];
-    let z = zip_with(&[Item::File("zeros", &zeros)], Lock::ZipCrypto(b"infected"), CompressionMethod::Bzip2);
+    let z = zip_with(
+        &[Item::File("zeros", &zeros)],
+        Lock::ZipCrypto(b"infected"),
+        CompressionMethod::Bzip2,
+    );
     let entries = read_all(&z);
     match &entries[0].1 {
-        Entry::Bomb { produced, compressed } => {
-            assert!(*produced <= (1 << 20) + (256 << 10), "stopped late: {produced}");
+        Entry::Bomb {
+            produced,
+            compressed,
+        } => {
+            assert!(
+                *produced <= (1 << 20) + (256 << 10),
+                "stopped late: {produced}"
+            );
             assert!(*compressed < 1000);
         }
         other => panic!("not a bomb: {other:?}"),

@@ -1,15 +1,26 @@
 //! The `intake` command: the operator's edge of the library. Errors become one
 //! clear line and an exit status; nothing here decides anything.
 
+mod app;
 mod check;
+mod demo;
+mod serve;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "intake", version, about = "Malware-sample submission intake for a support lab")]
+#[command(
+    name = "intake",
+    version,
+    about = "Malware-sample submission intake for a support lab"
+)]
 struct Cli {
+    /// Configuration file (TOML); INTAKE_* variables override it.
+    #[arg(long, global = true, env = "INTAKE_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -19,11 +30,98 @@ enum Command {
     /// What would intake do with this input? Runs the ingress rules on one
     /// email (.eml) or portal upload directory, without database or broker.
     Check(check::Args),
+    /// Run the whole pipeline on the demo corpus and print what happened.
+    Demo {
+        /// The demo corpus.
+        #[arg(long, default_value = "samples")]
+        samples: PathBuf,
+    },
+    /// Run the ingress service: outbox relay, health, readiness and metrics.
+    Serve,
+    /// Apply the database migrations.
+    Migrate,
+    /// Record inputs that were stored but never recorded (after a crash).
+    Replay,
+    /// Manage entitlements.
+    Grants {
+        #[command(subcommand)]
+        action: GrantsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum GrantsAction {
+    /// Import grants from a CSV file:
+    /// grant_number,company,email_domains,support_level,expires_on
+    Import { file: PathBuf },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Check(args) => check::run(&args),
+    if let Command::Check(args) = &cli.command {
+        return check::run(args);
     }
+    // The demo prints its own table; its logs stay quiet unless asked for.
+    init_logs(if matches!(cli.command, Command::Demo { .. }) {
+        "warn"
+    } else {
+        "warn,intake=info"
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("intake: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = cli.config.as_deref();
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Check(_) => Ok(()),
+            Command::Demo { samples } => demo::run(config, samples).await,
+            Command::Serve => serve::run(config).await,
+            Command::Migrate => app::App::start(config).await.map(|_| {
+                println!("migrations applied");
+            }),
+            Command::Replay => {
+                let app = app::App::start(config).await?;
+                let n = app.intake.replay_pending().await?;
+                println!("recorded {n} stored inputs");
+                Ok(())
+            }
+            Command::Grants {
+                action: GrantsAction::Import { file },
+            } => {
+                let app = app::App::start(config).await?;
+                let f = std::fs::File::open(file)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                let n = intake::grants::import(&app.intake.pool, &intake::grants::parse_csv(f)?)
+                    .await?;
+                println!("imported {n} grants");
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, the causes joined: the operator reads this, not a trace.
+            eprintln!("intake: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logs(default: &str) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
 }

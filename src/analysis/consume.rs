@@ -1,0 +1,339 @@
+//! The consumer loop: manual acknowledgement, a bounded number of jobs in
+//! flight (the prefetch), findings committed before the ack, failures sent
+//! through the delayed-retry queue and, after the last attempt, to the dead
+//! queue with an event staff can see. Stopping finishes the jobs in flight;
+//! anything unacknowledged is redelivered by the broker to another worker.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, message::Delivery};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::Analyser;
+use crate::blob::Blobs;
+use crate::metrics::{Metrics, label};
+use crate::queue::{self, PublishError, SampleJob, Topology};
+
+/// The consumer could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// Everything a consumer needs.
+#[derive(Clone)]
+pub struct Consumer {
+    pub pool: PgPool,
+    pub blobs: Blobs,
+    pub topology: Topology,
+    pub amqp_url: String,
+    pub prefetch: u16,
+    pub max_attempts: u32,
+    pub retry_delay_ms: u32,
+    pub analysers: Arc<Vec<Box<dyn Analyser>>>,
+    pub metrics: Metrics,
+    /// Name recorded as the actor of events ("worker@host").
+    pub actor: String,
+}
+
+/// How one job ended.
+enum Done {
+    Analysed,
+    Retried,
+    Dead,
+}
+
+impl Consumer {
+    /// Consumes until `stop` turns true or, with `until_idle`, until the
+    /// queue has been empty and nothing was in flight for that long.
+    /// Returns the number of jobs handled.
+    pub async fn run(
+        &self,
+        mut stop: watch::Receiver<bool>,
+        until_idle: Option<Duration>,
+    ) -> Result<usize, ConsumeError> {
+        let conn = queue::connect(&self.amqp_url).await?;
+        let consume_ch = conn.create_channel().await?;
+        let publish_ch = queue::confirm_channel(&conn).await?;
+        self.topology
+            .declare(&consume_ch, self.retry_delay_ms)
+            .await?;
+        consume_ch
+            .basic_qos(self.prefetch, BasicQosOptions::default())
+            .await?;
+        let mut deliveries = consume_ch
+            .basic_consume(
+                self.topology.samples_queue().into(),
+                self.actor.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let publish_ch = Arc::new(publish_ch);
+        let mut in_flight = JoinSet::new();
+        let mut handled = 0usize;
+        let mut idle_since = Instant::now();
+        loop {
+            let tick = until_idle
+                .unwrap_or(Duration::from_secs(3600))
+                .min(Duration::from_millis(250));
+            tokio::select! {
+                next = deliveries.next() => match next {
+                    Some(Ok(d)) => {
+                        let me = self.clone();
+                        let ch = publish_ch.clone();
+                        in_flight.spawn(async move { me.handle(d, &ch).await });
+                    }
+                    Some(Err(e)) => return Err(e.into()),
+                    None => break,
+                },
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    handled += 1;
+                    idle_since = Instant::now();
+                    if let Ok(Err(e)) = done {
+                        tracing::error!(error = %e, "job not acknowledged; the broker will redeliver it");
+                    }
+                }
+                _ = stop.changed() => break,
+                _ = tokio::time::sleep(tick) => {
+                    if let Some(idle) = until_idle
+                        && in_flight.is_empty()
+                        && idle_since.elapsed() >= idle
+                        && self.topology.depth(&consume_ch, &self.topology.samples_queue()).await? == 0
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        // Stop taking new jobs, finish the ones in flight.
+        let _ = consume_ch
+            .basic_cancel(self.actor.as_str().into(), Default::default())
+            .await;
+        while let Some(done) = in_flight.join_next().await {
+            handled += 1;
+            if let Ok(Err(e)) = done {
+                tracing::error!(error = %e, "job not acknowledged; the broker will redeliver it");
+            }
+        }
+        let _ = conn.close(200, "done".into()).await;
+        Ok(handled)
+    }
+
+    /// Handles one delivery and acknowledges it (or leaves it unacknowledged
+    /// when even the failure path could not be taken).
+    async fn handle(&self, d: Delivery, publish: &Channel) -> Result<(), ConsumeError> {
+        let job: SampleJob = match serde_json::from_slice(&d.data) {
+            Ok(j) => j,
+            Err(e) => {
+                // Not ours to fix: straight to the dead queue via the DLX.
+                tracing::error!(error = %e, "undecodable job; dead-lettered");
+                self.metrics
+                    .jobs
+                    .get_or_create(&label("result", "dead"))
+                    .inc();
+                d.reject(BasicRejectOptions { requeue: false }).await?;
+                return Ok(());
+            }
+        };
+        let span = tracing::info_span!("job", sr = %job.sr_number, submission = %job.submission_id,
+            sha256 = %job.sha256, attempt = job.attempt);
+        let outcome = async {
+            match self.analyse(&job).await {
+                Ok(()) => Ok(Done::Analysed),
+                Err(why) => self.fail(&job, &why, publish).await,
+            }
+        }
+        .instrument(span)
+        .await;
+        match outcome {
+            Ok(done) => {
+                let result = match done {
+                    Done::Analysed => "done",
+                    Done::Retried => "retried",
+                    Done::Dead => "dead",
+                };
+                self.metrics
+                    .jobs
+                    .get_or_create(&label("result", result))
+                    .inc();
+                d.ack(BasicAckOptions::default()).await?;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs the analysers not yet recorded for this sample and commits their
+    /// findings in one transaction.
+    async fn analyse(&self, job: &SampleJob) -> Result<(), String> {
+        let done: Vec<(String, String)> =
+            sqlx::query_as("SELECT analyser, analyser_version FROM findings WHERE sha256 = $1")
+                .bind(job.sha256.to_hex())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| e.to_string())?;
+        let todo: Vec<usize> = self
+            .analysers
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| !done.iter().any(|(n, v)| n == a.name() && v == a.version()))
+            .map(|(i, _)| i)
+            .collect();
+        if !todo.is_empty() {
+            let blobs = self.blobs.clone();
+            let analysers = self.analysers.clone();
+            let metrics = self.metrics.clone();
+            let j = job.clone();
+            let results = tokio::task::spawn_blocking(move || {
+                let bytes = blobs
+                    .get(&j.sha256)
+                    .map_err(|e| format!("sample blob: {e}"))?;
+                let mut out = Vec::new();
+                for i in todo {
+                    let a = &analysers[i];
+                    let t = Instant::now();
+                    let r = a
+                        .analyse(&bytes, &j)
+                        .map_err(|e| format!("{}: {e}", a.name()))?;
+                    metrics
+                        .analyser_seconds
+                        .get_or_create(&label("analyser", a.name()))
+                        .observe(t.elapsed().as_secs_f64());
+                    out.push((a.name(), a.version(), r));
+                }
+                Ok::<_, String>(out)
+            })
+            .await
+            .map_err(|e| e.to_string())??;
+            self.commit(job, &results)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn commit(
+        &self,
+        job: &SampleJob,
+        results: &[(&'static str, &'static str, serde_json::Value)],
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for (name, version, result) in results {
+            sqlx::query(
+                "INSERT INTO findings (sha256, analyser, analyser_version, result) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (sha256, analyser, analyser_version) DO NOTHING",
+            )
+            .bind(job.sha256.to_hex())
+            .bind(name)
+            .bind(version)
+            .bind(result)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let names: Vec<&str> = results.iter().map(|r| r.0).collect();
+        self.event(
+            &mut tx,
+            job,
+            "analysis.done",
+            serde_json::json!({ "sha256": job.sha256, "analysers": names }),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    async fn event(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        job: &SampleJob,
+        kind: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO events (actor, sr_id, submission_id, kind, detail)
+             SELECT $1, id, $3, $4, $5 FROM service_requests WHERE sr_number = $2",
+        )
+        .bind(&self.actor)
+        .bind(job.sr_number.to_string())
+        .bind(job.submission_id)
+        .bind(kind)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// A failed attempt: retry later, or dead-letter after the last one.
+    async fn fail(
+        &self,
+        job: &SampleJob,
+        why: &str,
+        publish: &Channel,
+    ) -> Result<Done, ConsumeError> {
+        let last = job.attempt >= self.max_attempts;
+        tracing::warn!(error = why, last, "analysis failed");
+        let mut next = job.clone();
+        next.attempt += 1;
+        let (exchange, done, kind) = if last {
+            (self.topology.dead_exchange(), Done::Dead, "analysis.dead")
+        } else {
+            (
+                self.topology.retry_exchange(),
+                Done::Retried,
+                "analysis.retry",
+            )
+        };
+        queue::publish_confirmed(publish, &exchange, &next)
+            .await
+            .map_err(|e| match e {
+                PublishError::Broker(b) => ConsumeError::Broker(b),
+                other => ConsumeError::Broker(lapin::Error::from(std::io::Error::other(
+                    other.to_string(),
+                ))),
+            })?;
+        let mut tx = self.pool.begin().await?;
+        self.event(
+            &mut tx,
+            job,
+            kind,
+            serde_json::json!({ "sha256": job.sha256, "attempt": job.attempt, "error": why }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use uuid::Uuid;
+
+    use crate::classify::Kind;
+    use crate::digest::Sha256;
+    use crate::queue::SampleJob;
+    use crate::support::{Severity, SrNumber};
+
+    /// A job naming `bytes`.
+    pub(crate) fn job_for(bytes: &[u8]) -> SampleJob {
+        SampleJob {
+            job_id: Uuid::nil(),
+            sha256: Sha256::of(bytes),
+            size: bytes.len() as u64,
+            kind: Kind::Other,
+            sr_number: SrNumber::new(2026, 1),
+            submission_id: Uuid::nil(),
+            severity: Severity::MEDIUM,
+            attempt: 1,
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Configuration: a TOML file (optional) overlaid with `INTAKE_*` environment
+//! variables, with defaults that work on a machine where PostgreSQL and
+//! RabbitMQ run locally with their stock credentials.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::unpack::Limits;
+
+/// Everything `intake serve`, `intake demo` and the workers need.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// PostgreSQL; the database is created if it does not exist.
+    pub database_url: String,
+    /// RabbitMQ.
+    pub amqp_url: String,
+    /// Prefix of every exchange and queue, so deployments (and tests) can
+    /// share a broker.
+    pub queue_prefix: String,
+    /// HTTP listener for health, readiness and metrics.
+    pub listen: String,
+    /// The vendor's name in the "<vendor> Product Name" label.
+    pub vendor: String,
+    /// Where blobs (raw inputs, samples, quarantine) are kept.
+    pub blobs: BlobConfig,
+    pub limits: Limits,
+    /// Delay before a failed analysis job is retried, in milliseconds.
+    pub retry_delay_ms: u32,
+    /// Attempts before a job is dead-lettered.
+    pub max_attempts: u32,
+    /// Jobs a worker holds unacknowledged at once.
+    pub prefetch: u16,
+}
+
+/// Blob storage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum BlobConfig {
+    /// A local directory (one host).
+    Local { dir: PathBuf },
+    /// An S3-compatible object store (several hosts).
+    S3 {
+        bucket: String,
+        #[serde(default)]
+        endpoint: Option<String>,
+        #[serde(default = "default_region")]
+        region: String,
+        #[serde(default)]
+        access_key_id: Option<String>,
+        #[serde(default)]
+        secret_access_key: Option<String>,
+        #[serde(default)]
+        allow_http: bool,
+    },
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: "postgres://postgres@127.0.0.1:5432/intake".to_owned(),
+            amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+            queue_prefix: "intake".to_owned(),
+            listen: "127.0.0.1:8080".to_owned(),
+            vendor: "McAfee".to_owned(),
+            blobs: BlobConfig::Local {
+                dir: PathBuf::from("var/blobs"),
+            },
+            limits: Limits::default(),
+            retry_delay_ms: 30_000,
+            max_attempts: 5,
+            prefetch: 8,
+        }
+    }
+}
+
+/// The configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("{name}: {why}")]
+    Env { name: &'static str, why: String },
+}
+
+impl Config {
+    /// Reads `path` if given, then applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: p.to_owned(),
+                    source,
+                })?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok(cfg)
+    }
+
+    /// Overlays `INTAKE_*` variables; `get` is the environment (a parameter
+    /// so tests need not touch the process's).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("INTAKE_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = get("INTAKE_AMQP_URL") {
+            self.amqp_url = v;
+        }
+        if let Some(v) = get("INTAKE_QUEUE_PREFIX") {
+            self.queue_prefix = v;
+        }
+        if let Some(v) = get("INTAKE_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = get("INTAKE_VENDOR") {
+            self.vendor = v;
+        }
+        if let Some(v) = get("INTAKE_BLOB_DIR") {
+            self.blobs = BlobConfig::Local { dir: v.into() };
+        }
+        if let Some(v) = get("INTAKE_PREFETCH") {
+            self.prefetch = v.parse().map_err(|e| ConfigError::Env {
+                name: "INTAKE_PREFETCH",
+                why: format!("{e}"),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_and_environment() {
+        let mut cfg: Config = toml::from_str(
+            "queue_prefix = \"lab\"\n[blobs]\nkind = \"s3\"\nbucket = \"samples\"\nendpoint = \"http://127.0.0.1:9000\"\nallow_http = true\n[limits]\nmax_depth = 2\n",
+        )
+        .expect("parses");
+        assert_eq!(cfg.queue_prefix, "lab");
+        assert_eq!(cfg.limits.max_depth, 2);
+        assert_eq!(cfg.limits.max_entries, 10_000);
+        assert!(matches!(cfg.blobs, BlobConfig::S3 { .. }));
+        cfg.apply_env(|k| match k {
+            "INTAKE_BLOB_DIR" => Some("/tmp/b".into()),
+            "INTAKE_AMQP_URL" => Some("amqp://x".into()),
+            _ => None,
+        })
+        .expect("env");
+        assert_eq!(cfg.amqp_url, "amqp://x");
+        assert!(matches!(cfg.blobs, BlobConfig::Local { .. }));
+        assert!(
+            cfg.apply_env(|k| (k == "INTAKE_PREFETCH").then(|| "many".into()))
+                .is_err()
+        );
+        assert!(toml::from_str::<Config>("typo_key = 1").is_err());
+    }
+}

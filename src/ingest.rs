@@ -1,0 +1,343 @@
+//! Receive → decide → record, the same for every channel. The raw input is
+//! stored (blob + `inbound` row) before anything judges it, so a crash at any
+//! later point is repaired by [`Intake::replay_pending`]; a second delivery of
+//! the same Message-ID or upload id finds the first one and changes nothing.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tracing::Instrument;
+
+use crate::blob::Blobs;
+use crate::decide::{self, Attachment, Input, KeepError, Policy};
+use crate::digest::Sha256;
+use crate::mail;
+use crate::metadata::{Metadata, read_body};
+use crate::metrics::{Metrics, label};
+use crate::record::{self, RecordError, Recorded, Recording};
+use crate::report::{Channel, Report};
+
+/// Ingesting an input failed. Nothing is lost: the raw input is stored and
+/// its inbound row stays `received` for replay (or, when storing itself
+/// failed, the sender was not told "accepted" and sends again).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("storing blobs: {0}")]
+    Store(#[from] std::io::Error),
+    #[error("keeping a file: {0}")]
+    Keep(#[from] KeepError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("recording: {0}")]
+    Record(#[from] RecordError),
+    #[error("stored input {0} is unreadable: {1}")]
+    BadStoredInput(i64, String),
+    #[error("internal task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The shared ingress path.
+#[derive(Clone)]
+pub struct Intake {
+    pub pool: PgPool,
+    pub blobs: Blobs,
+    pub policy: Arc<Policy>,
+    pub metrics: Metrics,
+}
+
+/// An input stored durably and not yet (or already) recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound {
+    pub id: i64,
+    pub recorded: bool,
+}
+
+/// What a portal upload is stored as: its files by digest plus the form.
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    upload_id: String,
+    title: Option<String>,
+    sender: Option<String>,
+    metadata: Metadata,
+    files: Vec<ManifestFile>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ManifestFile {
+    name: Option<String>,
+    sha256: Sha256,
+    not_a_file: Option<String>,
+}
+
+impl Intake {
+    /// Takes one email end to end.
+    pub async fn email(&self, raw: Vec<u8>) -> Result<Recorded, IngestError> {
+        let raw = Arc::new(raw);
+        let inbound = self.receive_email(raw.clone()).await?;
+        self.process_email(inbound, raw).await
+    }
+
+    /// Stores `raw` and its inbound row; the point after which the sender may
+    /// be told the message is accepted.
+    pub async fn receive_email(&self, raw: Arc<Vec<u8>>) -> Result<Inbound, IngestError> {
+        self.metrics
+            .inputs_received
+            .get_or_create(&label("channel", "email"))
+            .inc();
+        let blobs = self.blobs.clone();
+        let r = raw.clone();
+        let (sha, id) = tokio::task::spawn_blocking(move || {
+            let sha = Sha256::of(&r);
+            blobs.put(&sha, &r)?;
+            // No Message-ID: the content is the identity.
+            let id = mail::message_id(&r).unwrap_or_else(|| format!("sha256:{sha}"));
+            Ok::<_, std::io::Error>((sha, id))
+        })
+        .await??;
+        self.inbound(Channel::Email, &id, &sha, raw.len()).await
+    }
+
+    /// Decides and records a stored email.
+    pub async fn process_email(
+        &self,
+        inbound: Inbound,
+        raw: Arc<Vec<u8>>,
+    ) -> Result<Recorded, IngestError> {
+        let started = Instant::now();
+        let span = tracing::info_span!(
+            "submission",
+            channel = "email",
+            inbound = inbound.id,
+            sr = tracing::field::Empty,
+            submission = tracing::field::Empty
+        );
+        async move {
+            let policy = self.policy.clone();
+            let blobs = self.blobs.clone();
+            let (report, subject) = tokio::task::spawn_blocking(move || {
+                let env = mail::parse(&raw);
+                let input = Input {
+                    channel: Channel::Email,
+                    message_id: env.message_id,
+                    sender: env.sender,
+                    metadata: read_body(&env.body, &policy.labels),
+                    attachments: env.attachments,
+                };
+                decide::decide(&input, &policy, &blobs).map(|r| (r, env.subject))
+            })
+            .await??;
+            self.finish(inbound, &report, subject.as_deref(), started)
+                .await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Takes one portal upload end to end. `upload_id` identifies it for
+    /// deduplication (the portal's own id).
+    pub async fn portal(
+        &self,
+        upload_id: &str,
+        title: Option<String>,
+        input: Input<'static>,
+    ) -> Result<Recorded, IngestError> {
+        self.metrics
+            .inputs_received
+            .get_or_create(&label("channel", "portal"))
+            .inc();
+        let started = Instant::now();
+        let blobs = self.blobs.clone();
+        let upload = upload_id.to_owned();
+        let (input, manifest_sha, size) = tokio::task::spawn_blocking(move || {
+            let mut files = Vec::new();
+            for a in &input.attachments {
+                let sha = Sha256::of(&a.bytes);
+                blobs.put(&sha, &a.bytes)?;
+                files.push(ManifestFile {
+                    name: a.name.clone(),
+                    sha256: sha,
+                    not_a_file: a.not_a_file.map(str::to_owned),
+                });
+            }
+            let manifest = Manifest {
+                upload_id: upload,
+                title,
+                sender: input.sender.clone(),
+                metadata: input.metadata.clone(),
+                files,
+            };
+            let bytes = serde_json::to_vec(&manifest).map_err(std::io::Error::other)?;
+            let sha = Sha256::of(&bytes);
+            blobs.put(&sha, &bytes)?;
+            Ok::<_, std::io::Error>((input, sha, bytes.len()))
+        })
+        .await??;
+        let inbound = self
+            .inbound(Channel::Portal, upload_id, &manifest_sha, size)
+            .await?;
+        self.process_portal(inbound, input, started).await
+    }
+
+    async fn process_portal(
+        &self,
+        inbound: Inbound,
+        input: Input<'static>,
+        started: Instant,
+    ) -> Result<Recorded, IngestError> {
+        let span = tracing::info_span!(
+            "submission",
+            channel = "portal",
+            inbound = inbound.id,
+            sr = tracing::field::Empty,
+            submission = tracing::field::Empty
+        );
+        async move {
+            let policy = self.policy.clone();
+            let blobs = self.blobs.clone();
+            let report =
+                tokio::task::spawn_blocking(move || decide::decide(&input, &policy, &blobs))
+                    .await??;
+            self.finish(inbound, &report, None, started).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn finish(
+        &self,
+        inbound: Inbound,
+        report: &Report,
+        subject: Option<&str>,
+        started: Instant,
+    ) -> Result<Recorded, IngestError> {
+        let rec = record::record(
+            &self.pool,
+            Recording {
+                inbound_id: inbound.id,
+                report,
+                subject,
+                now: Utc::now(),
+            },
+        )
+        .await?;
+        let span = tracing::Span::current();
+        span.record("sr", rec.sr_number.to_string());
+        span.record("submission", rec.submission_id.to_string());
+        if !rec.duplicate {
+            self.metrics
+                .decisions
+                .get_or_create(&label("outcome", rec.outcome.as_str()))
+                .inc();
+            self.metrics
+                .record_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        tracing::info!(outcome = rec.outcome.as_str(), jobs = rec.jobs, duplicate = rec.duplicate,
+            verification = %rec.verification, "recorded");
+        Ok(rec)
+    }
+
+    /// Inserts the inbound row, or finds the one a previous delivery made.
+    async fn inbound(
+        &self,
+        channel: Channel,
+        external_id: &str,
+        sha: &Sha256,
+        size: usize,
+    ) -> Result<Inbound, IngestError> {
+        let row: (i64, String) = sqlx::query_as(
+            "INSERT INTO inbound (channel, external_id, raw_sha256, raw_size) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (channel, external_id) DO UPDATE SET channel = EXCLUDED.channel
+             RETURNING id, state",
+        )
+        .bind(channel.as_str())
+        .bind(external_id)
+        .bind(sha.to_hex())
+        .bind(size as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Inbound {
+            id: row.0,
+            recorded: row.1 == "recorded",
+        })
+    }
+
+    /// Re-processes every stored input that was never recorded (a crash
+    /// between receiving and recording). Returns how many were recorded.
+    pub async fn replay_pending(&self) -> Result<usize, IngestError> {
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT id, channel, raw_sha256 FROM inbound WHERE state = 'received' ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut done = 0;
+        for (id, channel, sha) in rows {
+            let sha: Sha256 = sha
+                .parse()
+                .map_err(|e| IngestError::BadStoredInput(id, format!("{e}")))?;
+            let inbound = Inbound {
+                id,
+                recorded: false,
+            };
+            let blobs = self.blobs.clone();
+            let raw = tokio::task::spawn_blocking(move || blobs.get(&sha)).await??;
+            let result = if channel == "email" {
+                self.process_email(inbound, Arc::new(raw)).await
+            } else {
+                let input = self.portal_input(id, &raw).await?;
+                self.process_portal(inbound, input, Instant::now()).await
+            };
+            match result {
+                Ok(_) => done += 1,
+                Err(e) => {
+                    tracing::error!(inbound = id, error = %e, "replay failed; left for the next try");
+                    sqlx::query("UPDATE inbound SET error = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(e.to_string())
+                        .execute(&self.pool)
+                        .await?;
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    async fn portal_input(&self, id: i64, manifest: &[u8]) -> Result<Input<'static>, IngestError> {
+        let m: Manifest = serde_json::from_slice(manifest)
+            .map_err(|e| IngestError::BadStoredInput(id, e.to_string()))?;
+        let blobs = self.blobs.clone();
+        let attachments = tokio::task::spawn_blocking(move || {
+            m.files
+                .iter()
+                .map(|f| {
+                    let bytes = blobs.get(&f.sha256)?;
+                    let not_a_file = f.not_a_file.as_deref().map(|k| {
+                        if k == "symbolic link" {
+                            "symbolic link"
+                        } else {
+                            "special file"
+                        }
+                    });
+                    Ok(Attachment {
+                        name: f.name.clone(),
+                        bytes: bytes.into(),
+                        not_a_file,
+                    })
+                })
+                .collect::<Result<Vec<_>, std::io::Error>>()
+                .map(|a| (a, m.sender, m.metadata))
+        })
+        .await??;
+        let (attachments, sender, metadata) = attachments;
+        Ok(Input {
+            channel: Channel::Portal,
+            message_id: None,
+            sender,
+            attachments,
+            metadata,
+        })
+    }
+}

@@ -1,0 +1,155 @@
+//! Prometheus metrics for `/metrics`: inputs received, decisions by outcome,
+//! outbox lag, queue depths, record latency, and the workers' job counters.
+//! One registry per process; handles are cheap clones.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The process's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub inputs_received: Family<Labels, Counter>,
+    pub decisions: Family<Labels, Counter>,
+    pub record_seconds: Histogram,
+    pub outbox_published: Counter,
+    pub outbox_pending: Gauge,
+    pub outbox_oldest_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub relay_errors: Counter,
+    pub queue_depth: Family<Labels, Gauge>,
+    pub jobs: Family<Labels, Counter>,
+    pub analyser_seconds: Family<Labels, Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut r = Registry::with_prefix("intake");
+        let inputs_received = Family::<Labels, Counter>::default();
+        r.register(
+            "inputs_received",
+            "Inputs received, by channel",
+            inputs_received.clone(),
+        );
+        let decisions = Family::<Labels, Counter>::default();
+        r.register(
+            "decisions",
+            "Decisions recorded, by outcome",
+            decisions.clone(),
+        );
+        let record_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        r.register(
+            "record_seconds",
+            "Time from receiving an input to its committed record",
+            record_seconds.clone(),
+        );
+        let outbox_published = Counter::default();
+        r.register(
+            "outbox_published",
+            "Outbox rows published to RabbitMQ",
+            outbox_published.clone(),
+        );
+        let outbox_pending = Gauge::default();
+        r.register(
+            "outbox_pending",
+            "Outbox rows waiting to be published",
+            outbox_pending.clone(),
+        );
+        let outbox_oldest_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        r.register(
+            "outbox_oldest_seconds",
+            "Age of the oldest unpublished outbox row",
+            outbox_oldest_seconds.clone(),
+        );
+        let relay_errors = Counter::default();
+        r.register(
+            "relay_errors",
+            "Relay sessions that failed (broker or database)",
+            relay_errors.clone(),
+        );
+        let queue_depth = Family::<Labels, Gauge>::default();
+        r.register(
+            "queue_depth",
+            "Messages waiting in each queue",
+            queue_depth.clone(),
+        );
+        let jobs = Family::<Labels, Counter>::default();
+        r.register(
+            "jobs",
+            "Analysis jobs by result (done, retried, dead)",
+            jobs.clone(),
+        );
+        let analyser_seconds = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0001, 2.0, 20))
+        });
+        r.register(
+            "analyser_seconds",
+            "Time per analyser run",
+            analyser_seconds.clone(),
+        );
+        Metrics {
+            registry: Arc::new(r),
+            inputs_received,
+            decisions,
+            record_seconds,
+            outbox_published,
+            outbox_pending,
+            outbox_oldest_seconds,
+            relay_errors,
+            queue_depth,
+            jobs,
+            analyser_seconds,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// A one-label set.
+pub fn label(key: &'static str, value: &str) -> Labels {
+    vec![(key, value.to_owned())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::new();
+        m.inputs_received
+            .get_or_create(&label("channel", "email"))
+            .inc();
+        m.decisions
+            .get_or_create(&label("outcome", "accepted"))
+            .inc_by(2);
+        let text = m.render();
+        assert!(
+            text.contains("intake_inputs_received_total{channel=\"email\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("intake_decisions_total{outcome=\"accepted\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("# EOF"));
+    }
+}

@@ -1,0 +1,156 @@
+//! The relay: publishes outbox rows to RabbitMQ with publisher confirms and
+//! marks them sent in the same database transaction that locked them. Rows
+//! wait while the broker is down and go out when it returns; a crash between
+//! the confirm and the commit publishes a row twice, which consumers absorb
+//! (findings are unique per sample and analyser version). Several relays can
+//! run at once: rows are claimed with `FOR UPDATE SKIP LOCKED`.
+
+use std::time::Duration;
+
+use lapin::options::BasicPublishOptions;
+use lapin::{Channel, Connection};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+use crate::queue::{self, Topology};
+
+/// Relaying failed; the rows stay pending.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("the broker refused outbox row {0}")]
+    Nacked(i64),
+}
+
+/// Publishes up to `max` pending rows; returns how many went out.
+pub async fn relay_batch(
+    pool: &PgPool,
+    ch: &Channel,
+    topology: &Topology,
+    max: i64,
+) -> Result<usize, RelayError> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(i64, String, i16, serde_json::Value)> = sqlx::query_as(
+        "SELECT id, routing_key, priority, payload FROM outbox
+         WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(max)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let exchange = topology.jobs_exchange();
+    let mut confirms = Vec::with_capacity(rows.len());
+    for (id, key, priority, payload) in &rows {
+        let body = payload.to_string();
+        let props = queue::persistent(
+            u8::try_from(*priority).unwrap_or(0),
+            &format!("outbox-{id}"),
+        );
+        let confirm = ch
+            .basic_publish(
+                exchange.as_str().into(),
+                key.as_str().into(),
+                BasicPublishOptions::default(),
+                body.as_bytes(),
+                props,
+            )
+            .await?;
+        confirms.push((*id, confirm));
+    }
+    for (id, confirm) in confirms {
+        if confirm.await?.is_nack() {
+            return Err(RelayError::Nacked(id));
+        }
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    sqlx::query(
+        "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1)",
+    )
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(ids.len())
+}
+
+/// Rows not yet published, and the age of the oldest in seconds.
+pub async fn lag(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
+         FROM outbox WHERE published_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// Settings of the relay loop.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    pub amqp_url: String,
+    pub topology: Topology,
+    pub retry_delay_ms: u32,
+    pub batch: i64,
+}
+
+/// Runs until `stop` turns true: connects (and reconnects with back-off),
+/// declares the topology, and publishes rows as they appear (woken by
+/// `NOTIFY intake_outbox`, polling once a second as a fallback).
+pub async fn run(
+    pool: PgPool,
+    cfg: RelayConfig,
+    metrics: Metrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(200);
+    while !*stop.borrow() {
+        match session(&pool, &cfg, &metrics, &mut stop).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "relay: broker or database unavailable; rows wait");
+                metrics.relay_errors.inc();
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+async fn session(
+    pool: &PgPool,
+    cfg: &RelayConfig,
+    metrics: &Metrics,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), RelayError> {
+    let conn: Connection = queue::connect(&cfg.amqp_url).await?;
+    let ch = queue::confirm_channel(&conn).await?;
+    cfg.topology.declare(&ch, cfg.retry_delay_ms).await?;
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen("intake_outbox").await?;
+    tracing::info!("relay: connected");
+    loop {
+        if *stop.borrow() {
+            let _ = conn.close(200, "shutdown".into()).await;
+            return Ok(());
+        }
+        let sent = relay_batch(pool, &ch, &cfg.topology, cfg.batch).await?;
+        metrics.outbox_published.inc_by(sent as u64);
+        if sent > 0 {
+            continue;
+        }
+        tokio::select! {
+            n = listener.recv() => { n?; }
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! RabbitMQ: the job message shared by intake (producer) and the workers
+//! (consumers), and the topology both declare idempotently on start:
+//!
+//! ```text
+//! <p>.jobs (direct) --samples--> <p>.samples   (durable, priority 0-9, DLX <p>.dead)
+//! <p>.retry (direct) --samples--> <p>.samples.retry (TTL = retry delay, DLX back to <p>.jobs)
+//! <p>.dead (direct)  --samples--> <p>.samples.dead  (kept for staff)
+//! ```
+//!
+//! Severity becomes message priority, so a severity-1 sample overtakes a
+//! backlog of severity-4 ones.
+
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::classify::Kind;
+use crate::digest::Sha256;
+use crate::support::{Severity, SrNumber};
+
+/// The routing key of sample jobs.
+pub const SAMPLES: &str = "samples";
+
+/// One sample to analyse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleJob {
+    pub job_id: Uuid,
+    pub sha256: Sha256,
+    pub size: u64,
+    pub kind: Kind,
+    pub sr_number: SrNumber,
+    pub submission_id: Uuid,
+    pub severity: Severity,
+    /// 1 for the first delivery; raised by each retry.
+    pub attempt: u32,
+}
+
+/// Names of the exchanges and queues under one prefix.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    prefix: String,
+}
+
+impl Topology {
+    pub fn new(prefix: &str) -> Topology {
+        Topology {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub fn jobs_exchange(&self) -> String {
+        format!("{}.jobs", self.prefix)
+    }
+    pub fn retry_exchange(&self) -> String {
+        format!("{}.retry", self.prefix)
+    }
+    pub fn dead_exchange(&self) -> String {
+        format!("{}.dead", self.prefix)
+    }
+    pub fn samples_queue(&self) -> String {
+        format!("{}.samples", self.prefix)
+    }
+    pub fn retry_queue(&self) -> String {
+        format!("{}.samples.retry", self.prefix)
+    }
+    pub fn dead_queue(&self) -> String {
+        format!("{}.samples.dead", self.prefix)
+    }
+
+    /// Declares everything; safe to run any number of times with the same
+    /// settings.
+    pub async fn declare(&self, ch: &Channel, retry_delay_ms: u32) -> Result<(), lapin::Error> {
+        for ex in [
+            self.jobs_exchange(),
+            self.retry_exchange(),
+            self.dead_exchange(),
+        ] {
+            ch.exchange_declare(
+                ex.into(),
+                ExchangeKind::Direct,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        }
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        let mut main = FieldTable::default();
+        main.insert("x-max-priority".into(), AMQPValue::ShortShortUInt(9));
+        main.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(self.dead_exchange().into()),
+        );
+        let mut retry = FieldTable::default();
+        retry.insert("x-message-ttl".into(), AMQPValue::LongUInt(retry_delay_ms));
+        retry.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(self.jobs_exchange().into()),
+        );
+        retry.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(SAMPLES.into()),
+        );
+        let queues = [
+            (self.samples_queue(), main, self.jobs_exchange()),
+            (self.retry_queue(), retry, self.retry_exchange()),
+            (
+                self.dead_queue(),
+                FieldTable::default(),
+                self.dead_exchange(),
+            ),
+        ];
+        for (q, args, ex) in queues {
+            ch.queue_declare(q.clone().into(), durable, args).await?;
+            ch.queue_bind(
+                q.into(),
+                ex.into(),
+                SAMPLES.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Messages waiting in `queue` (a passive declare).
+    pub async fn depth(&self, ch: &Channel, queue: &str) -> Result<u32, lapin::Error> {
+        let q = ch
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(q.message_count())
+    }
+}
+
+/// Connects to the broker.
+pub async fn connect(url: &str) -> Result<Connection, lapin::Error> {
+    Connection::connect(url, ConnectionProperties::default()).await
+}
+
+/// A channel with publisher confirms on.
+pub async fn confirm_channel(conn: &Connection) -> Result<Channel, lapin::Error> {
+    let ch = conn.create_channel().await?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await?;
+    Ok(ch)
+}
+
+/// Properties of a persistent JSON message.
+pub fn persistent(priority: u8, message_id: &str) -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_priority(priority)
+        .with_content_type(ShortString::from("application/json"))
+        .with_message_id(ShortString::from(message_id))
+}
+
+/// Publishes `job` to `exchange` and waits for the broker's confirm.
+pub async fn publish_confirmed(
+    ch: &Channel,
+    exchange: &str,
+    job: &SampleJob,
+) -> Result<(), PublishError> {
+    let body = serde_json::to_vec(job).map_err(PublishError::Encode)?;
+    let confirm = ch
+        .basic_publish(
+            exchange.into(),
+            SAMPLES.into(),
+            BasicPublishOptions::default(),
+            &body,
+            persistent(job.severity.priority(), &job.job_id.to_string()),
+        )
+        .await?
+        .await?;
+    if confirm.is_nack() {
+        return Err(PublishError::Nacked);
+    }
+    Ok(())
+}
+
+/// Publishing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("the broker refused the message (nack)")]
+    Nacked,
+    #[error("encoding the job: {0}")]
+    Encode(#[source] serde_json::Error),
+}

@@ -1,0 +1,288 @@
+//! The support handbook's policy in code: severities and their escalation
+//! clocks, support tiers, and the service-request number customers quote.
+//! All pure: the clock is an argument.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::metadata::Metadata;
+use crate::report::{Outcome, Report};
+
+/// Severity 1 (business stopped) to 5 (information request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct Severity(u8);
+
+impl Severity {
+    pub const CRITICAL: Severity = Severity(1);
+    pub const HIGH: Severity = Severity(2);
+    pub const MEDIUM: Severity = Severity(3);
+    pub const LOW: Severity = Severity(4);
+    pub const INFO: Severity = Severity(5);
+
+    pub fn new(level: u8) -> Option<Severity> {
+        (1..=5).contains(&level).then_some(Severity(level))
+    }
+
+    pub fn level(self) -> u8 {
+        self.0
+    }
+
+    /// AMQP message priority (0–9): severity 1 is taken first.
+    pub fn priority(self) -> u8 {
+        10 - 2 * self.0
+    }
+
+    /// Time allowed in `tier` before escalation to the next one.
+    pub fn escalation_after(self, tier: Tier) -> Option<Duration> {
+        let (l1, l2, l3) = match self.0 {
+            1 => (
+                Duration::minutes(30),
+                Duration::minutes(30),
+                Duration::hours(4),
+            ),
+            2 => (Duration::hours(2), Duration::hours(2), Duration::hours(6)),
+            3 => (Duration::days(3), Duration::days(5), Duration::days(5)),
+            4 => (Duration::days(10), Duration::days(15), Duration::days(25)),
+            _ => (Duration::days(15), Duration::days(20), Duration::days(30)),
+        };
+        match tier {
+            Tier::L1 => Some(l1),
+            Tier::L2 => Some(l2),
+            Tier::L3 => Some(l3),
+            Tier::Engineering => None,
+        }
+    }
+
+    /// How often the customer must hear from us; `None` means continuously
+    /// (severity 1: someone is on it all the time).
+    pub fn update_every(self) -> Option<Duration> {
+        match self.0 {
+            1 => None,
+            2 => Some(Duration::hours(1)),
+            3 => Some(Duration::days(1)),
+            4 => Some(Duration::weeks(1)),
+            _ => Some(Duration::weeks(2)),
+        }
+    }
+}
+
+impl TryFrom<u8> for Severity {
+    type Error = String;
+    fn try_from(v: u8) -> Result<Self, Self::Error> {
+        Severity::new(v).ok_or_else(|| format!("severity must be 1 to 5, not {v}"))
+    }
+}
+
+impl From<Severity> for u8 {
+    fn from(s: Severity) -> u8 {
+        s.0
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The support tier an SR sits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Tier {
+    L1,
+    L2,
+    L3,
+    Engineering,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::L1 => "L1",
+            Tier::L2 => "L2",
+            Tier::L3 => "L3",
+            Tier::Engineering => "engineering",
+        }
+    }
+}
+
+/// The clocks of an SR opened (or escalated) at `from`.
+pub fn deadlines(
+    severity: Severity,
+    tier: Tier,
+    from: DateTime<Utc>,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let escalate = severity.escalation_after(tier).map(|d| from + d);
+    let update = severity.update_every().map(|d| from + d);
+    (escalate, update)
+}
+
+/// A first severity for a new SR, from what the customer said. Staff can
+/// change it; this only makes sure a "business stopped" report is not left
+/// in the severity-3 pile. Returns the severity and why.
+pub fn assess(metadata: &Metadata, report: &Report) -> (Severity, &'static str) {
+    if report.outcome == Outcome::Rejected {
+        return (Severity::INFO, "no sample to analyse");
+    }
+    let said = format!(
+        "{} {}",
+        metadata.symptoms.as_deref().unwrap_or(""),
+        metadata.system_details.as_deref().unwrap_or("")
+    )
+    .to_lowercase();
+    let any = |words: &[&str]| words.iter().any(|w| said.contains(w));
+    if any(&[
+        "business stopped",
+        "production down",
+        "outage",
+        "ransom",
+        "encrypted our",
+        "files encrypted",
+        "all machines",
+        "all servers",
+        "cannot work",
+        "业务中断",
+        "勒索",
+        "全部",
+        "停产",
+        "無法工作",
+        "无法工作",
+    ]) {
+        (Severity::CRITICAL, "symptoms describe a stopped business")
+    } else if any(&[
+        "spreading",
+        "outbreak",
+        "many machines",
+        "several machines",
+        "worm",
+        "lateral",
+        "扩散",
+        "擴散",
+        "大量",
+    ]) {
+        (Severity::HIGH, "symptoms describe spreading")
+    } else if metadata.detected == Some(true) || !said.trim().is_empty() {
+        (Severity::MEDIUM, "a suspicious file with symptoms")
+    } else {
+        (Severity::LOW, "a suspicious file without symptoms")
+    }
+}
+
+/// An SR number, `SR-2026-000123`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SrNumber {
+    year: u16,
+    seq: u32,
+}
+
+impl SrNumber {
+    pub fn new(year: u16, seq: u32) -> SrNumber {
+        SrNumber { year, seq }
+    }
+
+    /// The first SR number written anywhere in `text` (a subject like
+    /// "Re: [SR-2026-000123] needs info").
+    pub fn find_in(text: &str) -> Option<SrNumber> {
+        let upper = text.to_ascii_uppercase();
+        let mut from = 0;
+        while let Some(pos) = upper[from..].find("SR-") {
+            let start = from + pos;
+            let candidate: String = upper[start..].chars().take(14).collect();
+            if let Ok(sr) = candidate.parse() {
+                return Some(sr);
+            }
+            from = start + 3;
+        }
+        None
+    }
+}
+
+impl fmt::Display for SrNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SR-{:04}-{:06}", self.year, self.seq)
+    }
+}
+
+impl FromStr for SrNumber {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("not an SR number: {s:?}");
+        let rest = s.strip_prefix("SR-").ok_or_else(bad)?;
+        let (year, seq) = rest.split_once('-').ok_or_else(bad)?;
+        if year.len() != 4
+            || seq.len() != 6
+            || !(year.bytes().chain(seq.bytes()).all(|b| b.is_ascii_digit()))
+        {
+            return Err(bad());
+        }
+        Ok(SrNumber {
+            year: year.parse().map_err(|_| bad())?,
+            seq: seq.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl TryFrom<String> for SrNumber {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<SrNumber> for String {
+    fn from(s: SrNumber) -> String {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sr_numbers_round_trip_and_are_found_in_subjects() {
+        let sr = SrNumber::new(2026, 123);
+        assert_eq!(sr.to_string(), "SR-2026-000123");
+        assert_eq!("SR-2026-000123".parse::<SrNumber>(), Ok(sr.clone()));
+        assert_eq!(
+            SrNumber::find_in("Re: [SR-2026-000123] more info"),
+            Some(sr.clone())
+        );
+        assert_eq!(SrNumber::find_in("re: sr-2026-000123"), Some(sr));
+        assert_eq!(SrNumber::find_in("SR-26-1 and SR-2026-00012x"), None);
+        assert!("SR-2026-12345".parse::<SrNumber>().is_err());
+    }
+
+    #[test]
+    fn the_handbook_table() {
+        let t0 = DateTime::<Utc>::from_timestamp(0, 0).unwrap_or_default();
+        let (esc, upd) = deadlines(Severity::CRITICAL, Tier::L1, t0);
+        assert_eq!(esc, Some(t0 + Duration::minutes(30)));
+        assert_eq!(upd, None);
+        assert_eq!(
+            Severity::CRITICAL.escalation_after(Tier::L3),
+            Some(Duration::hours(4))
+        );
+        assert_eq!(Severity::HIGH.update_every(), Some(Duration::hours(1)));
+        assert_eq!(
+            Severity::MEDIUM.escalation_after(Tier::L2),
+            Some(Duration::days(5))
+        );
+        assert_eq!(
+            Severity::LOW.escalation_after(Tier::L3),
+            Some(Duration::days(25))
+        );
+        assert_eq!(
+            Severity::INFO.escalation_after(Tier::L1),
+            Some(Duration::days(15))
+        );
+        assert_eq!(Severity::INFO.escalation_after(Tier::Engineering), None);
+        assert!(Severity::CRITICAL.priority() > Severity::LOW.priority());
+        assert_eq!(Severity::new(0), None);
+        assert_eq!(Severity::new(6), None);
+    }
+}
