@@ -74,26 +74,16 @@ pub fn email(body: &str, attachments: &[(&str, &[u8])]) -> Vec<u8> {
     m.into_bytes()
 }
 
-/// A dependency-free base64 encoder for fixtures.
 mod base64_engine {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    use base64::Engine;
 
+    /// Base64 in 76-column lines, as mail carries it.
     pub fn encode(data: &[u8]) -> String {
-        let mut out = String::new();
-        for (i, c) in data.chunks(3).enumerate() {
-            if i > 0 && i % 19 == 0 {
-                out.push_str("\r\n");
-            }
-            let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for k in 0..4 {
-                if k <= c.len() {
-                    out.push(T[((n >> (18 - 6 * k)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
+        let flat = base64::engine::general_purpose::STANDARD.encode(data);
+        flat.as_bytes()
+            .chunks(76)
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect::<Vec<_>>()
+            .join("\r\n")
     }
 }

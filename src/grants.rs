@@ -193,12 +193,14 @@ pub async fn import(pool: &PgPool, grants: &[Grant]) -> Result<usize, ImportErro
     Ok(grants.len())
 }
 
+type GrantRow = (String, String, Vec<String>, String, Option<NaiveDate>);
+
 /// The grant with `number`, if imported.
 pub async fn find<'e, E>(db: E, number: &str) -> Result<Option<Grant>, sqlx::Error>
 where
     E: sqlx::PgExecutor<'e>,
 {
-    let row: Option<(String, String, Vec<String>, String, Option<NaiveDate>)> = sqlx::query_as(
+    let row: Option<GrantRow> = sqlx::query_as(
         "SELECT grant_number, company, email_domains, support_level, expires_on
          FROM grants WHERE grant_number = $1",
     )

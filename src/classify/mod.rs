@@ -42,14 +42,12 @@ pub fn identify(bytes: &[u8]) -> Identity {
         return unwanted(RejectReason::Screenshot, &format!("{format} image"));
     }
     let text = text_head(bytes);
-    if let Some(t) = text.as_deref() {
-        if !kind::starts_like_code(t) {
-            if hijackthis::detect(t) {
-                return unwanted(RejectReason::HijackthisLog, "HijackThis log");
-            }
-            if let Some(product) = av_log::detect(t) {
-                return unwanted(RejectReason::AvLog, &format!("{product} log"));
-            }
+    if let Some(t) = text.as_deref().filter(|t| !kind::starts_like_code(t)) {
+        if hijackthis::detect(t) {
+            return unwanted(RejectReason::HijackthisLog, "HijackThis log");
+        }
+        if let Some(product) = av_log::detect(t) {
+            return unwanted(RejectReason::AvLog, &format!("{product} log"));
         }
     }
     if let Some(detail) = prefetch::detect(bytes) {

@@ -65,7 +65,7 @@ fn unquote(line: &str) -> (bool, &str) {
     if !t.starts_with('>') {
         return (false, line);
     }
-    (true, t.trim_start_matches(|c: char| c == '>' || c == ' '))
+    (true, t.trim_start_matches(['>', ' ']))
 }
 
 /// Lines after which nothing belongs to the value being read.

@@ -1,1 +1,121 @@
-fn main() {}
+//! `intake-worker`: takes sample jobs from RabbitMQ, runs the analysers over
+//! the stored sample and records findings in PostgreSQL. Run any number of
+//! them on any number of hosts against one broker, database and blob store.
+//! SIGTERM finishes the jobs in flight; unacknowledged ones go to another
+//! worker. Worker metrics are served on `INTAKE_WORKER_LISTEN`
+//! (default 127.0.0.1:9091) at `/metrics`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use intake::analysis::{self, Consumer};
+use intake::blob::Blobs;
+use intake::config::Config;
+use intake::metrics::Metrics;
+use intake::queue::Topology;
+
+fn main() -> ExitCode {
+    init_logs();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("intake-worker: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("intake-worker: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let path = std::env::var_os("INTAKE_CONFIG").map(std::path::PathBuf::from);
+    let cfg = Config::load(path.as_deref())?;
+    let pool = intake::database::connect(&cfg.database_url, 8)
+        .await
+        .context("start PostgreSQL (docker compose up -d postgres) or set INTAKE_DATABASE_URL")?;
+    let blobs = Blobs::open(&cfg.blobs, tokio::runtime::Handle::current()).context("blob store")?;
+    let metrics = Metrics::new();
+    let listen = std::env::var("INTAKE_WORKER_LISTEN").unwrap_or_else(|_| "127.0.0.1:9091".into());
+    let served = metrics.clone();
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tokio::spawn(async move {
+        let app = axum::Router::new()
+            .route(
+                "/metrics",
+                axum::routing::get(move || async move { served.render() }),
+            )
+            .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+        let _ = axum::serve(listener, app).await;
+    });
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|| "worker".into());
+    let consumer = Consumer {
+        pool,
+        blobs,
+        topology: Topology::new(&cfg.queue_prefix),
+        amqp_url: cfg.amqp_url.clone(),
+        prefetch: cfg.prefetch,
+        max_attempts: cfg.max_attempts,
+        retry_delay_ms: cfg.retry_delay_ms,
+        analysers: Arc::new(analysis::builtin()),
+        metrics,
+        actor: format!("worker@{host}-{}", std::process::id()),
+    };
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("stopping: finishing the jobs in flight");
+        let _ = stop_tx.send(true);
+    });
+    tracing::info!(actor = %consumer.actor, "consuming");
+    let mut backoff = std::time::Duration::from_millis(500);
+    loop {
+        match consumer.run(stop.clone(), None).await {
+            Ok(handled) => {
+                tracing::info!(handled, "stopped");
+                return Ok(());
+            }
+            // The broker went away: unacknowledged jobs are redelivered; wait and reconnect.
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "broker or database unavailable");
+                if *stop.borrow() {
+                    return Ok(());
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(15));
+            }
+        }
+    }
+}
+
+fn init_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,intake=info,intake_worker=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -65,8 +65,8 @@ pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
     println!("analysed {handled} jobs in-process\n");
 
     println!(
-        "{:<15} {:<7} {:<34} {:<10} {:>7} {:>8} {:>8}  {}",
-        "SR", "channel", "input", "outcome", "samples", "rejected", "findings", "grant check"
+        "{:<15} {:<7} {:<34} {:<10} {:>7} {:>8} {:>8}  grant check",
+        "SR", "channel", "input", "outcome", "samples", "rejected", "findings"
     );
     for (channel, input, rec) in rows {
         let (samples, rejected, findings): (i64, i64, i64) = sqlx::query_as(

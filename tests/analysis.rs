@@ -1,0 +1,136 @@
+//! The analysis consumer against the real broker and database: findings for
+//! every queued sample, one set however often a job is delivered, and the
+//! retry and dead-letter path for a job that cannot succeed.
+
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use harness::{AMQP, Env, sample_email};
+use intake::analysis::{self, Consumer};
+use intake::{outbox, queue};
+
+fn consumer(env: &Env, max_attempts: u32) -> Consumer {
+    Consumer {
+        pool: env.pool.clone(),
+        blobs: env.intake.blobs.clone(),
+        topology: env.topology.clone(),
+        amqp_url: AMQP.to_owned(),
+        prefetch: 4,
+        max_attempts,
+        retry_delay_ms: 200,
+        analysers: Arc::new(analysis::builtin()),
+        metrics: env.intake.metrics.clone(),
+        actor: "test-worker".into(),
+    }
+}
+
+async fn relay(env: &Env) {
+    let conn = queue::connect(AMQP).await.expect("broker");
+    let ch = queue::confirm_channel(&conn).await.expect("channel");
+    while outbox::relay_batch(&env.pool, &ch, &env.topology, 100)
+        .await
+        .expect("relay")
+        > 0
+    {}
+    let _ = conn.close(200, "test".into()).await;
+}
+
+#[tokio::test]
+async fn queued_samples_get_findings_once() {
+    let env = Env::new().await;
+    env.intake
+        .email(sample_email("01-accepted-zipcrypto.eml"))
+        .await
+        .expect("ingest");
+    relay(&env).await;
+    let (_tx, stop) = tokio::sync::watch::channel(false);
+    let handled = consumer(&env, 3)
+        .run(stop.clone(), Some(Duration::from_millis(500)))
+        .await
+        .expect("run");
+    assert_eq!(handled, 4);
+    assert_eq!(env.count("SELECT count(*) FROM findings").await, 8);
+    let md5: String = sqlx::query_scalar(
+        "SELECT result->>'md5' FROM findings f JOIN samples s USING (sha256)
+         WHERE analyser = 'hashes' AND s.kind = 'elf'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("md5");
+    assert_eq!(md5.len(), 32);
+
+    // Publish every job again (a relay crash after confirm, before commit).
+    sqlx::query("UPDATE outbox SET published_at = NULL")
+        .execute(&env.pool)
+        .await
+        .expect("reset");
+    relay(&env).await;
+    let again = consumer(&env, 3)
+        .run(stop, Some(Duration::from_millis(500)))
+        .await
+        .expect("run");
+    assert_eq!(again, 4);
+    assert_eq!(
+        env.count("SELECT count(*) FROM findings").await,
+        8,
+        "one set of findings"
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_job_that_keeps_failing_is_retried_then_dead_lettered() {
+    let env = Env::new().await;
+    env.intake
+        .email(sample_email("09-forwarded-rfc822.eml"))
+        .await
+        .expect("ingest");
+    // Lose the sample's blob: every attempt fails.
+    let sha: String = sqlx::query_scalar("SELECT sha256 FROM samples")
+        .fetch_one(&env.pool)
+        .await
+        .expect("sha");
+    let path = env
+        .blob_dir
+        .path()
+        .join(&sha[0..2])
+        .join(&sha[2..4])
+        .join(&sha);
+    std::fs::remove_file(path).expect("remove blob");
+    relay(&env).await;
+    let (_tx, stop) = tokio::sync::watch::channel(false);
+    let c = consumer(&env, 2);
+    let run = tokio::spawn(async move { c.run(stop, Some(Duration::from_millis(1500))).await });
+    harness::eventually(
+        Duration::from_secs(20),
+        "the job in the dead queue",
+        || async {
+            let conn = queue::connect(AMQP).await.ok()?;
+            let ch = conn.create_channel().await.ok()?;
+            let n = env
+                .topology
+                .depth(&ch, &env.topology.dead_queue())
+                .await
+                .ok()?;
+            let _ = conn.close(200, "poll".into()).await;
+            (n == 1).then_some(())
+        },
+    )
+    .await;
+    let _ = run.await;
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE kind = 'analysis.retry'")
+            .await,
+        1
+    );
+    let dead: String =
+        sqlx::query_scalar("SELECT detail->>'error' FROM events WHERE kind = 'analysis.dead'")
+            .fetch_one(&env.pool)
+            .await
+            .expect("dead event");
+    assert!(dead.contains("sample blob"), "{dead}");
+    assert_eq!(env.count("SELECT count(*) FROM findings").await, 0);
+    env.cleanup().await;
+}

@@ -1,0 +1,134 @@
+//! A private PostgreSQL database, RabbitMQ queue prefix and blob folder per
+//! test, against the real services, removed when the test ends.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use intake::blob::{Blobs, LocalBlobs};
+use intake::decide::Policy;
+use intake::ingest::Intake;
+use intake::metrics::Metrics;
+use intake::queue::{self, Topology};
+use sqlx::PgPool;
+
+pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+pub struct Env {
+    pub db_name: String,
+    pub pool: PgPool,
+    pub topology: Topology,
+    pub prefix: String,
+    pub intake: Intake,
+    pub blob_dir: tempfile::TempDir,
+}
+
+fn base_url() -> String {
+    std::env::var("INTAKE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+impl Env {
+    pub async fn new() -> Env {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let db_name = format!("intake_test_{}", &id[..12]);
+        let pool = intake::database::connect(&format!("{}/{db_name}", base_url()), 5)
+            .await
+            .expect("PostgreSQL must run on 127.0.0.1:5432 (see .ci/run)");
+        let prefix = format!("test-{}", &id[..12]);
+        let topology = Topology::new(&prefix);
+        let blob_dir = tempfile::tempdir().expect("tmp");
+        let blobs = Blobs::Local(LocalBlobs::open(blob_dir.path()).expect("blobs"));
+        let intake = Intake {
+            pool: pool.clone(),
+            blobs,
+            policy: Arc::new(Policy::default()),
+            metrics: Metrics::new(),
+        };
+        let conn = queue::connect(AMQP)
+            .await
+            .expect("RabbitMQ must run on 127.0.0.1:5672");
+        let ch = conn.create_channel().await.expect("channel");
+        topology.declare(&ch, 200).await.expect("topology");
+        let _ = conn.close(200, "setup".into()).await;
+        let env = Env {
+            db_name,
+            pool,
+            topology,
+            prefix,
+            intake,
+            blob_dir,
+        };
+        env.import_grants().await;
+        env
+    }
+
+    async fn import_grants(&self) {
+        let csv = std::fs::read(root().join("samples/grants.csv")).expect("grants.csv");
+        let grants = intake::grants::parse_csv(&csv[..]).expect("csv");
+        intake::grants::import(&self.pool, &grants)
+            .await
+            .expect("import");
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
+    }
+
+    /// Drops the database and queues (best effort).
+    pub async fn cleanup(self) {
+        self.pool.close().await;
+        if let Ok(conn) = queue::connect(AMQP).await {
+            if let Ok(ch) = conn.create_channel().await {
+                for q in [
+                    self.topology.samples_queue(),
+                    self.topology.retry_queue(),
+                    self.topology.dead_queue(),
+                ] {
+                    let _ = ch.queue_delete(q.into(), Default::default()).await;
+                }
+                for x in [
+                    self.topology.jobs_exchange(),
+                    self.topology.retry_exchange(),
+                    self.topology.dead_exchange(),
+                ] {
+                    let _ = ch.exchange_delete(x.into(), Default::default()).await;
+                }
+            }
+            let _ = conn.close(200, "cleanup".into()).await;
+        }
+        if let Ok(admin) = PgPool::connect(&format!("{}/postgres", base_url())).await {
+            let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.db_name);
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+        }
+    }
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn sample_email(name: &str) -> Vec<u8> {
+    std::fs::read(root().join("samples/email").join(name)).expect("sample")
+}
+
+/// Polls `check` until it yields `Some`, failing after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,72 @@
+//! `/healthz`, `/readyz` and `/metrics` over a real socket.
+
+mod harness;
+
+use harness::{AMQP, Env};
+use intake::http::{Health, router};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn get(port: u16, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, out)
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let env = Env::new().await;
+    env.intake
+        .email(harness::sample_email("01-accepted-zipcrypto.eml"))
+        .await
+        .expect("ingest");
+    let app = |amqp: &str| {
+        router(Health {
+            pool: env.pool.clone(),
+            amqp_url: amqp.to_owned(),
+            topology: env.topology.clone(),
+            metrics: env.intake.metrics.clone(),
+        })
+    };
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(axum::serve(l, app(AMQP)).into_future());
+    let bad = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let bad_port = bad.local_addr().expect("addr").port();
+    tokio::spawn(axum::serve(bad, app("amqp://guest:guest@127.0.0.1:1/%2f")).into_future());
+
+    assert_eq!(get(port, "/healthz").await.0, 200);
+    assert_eq!(get(port, "/readyz").await.0, 200);
+    let (code, body) = get(bad_port, "/readyz").await;
+    assert_eq!(code, 503);
+    assert!(body.contains("broker:"), "{body}");
+    let (code, body) = get(port, "/metrics").await;
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("intake_inputs_received_total{channel=\"email\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("intake_decisions_total{outcome=\"accepted\"} 1"),
+        "{body}"
+    );
+    assert!(body.contains("intake_outbox_pending 4"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "intake_queue_depth{{queue=\"{}\"}} 0",
+            env.topology.samples_queue()
+        )),
+        "{body}"
+    );
+    env.cleanup().await;
+}

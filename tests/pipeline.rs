@@ -1,0 +1,437 @@
+//! Receive → decide → record → relay against the real PostgreSQL and RabbitMQ.
+
+mod harness;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use harness::{AMQP, Env, eventually, sample_email};
+use intake::outbox;
+use intake::queue::{self, SampleJob};
+use intake::report::Outcome;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+
+async fn relay_all(env: &Env) -> usize {
+    let conn = queue::connect(AMQP).await.expect("broker");
+    let ch = queue::confirm_channel(&conn).await.expect("channel");
+    let mut n = 0;
+    loop {
+        let sent = outbox::relay_batch(&env.pool, &ch, &env.topology, 100)
+            .await
+            .expect("relay");
+        if sent == 0 {
+            break;
+        }
+        n += sent;
+    }
+    let _ = conn.close(200, "test".into()).await;
+    n
+}
+
+#[tokio::test]
+async fn an_email_becomes_recorded_state_and_queued_jobs() {
+    let env = Env::new().await;
+    let rec = env
+        .intake
+        .email(sample_email("01-accepted-zipcrypto.eml"))
+        .await
+        .expect("ingest");
+    assert_eq!(rec.outcome, Outcome::Accepted);
+    assert!(rec.sr_is_new);
+    assert_eq!(rec.verification, "verified");
+    assert_eq!(rec.jobs, 4);
+    assert_eq!(env.count("SELECT count(*) FROM samples").await, 4);
+    assert_eq!(
+        env.count("SELECT count(*) FROM submission_samples").await,
+        4
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM inbound WHERE state = 'recorded'")
+            .await,
+        1
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE kind = 'sr.opened'")
+            .await,
+        1
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM service_requests")
+        .fetch_one(&env.pool)
+        .await
+        .expect("sr");
+    assert_eq!(status, "in_analysis");
+
+    assert_eq!(relay_all(&env).await, 4);
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .await,
+        0
+    );
+    let conn = queue::connect(AMQP).await.expect("broker");
+    let ch = conn.create_channel().await.expect("channel");
+    let mut jobs = Vec::new();
+    while let Some(msg) = ch
+        .basic_get(
+            env.topology.samples_queue().into(),
+            BasicGetOptions::default(),
+        )
+        .await
+        .expect("get")
+    {
+        assert_eq!(
+            msg.delivery.properties.delivery_mode(),
+            &Some(2),
+            "persistent"
+        );
+        let job: SampleJob = serde_json::from_slice(&msg.delivery.data).expect("job");
+        assert_eq!(job.sr_number, rec.sr_number);
+        jobs.push(job.sha256.to_hex());
+        msg.delivery
+            .ack(BasicAckOptions::default())
+            .await
+            .expect("ack");
+    }
+    jobs.sort();
+    let mut want: Vec<String> = sqlx::query_scalar("SELECT sha256 FROM samples ORDER BY sha256")
+        .fetch_all(&env.pool)
+        .await
+        .expect("samples");
+    want.sort();
+    assert_eq!(jobs, want);
+    let _ = conn.close(200, "test".into()).await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_same_email_twice_is_one_submission() {
+    let env = Env::new().await;
+    let raw = sample_email("05-wrapper-with-unwanted.eml");
+    let first = env.intake.email(raw.clone()).await.expect("first");
+    let second = env.intake.email(raw).await.expect("second");
+    assert!(!first.duplicate);
+    assert!(second.duplicate);
+    assert_eq!(first.submission_id, second.submission_id);
+    assert_eq!(first.sr_number, second.sr_number);
+    assert_eq!(env.count("SELECT count(*) FROM submissions").await, 1);
+    assert_eq!(env.count("SELECT count(*) FROM inbound").await, 1);
+    assert_eq!(env.count("SELECT count(*) FROM outbox").await, 2);
+    assert_eq!(env.count("SELECT count(*) FROM rejected_items").await, 7);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn unverified_senders_are_held_not_dropped() {
+    let env = Env::new().await;
+    // 03 names grant 7777-0007, which expired in 2020.
+    let rec = env
+        .intake
+        .email(sample_email("03-html-table-big5-aes128.eml"))
+        .await
+        .expect("ingest");
+    assert_eq!(rec.outcome, Outcome::Accepted);
+    assert!(rec.verification.contains("expired"), "{}", rec.verification);
+    assert_eq!(rec.jobs, 0);
+    assert_eq!(env.count("SELECT count(*) FROM outbox").await, 0);
+    assert_eq!(env.count("SELECT count(*) FROM samples").await, 1);
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE kind = 'submission.held'")
+            .await,
+        1
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM service_requests")
+        .fetch_one(&env.pool)
+        .await
+        .expect("sr");
+    assert_eq!(status, "unverified");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_reply_naming_its_sr_adds_to_it_only_for_entitled_senders() {
+    let env = Env::new().await;
+    let first = env
+        .intake
+        .email(sample_email("02-needs-info-gbk-aes256.eml"))
+        .await
+        .expect("first");
+    assert_eq!(first.outcome, Outcome::NeedsInfo);
+    let reply = |from: &str, id: &str| {
+        format!(
+            "From: {from}\r\nMessage-ID: <{id}>\r\nSubject: Re: [{sr}] 可疑文件\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nDAT Version: 5390\r\n",
+            sr = first.sr_number
+        )
+        .into_bytes()
+    };
+    let same = env
+        .intake
+        .email(reply("li.wei@example.cn", "r1@example.cn"))
+        .await
+        .expect("reply");
+    assert_eq!(same.sr_number, first.sr_number);
+    assert!(!same.sr_is_new);
+    let stranger = env
+        .intake
+        .email(reply("eve@evil.example", "r2@evil.example"))
+        .await
+        .expect("stranger");
+    assert_ne!(stranger.sr_number, first.sr_number);
+    assert!(stranger.sr_is_new);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_crash_between_receiving_and_recording_is_replayed() {
+    let env = Env::new().await;
+    let raw = std::sync::Arc::new(sample_email("09-forwarded-rfc822.eml"));
+    let inbound = env.intake.receive_email(raw).await.expect("receive");
+    assert!(!inbound.recorded);
+    // The process "dies" here: stored, not recorded.
+    assert_eq!(
+        env.count("SELECT count(*) FROM inbound WHERE state = 'received'")
+            .await,
+        1
+    );
+    assert_eq!(env.count("SELECT count(*) FROM submissions").await, 0);
+    assert_eq!(env.intake.replay_pending().await.expect("replay"), 1);
+    assert_eq!(env.count("SELECT count(*) FROM submissions").await, 1);
+    assert_eq!(env.count("SELECT count(*) FROM outbox").await, 1);
+    assert_eq!(env.intake.replay_pending().await.expect("replay"), 0);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn portal_uploads_are_deduplicated_by_upload_id() {
+    let env = Env::new().await;
+    let dir = harness::root().join("samples/portal/01-accepted");
+    let a = env
+        .intake
+        .portal(
+            "upload-1",
+            None,
+            intake::portal::read_upload(&dir).expect("read"),
+        )
+        .await
+        .expect("portal");
+    let b = env
+        .intake
+        .portal(
+            "upload-1",
+            None,
+            intake::portal::read_upload(&dir).expect("read"),
+        )
+        .await
+        .expect("portal");
+    assert_eq!(a.outcome, Outcome::Accepted);
+    assert_eq!(a.jobs, 3);
+    assert!(b.duplicate);
+    assert_eq!(env.count("SELECT count(*) FROM submissions").await, 1);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn severity_one_overtakes_a_backlog_of_severity_four() {
+    let env = Env::new().await;
+    let conn = queue::connect(AMQP).await.expect("broker");
+    let ch = queue::confirm_channel(&conn).await.expect("channel");
+    let job = |i: u32, severity: u8| SampleJob {
+        job_id: uuid::Uuid::new_v4(),
+        sha256: intake::digest::Sha256::of(&i.to_le_bytes()),
+        size: 4,
+        kind: intake::classify::Kind::Other,
+        sr_number: intake::support::SrNumber::new(2026, i),
+        submission_id: uuid::Uuid::nil(),
+        severity: intake::support::Severity::new(severity).expect("severity"),
+        attempt: 1,
+    };
+    let mut confirms = Vec::new();
+    for i in 0..1000 {
+        let body = serde_json::to_vec(&job(i, 4)).expect("json");
+        let c = ch
+            .basic_publish(
+                env.topology.jobs_exchange().into(),
+                queue::SAMPLES.into(),
+                Default::default(),
+                &body,
+                queue::persistent(job(i, 4).severity.priority(), &i.to_string()),
+            )
+            .await
+            .expect("publish");
+        confirms.push(c);
+    }
+    for c in confirms {
+        assert!(c.await.expect("confirm").is_ack());
+    }
+    let urgent = job(424_242, 1);
+    queue::publish_confirmed(&ch, &env.topology.jobs_exchange(), &urgent)
+        .await
+        .expect("publish urgent");
+
+    let prefetch: u16 = 10;
+    let consume = conn.create_channel().await.expect("channel");
+    consume
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await
+        .expect("qos");
+    let mut deliveries = consume
+        .basic_consume(
+            env.topology.samples_queue().into(),
+            "severity-test".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    let mut position = None;
+    for n in 1..=u32::from(prefetch) + 1 {
+        let d = tokio::time::timeout(Duration::from_secs(10), deliveries.next())
+            .await
+            .expect("delivery in time")
+            .expect("stream")
+            .expect("delivery");
+        let j: SampleJob = serde_json::from_slice(&d.data).expect("job");
+        d.ack(BasicAckOptions::default()).await.expect("ack");
+        if j.job_id == urgent.job_id {
+            position = Some(n);
+            break;
+        }
+    }
+    assert!(
+        position.is_some(),
+        "severity 1 not among the first {} deliveries",
+        prefetch + 1
+    );
+    let _ = conn.close(200, "test".into()).await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn broker_outage_loses_nothing() {
+    let env = Env::new().await;
+    let proxy = harness_proxy::Proxy::start().await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let relay = tokio::spawn(outbox::run(
+        env.pool.clone(),
+        outbox::RelayConfig {
+            amqp_url: format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
+            topology: env.topology.clone(),
+            retry_delay_ms: 200,
+            batch: 100,
+        },
+        env.intake.metrics.clone(),
+        stop,
+    ));
+    env.intake
+        .email(sample_email("09-forwarded-rfc822.eml"))
+        .await
+        .expect("a");
+    let pending = "SELECT count(*) FROM outbox WHERE published_at IS NULL";
+    eventually(Duration::from_secs(20), "first job published", || async {
+        (env.count(pending).await == 0).then_some(())
+    })
+    .await;
+
+    proxy.down().await;
+    let errors_before = env.intake.metrics.relay_errors.get();
+    env.intake
+        .email(sample_email("10-alternative-rfc2047.eml"))
+        .await
+        .expect("b");
+    env.intake
+        .email(sample_email("12-hostile-attachment-names.eml"))
+        .await
+        .expect("c");
+    // The relay notices the outage (its session fails) and the rows wait.
+    eventually(
+        Duration::from_secs(20),
+        "the relay to notice the outage",
+        || async { (env.intake.metrics.relay_errors.get() > errors_before).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        env.count(pending).await,
+        2,
+        "rows wait while the broker is away"
+    );
+
+    proxy.up().await;
+    eventually(
+        Duration::from_secs(30),
+        "backlog published after the broker returns",
+        || async { (env.count(pending).await == 0).then_some(()) },
+    )
+    .await;
+    let conn = queue::connect(AMQP).await.expect("broker");
+    let ch = conn.create_channel().await.expect("channel");
+    let depth = env
+        .topology
+        .depth(&ch, &env.topology.samples_queue())
+        .await
+        .expect("depth");
+    assert!(
+        depth >= 3,
+        "all three jobs are queued (at least once): {depth}"
+    );
+    let _ = stop_tx.send(true);
+    let _ = relay.await;
+    let _ = conn.close(200, "test".into()).await;
+    env.cleanup().await;
+}
+
+/// A TCP forwarder to RabbitMQ that a test can take down and bring back,
+/// so an outage can be staged without stopping the shared broker.
+mod harness_proxy {
+    use std::sync::Arc;
+
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::Mutex;
+    use tokio::task::JoinHandle;
+
+    pub struct Proxy {
+        pub port: u16,
+        tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    }
+
+    impl Proxy {
+        pub async fn start() -> Proxy {
+            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let port = l.local_addr().expect("addr").port();
+            let p = Proxy {
+                port,
+                tasks: Arc::new(Mutex::new(Vec::new())),
+            };
+            p.serve(l).await;
+            p
+        }
+
+        async fn serve(&self, l: TcpListener) {
+            let tasks = self.tasks.clone();
+            let inner = self.tasks.clone();
+            let accept = tokio::spawn(async move {
+                while let Ok((mut client, _)) = l.accept().await {
+                    let conn = tokio::spawn(async move {
+                        if let Ok(mut upstream) = TcpStream::connect("127.0.0.1:5672").await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                        }
+                    });
+                    inner.lock().await.push(conn);
+                }
+            });
+            tasks.lock().await.push(accept);
+        }
+
+        /// Refuses new connections and cuts the open ones.
+        pub async fn down(&self) {
+            for t in self.tasks.lock().await.drain(..) {
+                t.abort();
+            }
+        }
+
+        pub async fn up(&self) {
+            let l = TcpListener::bind(("127.0.0.1", self.port))
+                .await
+                .expect("rebind");
+            self.serve(l).await;
+        }
+    }
+}
