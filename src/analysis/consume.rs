@@ -187,7 +187,7 @@ impl Consumer {
             .analysers
             .iter()
             .enumerate()
-            .filter(|(_, a)| !done.iter().any(|(n, v)| n == a.name() && v == a.version()))
+            .filter(|(_, a)| !done.iter().any(|(n, v)| n == a.name() && *v == a.version()))
             .map(|(i, _)| i)
             .collect();
         if !todo.is_empty() {
@@ -226,7 +226,7 @@ impl Consumer {
     async fn commit(
         &self,
         job: &SampleJob,
-        results: &[(&'static str, &'static str, serde_json::Value)],
+        results: &[(&'static str, String, serde_json::Value)],
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         for (name, version, result) in results {

@@ -10,8 +10,8 @@ impl Analyser for FileType {
     fn name(&self) -> &'static str {
         "filetype"
     }
-    fn version(&self) -> &'static str {
-        "1"
+    fn version(&self) -> String {
+        "1".to_owned()
     }
     fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<serde_json::Value, String> {
         let text = text_head(bytes);

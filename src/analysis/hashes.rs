@@ -13,8 +13,8 @@ impl Analyser for Hashes {
     fn name(&self) -> &'static str {
         "hashes"
     }
-    fn version(&self) -> &'static str {
-        "1"
+    fn version(&self) -> String {
+        "1".to_owned()
     }
     fn analyse(&self, bytes: &[u8], job: &SampleJob) -> Result<serde_json::Value, String> {
         let sha256 = hex::encode(Sha256::digest(bytes));

@@ -19,7 +19,7 @@ use crate::queue::SampleJob;
 /// records one finding.
 pub trait Analyser: Send + Sync {
     fn name(&self) -> &'static str;
-    fn version(&self) -> &'static str;
+    fn version(&self) -> String;
     /// Looks at the sample's bytes; never executes them.
     fn analyse(&self, bytes: &[u8], job: &SampleJob) -> Result<serde_json::Value, String>;
 }

@@ -3,7 +3,7 @@
 //! content yields nothing, which keeps the word detectors off executables.
 
 /// How much of a file the word detectors read.
-pub const HEAD: usize = 64 * 1024;
+pub const HEAD: usize = 16 * 1024;
 
 /// The decoded head of `bytes` if it is text (UTF-8, UTF-16 with or without a
 /// byte-order mark, or a single-byte code page), else `None`.

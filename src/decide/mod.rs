@@ -229,9 +229,13 @@ impl Walk<'_> {
         depth: u32,
         mut warnings: Vec<String>,
     ) -> Result<Vec<Leaf>, Stop> {
-        let sha256 = Sha256::of(bytes);
+        // Hashed only when the file is reported: an unpacked wrapper is not,
+        // and hashing tens of megabytes of it would be serial time wasted.
+        let sha256 = std::cell::OnceCell::new();
+        let sha256 = || *sha256.get_or_init(|| Sha256::of(bytes));
         let size = bytes.len() as u64;
         let reject = |reason, detail: String| -> Result<Vec<Leaf>, Stop> {
+            let sha256 = sha256();
             self.keep(&sha256, bytes)?;
             Ok(vec![Leaf::rejected(
                 path.to_owned(),
@@ -308,6 +312,7 @@ impl Walk<'_> {
             );
         }
         warnings.extend(name_mismatch(path, kind));
+        let sha256 = sha256();
         self.keep(&sha256, bytes)?;
         Ok(vec![Leaf::Sample(SampleEntry {
             path: path.to_owned(),

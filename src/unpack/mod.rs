@@ -195,8 +195,9 @@ impl Wrapper<'_> {
                 bytes: full.then_some(target),
             };
         }
-        // Never let a header's claim size an allocation beyond a modest start.
-        let mut bytes = Vec::with_capacity(declared.min(8 << 20) as usize);
+        // The header's claim only sizes the reservation, capped by the limit:
+        // reserving does not touch memory, and a lie just means regrowth.
+        let mut bytes = Vec::with_capacity(declared.min(limits.max_file) as usize);
         let mut chunk = vec![0u8; 256 << 10];
         loop {
             let n = match file.read(&mut chunk) {

