@@ -62,6 +62,7 @@ async fn run() {
         blobs: Blobs::Local(LocalBlobs::open(blob_dir.path()).expect("blobs")),
         policy: Arc::new(Policy::default()),
         metrics: Metrics::new(),
+        outbox_wake: Default::default(),
     };
     let conn = queue::connect(AMQP)
         .await
@@ -198,6 +199,7 @@ async fn pipeline(intake: &Intake, topology: &Topology, n: usize, serial: &mut u
             topology: topology.clone(),
             retry_delay_ms: 1000,
             batch: 500,
+            wake: intake.outbox_wake.clone(),
         },
         intake.metrics.clone(),
         stop,

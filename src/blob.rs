@@ -104,18 +104,52 @@ impl LocalBlobs {
         self.root.join(&hex[0..2]).join(&hex[2..4]).join(hex)
     }
 
-    /// Writes durably: temp file, fsync, rename, fsync of the folder. Only
-    /// then may the caller acknowledge the input.
+    /// Writes durably before returning: the caller may then acknowledge the
+    /// input. The common case writes the final name directly (`O_EXCL`), then
+    /// fsyncs the file and its folder — a rename costs a second journal
+    /// commit. A file already there counts only if its content hashes to its
+    /// name (a crash mid-write leaves a torn file); otherwise it is replaced
+    /// atomically through a temporary file.
     pub fn put(&self, sha256: &Sha256, bytes: &[u8]) -> io::Result<()> {
         let dest = self.path(sha256);
+        let dir = dest.parent().unwrap_or(&self.root).to_owned();
         if dest.exists() {
-            return Ok(());
+            return self.verify_or_replace(sha256, &dest, &dir, bytes);
         }
-        let dir = dest.parent().unwrap_or(&self.root);
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(dir)?;
+            .create(&dir)?;
+        let mut f = match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&dest)
+        {
+            Ok(f) => f,
+            // Another writer got there first; make sure of what it wrote.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return self.verify_or_replace(sha256, &dest, &dir, bytes);
+            }
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = f.write_all(bytes).and_then(|()| f.sync_data()) {
+            let _ = fs::remove_file(&dest);
+            return Err(e);
+        }
+        fs::File::open(&dir)?.sync_all()
+    }
+
+    fn verify_or_replace(
+        &self,
+        sha256: &Sha256,
+        dest: &Path,
+        dir: &Path,
+        bytes: &[u8],
+    ) -> io::Result<()> {
+        if fs::read(dest).is_ok_and(|have| Sha256::of(&have) == *sha256) {
+            return Ok(());
+        }
         let tmp =
             self.root
                 .join("tmp")
@@ -125,12 +159,11 @@ impl LocalBlobs {
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
-        let written = f.write_all(bytes).and_then(|()| f.sync_all());
-        if let Err(e) = written {
+        if let Err(e) = f.write_all(bytes).and_then(|()| f.sync_all()) {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
-        fs::rename(&tmp, &dest)?;
+        fs::rename(&tmp, dest)?;
         fs::File::open(dir)?.sync_all()
     }
 

@@ -139,6 +139,12 @@ impl Config {
         if let Some(v) = get("INTAKE_BLOB_DIR") {
             self.blobs = BlobConfig::Local { dir: v.into() };
         }
+        if let Some(v) = get("INTAKE_RETRY_DELAY_MS") {
+            self.retry_delay_ms = v.parse().map_err(|e| ConfigError::Env {
+                name: "INTAKE_RETRY_DELAY_MS",
+                why: format!("{e}"),
+            })?;
+        }
         if let Some(v) = get("INTAKE_PREFETCH") {
             self.prefetch = v.parse().map_err(|e| ConfigError::Env {
                 name: "INTAKE_PREFETCH",

@@ -46,6 +46,8 @@ pub struct Intake {
     pub blobs: Blobs,
     pub policy: Arc<Policy>,
     pub metrics: Metrics,
+    /// Wakes this process's relay when outbox rows were committed.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 /// An input stored durably and not yet (or already) recorded.
@@ -223,6 +225,9 @@ impl Intake {
             },
         )
         .await?;
+        if rec.jobs > 0 && !rec.duplicate {
+            self.outbox_wake.notify_one();
+        }
         let span = tracing::Span::current();
         span.record("sr", rec.sr_number.to_string());
         span.record("submission", rec.submission_id.to_string());

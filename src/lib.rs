@@ -22,6 +22,7 @@ pub mod portal;
 pub mod queue;
 pub mod record;
 pub mod report;
+pub mod reputation;
 pub mod support;
 pub mod unpack;
 

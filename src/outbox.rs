@@ -10,8 +10,9 @@ use std::time::Duration;
 use lapin::options::BasicPublishOptions;
 use lapin::{Channel, Connection};
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
-use tokio::sync::watch;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, watch};
 
 use crate::metrics::Metrics;
 use crate::queue::{self, Topology};
@@ -97,11 +98,18 @@ pub struct RelayConfig {
     pub topology: Topology,
     pub retry_delay_ms: u32,
     pub batch: i64,
+    /// Rung by the ingest path of this process after it commits outbox rows.
+    /// Rows written by other processes are found by polling.
+    pub wake: Arc<Notify>,
 }
 
+/// How often the relay looks for rows nobody told it about.
+const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Runs until `stop` turns true: connects (and reconnects with back-off),
-/// declares the topology, and publishes rows as they appear (woken by
-/// `NOTIFY intake_outbox`, polling once a second as a fallback).
+/// declares the topology, and publishes rows as they appear (woken by this
+/// process's ingest path, polling for the rest). No `NOTIFY`: it would
+/// serialise the commits of every recording transaction.
 pub async fn run(
     pool: PgPool,
     cfg: RelayConfig,
@@ -134,8 +142,6 @@ async fn session(
     let conn: Connection = queue::connect(&cfg.amqp_url).await?;
     let ch = queue::confirm_channel(&conn).await?;
     cfg.topology.declare(&ch, cfg.retry_delay_ms).await?;
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen("intake_outbox").await?;
     tracing::info!("relay: connected");
     loop {
         if *stop.borrow() {
@@ -148,8 +154,8 @@ async fn session(
             continue;
         }
         tokio::select! {
-            n = listener.recv() => { n?; }
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = cfg.wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
             _ = stop.changed() => {}
         }
     }

@@ -75,6 +75,7 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
         (Outcome::Accepted, true) => "in_analysis",
     };
 
+    let mut opened = None;
     let (sr_id, sr_number, severity, sr_is_new) = match referenced_sr(
         &mut tx,
         r.subject,
@@ -95,116 +96,22 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
         None => {
             let (severity, why) = support::assess(meta, report);
             let (id, number) = open_sr(&mut tx, &r, severity, status, grant.is_some()).await?;
-            event(
-                &mut tx,
-                id,
-                None,
-                "sr.opened",
-                serde_json::json!({ "severity": severity.level(), "why": why, "tier": "L1" }),
-            )
-            .await?;
+            opened =
+                Some(serde_json::json!({ "severity": severity.level(), "why": why, "tier": "L1" }));
             (id, number, severity, true)
         }
     };
 
     let submission_id = Uuid::new_v4();
     let missing: Vec<&str> = report.missing_fields.iter().map(|f| f.key()).collect();
-    sqlx::query(
-        "INSERT INTO submissions (id, inbound_id, sr_id, sender, outcome, verification,
-                                  missing_fields, metadata, report)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(submission_id)
-    .bind(r.inbound_id)
-    .bind(sr_id)
-    .bind(report.sender.as_deref())
-    .bind(report.outcome.as_str())
-    .bind(verification.describe())
-    .bind(&missing)
-    .bind(sqlx::types::Json(&report.metadata))
-    .bind(sqlx::types::Json(report))
-    .execute(&mut *tx)
-    .await?;
 
     // One row per distinct sample, however many paths it came by.
     let mut distinct = BTreeMap::new();
     for s in &report.samples {
         distinct.entry(s.sha256).or_insert(s);
     }
-    let (shas, sizes, kinds): (Vec<String>, Vec<i64>, Vec<&str>) = distinct
-        .values()
-        .map(|s| (s.sha256.to_hex(), s.size as i64, s.kind.as_str()))
-        .fold((vec![], vec![], vec![]), |mut acc, (a, b, c)| {
-            acc.0.push(a);
-            acc.1.push(b);
-            acc.2.push(c);
-            acc
-        });
-    sqlx::query(
-        "INSERT INTO samples (sha256, size, kind)
-         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[])
-         ON CONFLICT (sha256) DO UPDATE SET last_seen = now()",
-    )
-    .bind(&shas)
-    .bind(&sizes)
-    .bind(&kinds)
-    .execute(&mut *tx)
-    .await?;
-
-    let link_sha: Vec<String> = report.samples.iter().map(|s| s.sha256.to_hex()).collect();
-    let link_path: Vec<&str> = report.samples.iter().map(|s| s.path.as_str()).collect();
-    let link_warn: Vec<serde_json::Value> = report
-        .samples
-        .iter()
-        .map(|s| serde_json::json!(s.warnings))
-        .collect();
-    sqlx::query(
-        "INSERT INTO submission_samples (submission_id, sha256, path, warnings)
-         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::jsonb[])",
-    )
-    .bind(submission_id)
-    .bind(&link_sha)
-    .bind(&link_path)
-    .bind(&link_warn)
-    .execute(&mut *tx)
-    .await?;
-
-    let rej = &report.rejected;
-    sqlx::query(
-        "INSERT INTO rejected_items (submission_id, path, sha256, size, reason, detail)
-         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])",
-    )
-    .bind(submission_id)
-    .bind(rej.iter().map(|x| x.path.as_str()).collect::<Vec<_>>())
-    .bind(
-        rej.iter()
-            .map(|x| x.sha256.map(|d| d.to_hex()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(rej.iter().map(|x| x.size as i64).collect::<Vec<_>>())
-    .bind(rej.iter().map(|x| x.reason.as_str()).collect::<Vec<_>>())
-    .bind(rej.iter().map(|x| x.detail.as_str()).collect::<Vec<_>>())
-    .execute(&mut *tx)
-    .await?;
-
-    event(
-        &mut tx,
-        sr_id,
-        Some(submission_id),
-        "submission.recorded",
-        serde_json::json!({
-            "outcome": report.outcome.as_str(),
-            "verification": verification.describe(),
-            "samples": report.samples.len(),
-            "rejected": report.rejected.len(),
-            "missing_fields": missing,
-        }),
-    )
-    .await?;
-
-    let mut jobs = 0;
+    let mut jobs = Vec::new();
     if queue_jobs {
-        let mut payloads = Vec::new();
         for s in distinct.values() {
             let job = SampleJob {
                 job_id: Uuid::new_v4(),
@@ -216,38 +123,94 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
                 severity,
                 attempt: 1,
             };
-            payloads.push(
+            jobs.push(
                 serde_json::to_value(&job).map_err(|e| RecordError::Inconsistent(e.to_string()))?,
             );
         }
-        jobs = payloads.len();
-        sqlx::query(
-            "INSERT INTO outbox (kind, routing_key, priority, payload)
-             SELECT 'sample.analyse', $1, $2, * FROM UNNEST($3::jsonb[])",
-        )
-        .bind(SAMPLES)
-        .bind(i16::from(severity.priority()))
-        .bind(&payloads)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("SELECT pg_notify('intake_outbox', '')")
-            .execute(&mut *tx)
-            .await?;
-    } else if report.outcome == Outcome::Accepted {
-        event(
-            &mut tx,
-            sr_id,
-            Some(submission_id),
+    }
+    let mut events = vec![(
+        "submission.recorded",
+        serde_json::json!({
+            "outcome": report.outcome.as_str(),
+            "verification": verification.describe(),
+            "samples": report.samples.len(),
+            "rejected": report.rejected.len(),
+            "missing_fields": missing,
+        }),
+    )];
+    if let Some(detail) = opened {
+        events.insert(0, ("sr.opened", detail));
+    }
+    if !queue_jobs && report.outcome == Outcome::Accepted {
+        events.push((
             "submission.held",
             serde_json::json!({ "why": verification.describe() }),
-        )
-        .await?;
+        ));
     }
+    let rej = &report.rejected;
+    // Everything else in one statement: data-modifying CTEs run together and
+    // the foreign keys are checked at its end, so one round trip records the
+    // submission, its samples, links, rejections, events and outbox rows.
+    sqlx::query(
+        "WITH sub AS (
+             INSERT INTO submissions (id, inbound_id, sr_id, sender, outcome, verification,
+                                      missing_fields, metadata, report)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)),
+         smp AS (
+             INSERT INTO samples (sha256, size, kind)
+             SELECT * FROM UNNEST($10::text[], $11::bigint[], $12::text[])
+             ON CONFLICT (sha256) DO UPDATE SET last_seen = now()),
+         lnk AS (
+             INSERT INTO submission_samples (submission_id, sha256, path, warnings)
+             SELECT $1, * FROM UNNEST($13::text[], $14::text[], $15::jsonb[])),
+         rej AS (
+             INSERT INTO rejected_items (submission_id, path, sha256, size, reason, detail)
+             SELECT $1, * FROM UNNEST($16::text[], $17::text[], $18::bigint[], $19::text[], $20::text[])),
+         evt AS (
+             INSERT INTO events (actor, sr_id, submission_id, kind, detail)
+             SELECT 'intake', $3, $1, * FROM UNNEST($21::text[], $22::jsonb[])),
+         obx AS (
+             INSERT INTO outbox (kind, routing_key, priority, payload)
+             SELECT 'sample.analyse', $23, $24, * FROM UNNEST($25::jsonb[])),
+         inb AS (
+             UPDATE inbound SET state = 'recorded', error = NULL WHERE id = $2)
+         SELECT 1",
+    )
+    .bind(submission_id)
+    .bind(r.inbound_id)
+    .bind(sr_id)
+    .bind(report.sender.as_deref())
+    .bind(report.outcome.as_str())
+    .bind(verification.describe())
+    .bind(&missing)
+    .bind(sqlx::types::Json(&report.metadata))
+    .bind(sqlx::types::Json(report))
+    .bind(distinct.values().map(|s| s.sha256.to_hex()).collect::<Vec<_>>())
+    .bind(distinct.values().map(|s| s.size as i64).collect::<Vec<_>>())
+    .bind(distinct.values().map(|s| s.kind.as_str()).collect::<Vec<_>>())
+    .bind(report.samples.iter().map(|s| s.sha256.to_hex()).collect::<Vec<_>>())
+    .bind(report.samples.iter().map(|s| s.path.as_str()).collect::<Vec<_>>())
+    .bind(
+        report
+            .samples
+            .iter()
+            .map(|s| serde_json::json!(s.warnings))
+            .collect::<Vec<_>>(),
+    )
+    .bind(rej.iter().map(|x| x.path.as_str()).collect::<Vec<_>>())
+    .bind(rej.iter().map(|x| x.sha256.map(|d| d.to_hex())).collect::<Vec<_>>())
+    .bind(rej.iter().map(|x| x.size as i64).collect::<Vec<_>>())
+    .bind(rej.iter().map(|x| x.reason.as_str()).collect::<Vec<_>>())
+    .bind(rej.iter().map(|x| x.detail.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.0).collect::<Vec<_>>())
+    .bind(events.into_iter().map(|e| e.1).collect::<Vec<_>>())
+    .bind(SAMPLES)
+    .bind(i16::from(severity.priority()))
+    .bind(&jobs)
+    .execute(&mut *tx)
+    .await?;
+    let jobs = jobs.len();
 
-    sqlx::query("UPDATE inbound SET state = 'recorded', error = NULL WHERE id = $1")
-        .bind(r.inbound_id)
-        .execute(&mut *tx)
-        .await?;
     tx.commit().await?;
     Ok(Recorded {
         submission_id,
@@ -335,11 +298,6 @@ async fn open_sr(
     status: &str,
     grant_known: bool,
 ) -> Result<(i64, SrNumber), RecordError> {
-    let seq: i64 = sqlx::query_scalar("SELECT nextval('sr_number_seq')")
-        .fetch_one(&mut **tx)
-        .await?;
-    let year = u16::try_from(r.now.year()).unwrap_or(0);
-    let number = SrNumber::new(year, u32::try_from(seq).unwrap_or(u32::MAX));
     let (escalate, update) = support::deadlines(severity, Tier::L1, r.now);
     let grant = r
         .report
@@ -347,12 +305,14 @@ async fn open_sr(
         .grant_number
         .as_deref()
         .filter(|_| grant_known);
-    let id: i64 = sqlx::query_scalar(
+    let (id, number): (i64, String) = sqlx::query_as(
         "INSERT INTO service_requests (sr_number, grant_number, customer_email, severity, status,
                                        tier, opened_at, escalation_due, next_update_due)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+         VALUES ('SR-' || $1 || '-' || lpad(nextval('sr_number_seq')::text, 6, '0'),
+                 $2, $3, $4, $5, $6, $7, $8, $9)
+         RETURNING id, sr_number",
     )
-    .bind(number.to_string())
+    .bind(format!("{:04}", r.now.year()))
     .bind(grant)
     .bind(r.report.sender.as_deref())
     .bind(i16::from(severity.level()))
@@ -363,24 +323,29 @@ async fn open_sr(
     .bind(update)
     .fetch_one(&mut **tx)
     .await?;
+    let number = number
+        .parse()
+        .map_err(|e: String| RecordError::Inconsistent(e))?;
     Ok((id, number))
 }
 
-async fn event(
-    tx: &mut Transaction<'_, Postgres>,
-    sr_id: i64,
-    submission_id: Option<Uuid>,
-    kind: &str,
-    detail: serde_json::Value,
-) -> Result<(), RecordError> {
-    sqlx::query(
-        "INSERT INTO events (actor, sr_id, submission_id, kind, detail) VALUES ('intake', $1, $2, $3, $4)",
+/// Queues every sample for analysis again (`intake reanalyse`), each job
+/// carrying the SR and submission it was last seen in; returns how many.
+pub async fn requeue_all(pool: &PgPool) -> Result<u64, RecordError> {
+    let done = sqlx::query(
+        "INSERT INTO outbox (kind, routing_key, priority, payload)
+         SELECT 'sample.analyse', $1, 0, jsonb_build_object(
+                    'job_id', gen_random_uuid(), 'sha256', s.sha256, 'size', s.size,
+                    'kind', s.kind, 'sr_number', sr.sr_number, 'submission_id', sub.id,
+                    'severity', sr.severity, 'attempt', 1)
+         FROM samples s
+         JOIN LATERAL (SELECT ss.submission_id FROM submission_samples ss
+                       WHERE ss.sha256 = s.sha256 ORDER BY ss.id DESC LIMIT 1) last ON true
+         JOIN submissions sub ON sub.id = last.submission_id
+         JOIN service_requests sr ON sr.id = sub.sr_id",
     )
-    .bind(sr_id)
-    .bind(submission_id)
-    .bind(kind)
-    .bind(detail)
-    .execute(&mut **tx)
+    .bind(SAMPLES)
+    .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected())
 }

@@ -317,6 +317,7 @@ async fn broker_outage_loses_nothing() {
             topology: env.topology.clone(),
             retry_delay_ms: 200,
             batch: 100,
+            wake: env.intake.outbox_wake.clone(),
         },
         env.intake.metrics.clone(),
         stop,

@@ -241,6 +241,26 @@ impl Consumer {
             .execute(&mut *tx)
             .await?;
         }
+        // The provisional verdict from every finding the sample now has
+        // (staff-confirmed verdicts are never overwritten).
+        let all: Vec<(String, serde_json::Value)> = sqlx::query_as(
+            "SELECT DISTINCT ON (analyser) analyser, result FROM findings WHERE sha256 = $1
+             ORDER BY analyser, created_at DESC",
+        )
+        .bind(job.sha256.to_hex())
+        .fetch_all(&mut *tx)
+        .await?;
+        let (verdict, reasons) = super::verdict::provisional(&all);
+        sqlx::query(
+            "INSERT INTO verdicts (sha256, verdict, reasons, decided_by) VALUES ($1, $2, $3, 'analysis')
+             ON CONFLICT (sha256) DO UPDATE SET verdict = EXCLUDED.verdict, reasons = EXCLUDED.reasons,
+                 decided_at = now() WHERE verdicts.decided_by = 'analysis'",
+        )
+        .bind(job.sha256.to_hex())
+        .bind(verdict.as_str())
+        .bind(serde_json::json!(reasons))
+        .execute(&mut *tx)
+        .await?;
         let names: Vec<&str> = results.iter().map(|r| r.0).collect();
         self.event(
             &mut tx,

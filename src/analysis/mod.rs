@@ -7,6 +7,7 @@
 mod consume;
 mod filetype;
 mod hashes;
+pub mod verdict;
 
 pub use consume::{ConsumeError, Consumer};
 pub use filetype::FileType;

@@ -46,6 +46,7 @@ impl Env {
             blobs,
             policy: Arc::new(Policy::default()),
             metrics: Metrics::new(),
+            outbox_wake: Default::default(),
         };
         let conn = queue::connect(AMQP)
             .await
@@ -109,8 +110,14 @@ impl Env {
     }
 }
 
+/// The repository root (also from the workers package's tests).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if here.join("samples").is_dir() {
+        here
+    } else {
+        here.parent().map(PathBuf::from).unwrap_or(here)
+    }
 }
 
 pub fn sample_email(name: &str) -> Vec<u8> {

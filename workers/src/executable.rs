@@ -48,7 +48,11 @@ fn pe(bytes: &[u8], pe: &goblin::pe::PE<'_>) -> Value {
         .sections
         .iter()
         .map(|s| {
-            let raw = slice(bytes, s.pointer_to_raw_data as usize, s.size_of_raw_data as usize);
+            let raw = slice(
+                bytes,
+                s.pointer_to_raw_data as usize,
+                s.size_of_raw_data as usize,
+            );
             json!({
                 "name": String::from_utf8_lossy(&s.name).trim_end_matches('\0'),
                 "virtual_address": s.virtual_address,
@@ -157,7 +161,9 @@ mod tests {
         assert_eq!(x["overlay_size"], 0);
         let mut with_overlay = bytes.clone();
         with_overlay.extend_from_slice(b"appended data");
-        let v = Executable.analyse(&with_overlay, &job(&with_overlay)).expect("ok");
+        let v = Executable
+            .analyse(&with_overlay, &job(&with_overlay))
+            .expect("ok");
         assert_eq!(v["executable"]["overlay_size"], 13);
     }
 
@@ -172,9 +178,13 @@ mod tests {
 
     #[test]
     fn non_executables_and_garbage() {
-        let v = Executable.analyse(b"just text", &job(b"just text")).expect("ok");
+        let v = Executable
+            .analyse(b"just text", &job(b"just text"))
+            .expect("ok");
         assert!(v["executable"]["format"].is_null());
-        let v = Executable.analyse(b"MZ\x90\0garbage", &job(b"MZ")).expect("ok");
+        let v = Executable
+            .analyse(b"MZ\x90\0garbage", &job(b"MZ"))
+            .expect("ok");
         assert!(v["executable"]["format"].is_null());
     }
 

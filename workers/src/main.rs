@@ -5,18 +5,99 @@
 //! worker. Worker metrics are served on `INTAKE_WORKER_LISTEN`
 //! (default 127.0.0.1:9091) at `/metrics`.
 
+mod executable;
+#[cfg(test)]
+mod fixtures;
+mod reputation;
+mod rules;
+mod similarity;
+mod strings;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use intake::analysis::{self, Consumer};
+use intake::analysis::{self, Analyser, Consumer};
 use intake::blob::Blobs;
 use intake::config::Config;
 use intake::metrics::Metrics;
 use intake::queue::Topology;
 
+/// The rules directory: `INTAKE_RULES_DIR`, else the starter set beside the
+/// package (development) or under /usr/share/intake (installed).
+fn rules_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("INTAKE_RULES_DIR") {
+        return d.into();
+    }
+    let dev = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules");
+    if dev.is_dir() {
+        dev
+    } else {
+        PathBuf::from("/usr/share/intake/rules")
+    }
+}
+
+/// Every analyser: the library's, then the worker's.
+fn analysers(pool: Option<sqlx::PgPool>) -> Vec<Box<dyn Analyser>> {
+    let mut v = analysis::builtin();
+    v.push(Box::new(similarity::Similarity));
+    v.push(Box::new(executable::Executable));
+    v.push(Box::new(strings::Strings));
+    v.push(Box::new(rules::Rules::open(&rules_dir())));
+    if let Some(pool) = pool {
+        v.push(Box::new(reputation::Reputation {
+            pool,
+            runtime: tokio::runtime::Handle::current(),
+        }));
+    }
+    v
+}
+
+/// `intake-worker analyse FILE...`: the analysers (all but the database
+/// look-up) on local files, one JSON object per file — for cross-checks
+/// against other tools. Never executes the files.
+fn analyse_files(files: &[String]) -> ExitCode {
+    let set = analysers(None);
+    let mut status = ExitCode::SUCCESS;
+    for f in files {
+        let bytes = match std::fs::read(f) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("intake-worker: {f}: {e}");
+                status = ExitCode::from(2);
+                continue;
+            }
+        };
+        let job = intake::queue::SampleJob {
+            job_id: uuid::Uuid::nil(),
+            sha256: intake::digest::Sha256::of(&bytes),
+            size: bytes.len() as u64,
+            kind: intake::classify::kind_of(&bytes, intake::classify::text_head(&bytes).as_deref()),
+            sr_number: intake::support::SrNumber::new(0, 0),
+            submission_id: uuid::Uuid::nil(),
+            severity: intake::support::Severity::MEDIUM,
+            attempt: 1,
+        };
+        let mut out = serde_json::Map::new();
+        out.insert("file".into(), serde_json::json!(f));
+        for a in &set {
+            let r = a
+                .analyse(&bytes, &job)
+                .unwrap_or_else(|e| serde_json::json!({ "error": e }));
+            out.insert(a.name().into(), r);
+        }
+        println!("{}", serde_json::Value::Object(out));
+    }
+    status
+}
+
 fn main() -> ExitCode {
     init_logs();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("analyse") {
+        return analyse_files(&args[1..]);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -64,14 +145,14 @@ async fn run() -> anyhow::Result<()> {
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|| "worker".into());
     let consumer = Consumer {
-        pool,
+        pool: pool.clone(),
         blobs,
         topology: Topology::new(&cfg.queue_prefix),
         amqp_url: cfg.amqp_url.clone(),
         prefetch: cfg.prefetch,
         max_attempts: cfg.max_attempts,
         retry_delay_ms: cfg.retry_delay_ms,
-        analysers: Arc::new(analysis::builtin()),
+        analysers: Arc::new(analysers(Some(pool.clone()))),
         metrics,
         actor: format!("worker@{host}-{}", std::process::id()),
     };

@@ -66,7 +66,10 @@ pub fn compile(dir: &Path) -> RuleSet {
     let mut errors = Vec::new();
     let mut files = 0;
     for (path, _, _) in &stamp {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let src = match std::fs::read_to_string(path) {
             Ok(s) => s,
             Err(e) => {
@@ -80,7 +83,10 @@ pub fn compile(dir: &Path) -> RuleSet {
             errors.push((name, e.to_string()));
             continue;
         }
-        let ns = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let ns = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         compiler.new_namespace(&ns);
         match compiler.add_source(src.as_str()) {
             Ok(_) => {
@@ -137,7 +143,8 @@ impl Rules {
         fresh
     }
 
-    /// Forces the next `rule_set` to look at the directory (tests, SIGHUP).
+    /// Forces the next `rule_set` to look at the directory.
+    #[cfg(test)]
     pub fn recheck_now(&self) {
         if let Ok(mut g) = self.current.write() {
             g.1 = Instant::now() - RECHECK;
@@ -170,8 +177,10 @@ impl Analyser for Rules {
         let matches: Vec<Value> = results
             .matching_rules()
             .map(|r| {
-                let meta: serde_json::Map<String, Value> =
-                    r.metadata().map(|(k, v)| (k.to_owned(), meta_json(v))).collect();
+                let meta: serde_json::Map<String, Value> = r
+                    .metadata()
+                    .map(|(k, v)| (k.to_owned(), meta_json(v)))
+                    .collect();
                 json!({
                     "rule": r.identifier(),
                     "namespace": r.namespace(),
@@ -205,8 +214,16 @@ mod tests {
     #[test]
     fn broken_files_are_skipped_and_changes_reload() {
         let dir = tempfile::tempdir().expect("tmp");
-        std::fs::write(dir.path().join("good.yar"), "rule Good { strings: $a = \"needle\" condition: $a }").expect("write");
-        std::fs::write(dir.path().join("bad.yar"), "rule Bad { condition: nonsense( }").expect("write");
+        std::fs::write(
+            dir.path().join("good.yar"),
+            "rule Good { strings: $a = \"needle\" condition: $a }",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join("bad.yar"),
+            "rule Bad { condition: nonsense( }",
+        )
+        .expect("write");
         let r = Rules::open(dir.path());
         let set = r.rule_set();
         assert_eq!(set.files, 1);
@@ -216,7 +233,11 @@ mod tests {
         assert_eq!(v["matches"][0]["rule"], "Good");
         let before = r.version();
 
-        std::fs::write(dir.path().join("more.yara"), "rule More { strings: $a = \"here\" condition: $a }").expect("write");
+        std::fs::write(
+            dir.path().join("more.yara"),
+            "rule More { strings: $a = \"here\" condition: $a }",
+        )
+        .expect("write");
         r.recheck_now();
         let v = r.analyse(b"a needle here", &job(b"")).expect("scan");
         assert_eq!(v["matches"].as_array().map(Vec::len), Some(2));

@@ -40,7 +40,9 @@ mod tests {
         // ffuzzy's own documented example.
         assert_eq!(ssdeep(b"Hello, World!\n").as_deref(), Some("3:aaX8v:aV"));
         assert_eq!(tlsh(b"too short"), None);
-        let text: Vec<u8> = (0..4000u32).flat_map(|i| format!("line {i} of harmless text\n").into_bytes()).collect();
+        let text: Vec<u8> = (0..4000u32)
+            .flat_map(|i| format!("line {i} of harmless text\n").into_bytes())
+            .collect();
         let t = tlsh(&text).unwrap_or_default();
         assert!(t.starts_with("T1") && t.len() == 72, "{t}");
     }

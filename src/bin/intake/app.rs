@@ -51,6 +51,7 @@ impl App {
             blobs,
             policy: Arc::new(policy),
             metrics: Metrics::new(),
+            outbox_wake: Default::default(),
         };
         Ok(App {
             cfg,

@@ -47,6 +47,27 @@ enum Command {
         #[command(subcommand)]
         action: GrantsAction,
     },
+    /// Manage known hashes (the lab's verdicts and imported lists).
+    Hashes {
+        #[command(subcommand)]
+        action: HashesAction,
+    },
+    /// Queue every known sample for analysis again, so analysers with a new
+    /// version (new YARA rules, say) run over old samples. Analysers whose
+    /// finding exists at their current version are skipped by the workers.
+    Reanalyse,
+}
+
+#[derive(Subcommand)]
+enum HashesAction {
+    /// Import a CSV: hash,verdict,source,note (verdict: malicious, suspicious
+    /// or clean; hash: MD5, SHA-1 or SHA-256).
+    Import {
+        file: PathBuf,
+        /// Source name for rows that give none.
+        #[arg(long, default_value = "import")]
+        source: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,6 +111,23 @@ fn main() -> ExitCode {
                 let app = app::App::start(config).await?;
                 let n = app.intake.replay_pending().await?;
                 println!("recorded {n} stored inputs");
+                Ok(())
+            }
+            Command::Hashes {
+                action: HashesAction::Import { file, source },
+            } => {
+                let app = app::App::start(config).await?;
+                let f = std::fs::File::open(file)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                let rows = intake::reputation::parse_csv(f, source)?;
+                let n = intake::reputation::import(&app.intake.pool, &rows).await?;
+                println!("imported {n} known hashes");
+                Ok(())
+            }
+            Command::Reanalyse => {
+                let app = app::App::start(config).await?;
+                let n = intake::record::requeue_all(&app.intake.pool).await?;
+                println!("queued {n} samples for analysis; `intake serve` relays them");
                 Ok(())
             }
             Command::Grants {

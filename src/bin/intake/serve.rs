@@ -23,6 +23,7 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
             topology: app.topology.clone(),
             retry_delay_ms: app.cfg.retry_delay_ms,
             batch: 500,
+            wake: app.intake.outbox_wake.clone(),
         },
         app.intake.metrics.clone(),
         stop.clone(),
