@@ -7,19 +7,12 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use intake::decide::{Discard, Input, Policy, decide};
+use intake::decide::{Discard, Policy, decide};
 use intake::metadata::{Labels, read_body};
-use intake::report::Channel;
 
 fn decide_email(raw: &[u8], policy: &Policy) -> usize {
     let env = intake::mail::parse(raw);
-    let input = Input {
-        channel: Channel::Email,
-        message_id: env.message_id,
-        sender: env.sender,
-        metadata: read_body(&env.body, &policy.labels),
-        attachments: env.attachments,
-    };
+    let input = env.into_input(&policy.labels);
     decide(&input, policy, &Discard).map_or(0, |r| r.samples.len())
 }
 

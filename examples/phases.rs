@@ -2,9 +2,7 @@
 //! `cargo run --release --example phases -- FILE.eml`.
 use std::time::Instant;
 
-use intake::decide::{Discard, Input, Policy, decide};
-use intake::metadata::read_body;
-use intake::report::Channel;
+use intake::decide::{Discard, Policy, decide};
 
 fn main() {
     let path = std::env::args().nth(1).unwrap_or_default();
@@ -15,13 +13,7 @@ fn main() {
     let env = intake::mail::parse(&raw);
     let parse = t.elapsed();
     let policy = Policy::default();
-    let input = Input {
-        channel: Channel::Email,
-        message_id: env.message_id,
-        sender: env.sender,
-        metadata: read_body(&env.body, &policy.labels),
-        attachments: env.attachments,
-    };
+    let input = env.into_input(&policy.labels);
     let t = Instant::now();
     let r = decide(&input, &policy, &Discard);
     let dec = t.elapsed();

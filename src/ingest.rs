@@ -15,7 +15,7 @@ use crate::blob::Blobs;
 use crate::decide::{self, Attachment, Input, KeepError, Policy};
 use crate::digest::Sha256;
 use crate::mail;
-use crate::metadata::{Metadata, read_body};
+use crate::metadata::Metadata;
 use crate::metrics::{Metrics, label};
 use crate::record::{self, RecordError, Recorded, Recording};
 use crate::report::{Channel, Report};
@@ -121,14 +121,9 @@ impl Intake {
             let blobs = self.blobs.clone();
             let (report, subject) = tokio::task::spawn_blocking(move || {
                 let env = mail::parse(&raw);
-                let input = Input {
-                    channel: Channel::Email,
-                    message_id: env.message_id,
-                    sender: env.sender,
-                    metadata: read_body(&env.body, &policy.labels),
-                    attachments: env.attachments,
-                };
-                decide::decide(&input, &policy, &blobs).map(|r| (r, env.subject))
+                let subject = env.subject.clone();
+                let input = env.into_input(&policy.labels);
+                decide::decide(&input, &policy, &blobs).map(|r| (r, subject))
             })
             .await??;
             self.finish(inbound, &report, subject.as_deref(), started)

@@ -5,20 +5,13 @@ use zip::AesMode;
 use super::*;
 use crate::fixture::{EICAR, Item, Lock, email, wrapper, zip};
 use crate::mail;
-use crate::metadata::read_body;
 
 const BODY: &str = "Grant Number: 1\r\nFile List: a\r\nSymptoms: b\r\nDetected: no\r\nMcAfee Product Name: ENS\r\nEngine Version: 1\r\nDAT Version: 2\r\nOperating System: Win\r\n";
 const PE: &[u8] = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff\0\0";
 
 fn decide_email(raw: &[u8], policy: &Policy) -> Report {
     let env = mail::parse(raw);
-    let input = Input {
-        channel: Channel::Email,
-        message_id: env.message_id,
-        sender: env.sender,
-        metadata: read_body(&env.body, &policy.labels),
-        attachments: env.attachments,
-    };
+    let input = env.into_input(&policy.labels);
     decide(&input, policy, &Discard).expect("discard never fails")
 }
 

@@ -11,7 +11,9 @@ use std::borrow::Cow;
 
 use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
-use crate::decide::Attachment;
+use crate::decide::{Attachment, Input};
+use crate::metadata::{Labels, read_body};
+use crate::report::Channel;
 
 /// Longest HTML body turned into text; beyond it the rest is ignored (the
 /// facts come first in every template).
@@ -31,6 +33,20 @@ pub struct Envelope<'a> {
     /// The readable body: the message's own text first, then forwarded ones.
     pub body: String,
     pub attachments: Vec<Attachment<'a>>,
+}
+
+impl<'a> Envelope<'a> {
+    /// The decision's input: the attachments, and the facts read from the
+    /// body with `labels`. The subject stays with the caller (it threads SRs).
+    pub fn into_input(self, labels: &Labels) -> Input<'a> {
+        Input {
+            channel: Channel::Email,
+            metadata: read_body(&self.body, labels),
+            message_id: self.message_id,
+            sender: self.sender,
+            attachments: self.attachments,
+        }
+    }
 }
 
 /// Parses `raw`. Never fails: a message mail-parser cannot make sense of

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use intake::decide::{self, Discard, Policy};
-use intake::metadata::{Labels, read_body};
-use intake::report::Channel;
+use intake::metadata::Labels;
 use intake::{mail, portal};
 
 #[derive(clap::Args)]
@@ -44,13 +43,7 @@ pub fn run(args: &Args) -> ExitCode {
                 Err(e) => return unusable(&format!("{}: {e}", args.file.display())),
             };
             let env = mail::parse(&raw);
-            let input = decide::Input {
-                channel: Channel::Email,
-                message_id: env.message_id,
-                sender: env.sender,
-                metadata: read_body(&env.body, &policy.labels),
-                attachments: env.attachments,
-            };
+            let input = env.into_input(&policy.labels);
             decide::decide(&input, &policy, &Discard)
         }
         ChannelArg::Portal => match portal::read_upload(&args.file) {
