@@ -109,13 +109,7 @@ impl Intake {
         raw: Arc<Vec<u8>>,
     ) -> Result<Recorded, IngestError> {
         let started = Instant::now();
-        let span = tracing::info_span!(
-            "submission",
-            channel = "email",
-            inbound = inbound.id,
-            sr = tracing::field::Empty,
-            submission = tracing::field::Empty
-        );
+        let span = submission_span(Channel::Email, inbound.id);
         async move {
             let policy = self.policy.clone();
             let blobs = self.blobs.clone();
@@ -184,13 +178,7 @@ impl Intake {
         input: Input<'static>,
         started: Instant,
     ) -> Result<Recorded, IngestError> {
-        let span = tracing::info_span!(
-            "submission",
-            channel = "portal",
-            inbound = inbound.id,
-            sr = tracing::field::Empty,
-            submission = tracing::field::Empty
-        );
+        let span = submission_span(Channel::Portal, inbound.id);
         async move {
             let policy = self.policy.clone();
             let blobs = self.blobs.clone();
@@ -340,4 +328,16 @@ impl Intake {
             metadata,
         })
     }
+}
+
+/// The span every log line of one input carries; `finish` fills in the SR and
+/// submission once they are known.
+fn submission_span(channel: Channel, inbound: i64) -> tracing::Span {
+    tracing::info_span!(
+        "submission",
+        channel = channel.as_str(),
+        inbound,
+        sr = tracing::field::Empty,
+        submission = tracing::field::Empty
+    )
 }

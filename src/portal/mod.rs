@@ -44,14 +44,16 @@ pub fn read_upload(dir: &Path) -> Result<Input<'static>, UploadError> {
     if !meta.is_dir() {
         return Err(UploadError::NotADirectory(dir.to_owned()));
     }
-    let metadata = match fs::read(dir.join(METADATA_FILE)) {
-        Ok(bytes) => Metadata::from_json(&bytes),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Metadata::default(),
+    // The form's facts, and the optional sender address the portal adds.
+    let form = match fs::read(dir.join(METADATA_FILE)) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(io_err(dir)(e)),
     };
-    let sender = fs::read(dir.join(METADATA_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    let metadata = form.as_deref().map(Metadata::from_json).unwrap_or_default();
+    let sender = form
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
         .and_then(|v| v.get("sender").and_then(|s| s.as_str()).map(str::to_owned));
     let mut attachments = Vec::new();
     walk(dir, "", &mut attachments)?;
