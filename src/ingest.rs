@@ -3,6 +3,7 @@
 //! later point is repaired by [`Intake::replay_pending`]; a second delivery of
 //! the same Message-ID or upload id finds the first one and changes nothing.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use sqlx::PgPool;
 use tracing::Instrument;
 
 use crate::blob::Blobs;
-use crate::decide::{self, Attachment, Input, KeepError, Policy};
+use crate::decide::{self, Attachment, Input, Keep, KeepError, Policy};
 use crate::digest::Sha256;
 use crate::mail;
 use crate::metadata::Metadata;
@@ -142,7 +143,7 @@ impl Intake {
         let started = Instant::now();
         let blobs = self.blobs.clone();
         let upload = upload_id.to_owned();
-        let (input, manifest_sha, size) = tokio::task::spawn_blocking(move || {
+        let (input, stored, manifest_sha, size) = tokio::task::spawn_blocking(move || {
             let mut files = Vec::new();
             for a in &input.attachments {
                 let sha = Sha256::of(&a.bytes);
@@ -163,27 +164,34 @@ impl Intake {
             let bytes = serde_json::to_vec(&manifest).map_err(std::io::Error::other)?;
             let sha = Sha256::of(&bytes);
             blobs.put(&sha, &bytes)?;
-            Ok::<_, std::io::Error>((input, sha, bytes.len()))
+            let stored = manifest.files.iter().map(|f| f.sha256).collect();
+            Ok::<_, std::io::Error>((input, stored, sha, bytes.len()))
         })
         .await??;
         let inbound = self
             .inbound(Channel::Portal, upload_id, &manifest_sha, size)
             .await?;
-        self.process_portal(inbound, input, started).await
+        self.process_portal(inbound, input, stored, started).await
     }
 
+    /// Decides and records a stored upload; `stored` are the digests of its
+    /// files, already in the blob store.
     async fn process_portal(
         &self,
         inbound: Inbound,
         input: Input<'static>,
+        stored: HashSet<Sha256>,
         started: Instant,
     ) -> Result<Recorded, IngestError> {
         let span = submission_span(Channel::Portal, inbound.id);
         async move {
             let policy = self.policy.clone();
-            let blobs = self.blobs.clone();
+            let keep = KeepNew {
+                blobs: self.blobs.clone(),
+                stored,
+            };
             let report =
-                tokio::task::spawn_blocking(move || decide::decide(&input, &policy, &blobs))
+                tokio::task::spawn_blocking(move || decide::decide(&input, &policy, &keep))
                     .await??;
             self.finish(inbound, &report, None, started).await
         }
@@ -275,8 +283,9 @@ impl Intake {
             let result = if channel == "email" {
                 self.process_email(inbound, Arc::new(raw)).await
             } else {
-                let input = self.portal_input(id, &raw).await?;
-                self.process_portal(inbound, input, Instant::now()).await
+                let (input, stored) = self.portal_input(id, &raw).await?;
+                self.process_portal(inbound, input, stored, Instant::now())
+                    .await
             };
             match result {
                 Ok(_) => done += 1,
@@ -293,9 +302,14 @@ impl Intake {
         Ok(done)
     }
 
-    async fn portal_input(&self, id: i64, manifest: &[u8]) -> Result<Input<'static>, IngestError> {
+    async fn portal_input(
+        &self,
+        id: i64,
+        manifest: &[u8],
+    ) -> Result<(Input<'static>, HashSet<Sha256>), IngestError> {
         let m: Manifest = serde_json::from_slice(manifest)
             .map_err(|e| IngestError::BadStoredInput(id, e.to_string()))?;
+        let stored = m.files.iter().map(|f| f.sha256).collect();
         let blobs = self.blobs.clone();
         let attachments = tokio::task::spawn_blocking(move || {
             m.files
@@ -320,13 +334,31 @@ impl Intake {
         })
         .await??;
         let (attachments, sender, metadata) = attachments;
-        Ok(Input {
+        let input = Input {
             channel: Channel::Portal,
             message_id: None,
             sender,
             attachments,
             metadata,
-        })
+        };
+        Ok((input, stored))
+    }
+}
+
+/// Keeps through the blob store, except bytes this input already stored when
+/// it was received: putting them again would only re-read and re-hash them to
+/// verify the copy on disk.
+struct KeepNew {
+    blobs: Blobs,
+    stored: HashSet<Sha256>,
+}
+
+impl Keep for KeepNew {
+    fn keep(&self, sha256: &Sha256, bytes: &[u8]) -> std::io::Result<()> {
+        if self.stored.contains(sha256) {
+            return Ok(());
+        }
+        self.blobs.put(sha256, bytes)
     }
 }
 

@@ -226,6 +226,16 @@ async fn portal_uploads_are_deduplicated_by_upload_id() {
     assert_eq!(a.jobs, 3);
     assert!(b.duplicate);
     assert_eq!(env.count("SELECT count(*) FROM submissions").await, 1);
+    // Every sample's bytes are in the blob store, uploaded files included.
+    let shas: Vec<String> = sqlx::query_scalar("SELECT sha256 FROM samples")
+        .fetch_all(&env.pool)
+        .await
+        .expect("samples");
+    for sha in shas {
+        let d: intake::digest::Sha256 = sha.parse().expect("digest");
+        let bytes = env.intake.blobs.get(&d).expect("blob kept");
+        assert_eq!(intake::digest::Sha256::of(&bytes), d);
+    }
     env.cleanup().await;
 }
 
