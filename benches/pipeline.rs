@@ -63,6 +63,7 @@ async fn run() {
         policy: Arc::new(Policy::default()),
         metrics: Metrics::new(),
         outbox_wake: Default::default(),
+        mail: Default::default(),
     };
     let conn = queue::connect(AMQP)
         .await
@@ -213,7 +214,7 @@ async fn pipeline(intake: &Intake, topology: &Topology, n: usize, serial: &mut u
                 let mut count = 0u64;
                 while start.elapsed().as_secs_f64() < SECONDS {
                     let k = base + p * 1_000_000 + count;
-                    let rec = intake.email(small_email(k)).await.expect("ingest");
+                    let rec = intake.email(small_email(k), None).await.expect("ingest");
                     assert_eq!(rec.jobs, 1);
                     count += 1;
                 }

@@ -20,6 +20,7 @@ async fn main() {
         policy: Arc::new(Policy::default()),
         metrics: Metrics::new(),
         outbox_wake: Default::default(),
+        mail: Default::default(),
     };
     let raw = std::fs::read("samples/email/09-forwarded-rfc822.eml").expect("sample");
     let (mut a, mut b) = (0.0, 0.0);
@@ -33,7 +34,10 @@ async fn main() {
             .into_bytes();
         let t = Instant::now();
         let raw = Arc::new(m);
-        let inb = intake.receive_email(raw.clone()).await.expect("receive");
+        let inb = intake
+            .receive_email(raw.clone(), None)
+            .await
+            .expect("receive");
         a += t.elapsed().as_secs_f64();
         let t = Instant::now();
         intake.process_email(inb, raw).await.expect("process");
@@ -58,7 +62,7 @@ async fn main() {
                                 &format!("<c{producers}-{p}-{k}-{}@x>", std::process::id()),
                             )
                             .into_bytes();
-                        intake.email(m).await.expect("email");
+                        intake.email(m, None).await.expect("email");
                     }
                 })
             })

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::answer::AnswerConfig;
+use crate::smtp::SmtpConfig;
 use crate::unpack::Limits;
 
 /// Everything `intake serve`, `intake demo` and the workers need.
@@ -32,6 +34,10 @@ pub struct Config {
     pub max_attempts: u32,
     /// Jobs a worker holds unacknowledged at once.
     pub prefetch: u16,
+    /// The SMTP and LMTP listeners.
+    pub smtp: SmtpConfig,
+    /// Answers to customers.
+    pub answers: AnswerConfig,
 }
 
 /// Blob storage.
@@ -75,6 +81,8 @@ impl Default for Config {
             retry_delay_ms: 30_000,
             max_attempts: 5,
             prefetch: 8,
+            smtp: SmtpConfig::default(),
+            answers: AnswerConfig::default(),
         }
     }
 }
@@ -115,6 +123,7 @@ impl Config {
             None => Config::default(),
         };
         cfg.apply_env(|k| std::env::var(k).ok())?;
+        cfg.answers.vendor = cfg.vendor.clone();
         Ok(cfg)
     }
 
@@ -144,6 +153,27 @@ impl Config {
                 name: "INTAKE_RETRY_DELAY_MS",
                 why: format!("{e}"),
             })?;
+        }
+        if let Some(v) = get("INTAKE_SMTP_LISTEN") {
+            self.smtp.smtp_listen = v;
+        }
+        if let Some(v) = get("INTAKE_LMTP_LISTEN") {
+            self.smtp.lmtp_listen = v;
+        }
+        if let Some(v) = get("INTAKE_SMTP_ACCEPT") {
+            self.smtp.accept = v.split(',').map(|a| a.trim().to_owned()).collect();
+        }
+        if let Some(v) = get("INTAKE_SMTP_MAX_SIZE") {
+            self.smtp.max_message_size = v.parse().map_err(|e| ConfigError::Env {
+                name: "INTAKE_SMTP_MAX_SIZE",
+                why: format!("{e}"),
+            })?;
+        }
+        if let Some(v) = get("INTAKE_ANSWER_RELAY") {
+            self.answers.relay = v;
+        }
+        if let Some(v) = get("INTAKE_ANSWER_FROM") {
+            self.answers.from = v;
         }
         if let Some(v) = get("INTAKE_PREFETCH") {
             self.prefetch = v.parse().map_err(|e| ConfigError::Env {

@@ -12,14 +12,17 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tracing::Instrument;
 
+use crate::answer::{self, AnswerConfig, Asked, Correspondent, Silence};
 use crate::blob::Blobs;
 use crate::decide::{self, Attachment, Input, Keep, KeepError, Policy};
 use crate::digest::Sha256;
-use crate::mail;
+use crate::mail::{self, Delivery, SenderAuth};
 use crate::metadata::Metadata;
 use crate::metrics::{Metrics, label};
 use crate::record::{self, RecordError, Recorded, Recording};
 use crate::report::{Channel, Report};
+use crate::smtp::Recipients;
+use crate::support::SrNumber;
 
 /// Ingesting an input failed. Nothing is lost: the raw input is stored and
 /// its inbound row stays `received` for replay (or, when storing itself
@@ -49,13 +52,41 @@ pub struct Intake {
     pub metrics: Metrics,
     /// Wakes this process's relay when outbox rows were committed.
     pub outbox_wake: Arc<tokio::sync::Notify>,
+    pub mail: Arc<MailPolicy>,
+}
+
+/// How the mail channel treats senders: whom it answers and from where,
+/// and whose `Authentication-Results` it believes.
+#[derive(Debug, Clone, Default)]
+pub struct MailPolicy {
+    pub answers: AnswerConfig,
+    /// Our own addresses: mail from them is never answered (loops).
+    pub ours: Recipients,
+    /// `authserv-id`s of the MTAs in front of intake; empty believes the
+    /// top-most header.
+    pub trusted_authserv_ids: Vec<String>,
+}
+
+impl MailPolicy {
+    fn is_ours(&self, address: &str) -> bool {
+        self.ours.is_ours(address) || address.eq_ignore_ascii_case(&self.answers.from)
+    }
+}
+
+/// What the mail channel adds to a decision for recording.
+struct MailFacts {
+    sr_reference: Option<SrNumber>,
+    answer_to: Result<Correspondent, Silence>,
+    auth: SenderAuth,
 }
 
 /// An input stored durably and not yet (or already) recorded.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Inbound {
     pub id: i64,
     pub recorded: bool,
+    /// The SMTP envelope, for mail that came with one.
+    pub delivery: Option<Delivery>,
 }
 
 /// What a portal upload is stored as: its files by digest plus the form.
@@ -77,15 +108,23 @@ struct ManifestFile {
 
 impl Intake {
     /// Takes one email end to end.
-    pub async fn email(&self, raw: Vec<u8>) -> Result<Recorded, IngestError> {
+    pub async fn email(
+        &self,
+        raw: Vec<u8>,
+        delivery: Option<Delivery>,
+    ) -> Result<Recorded, IngestError> {
         let raw = Arc::new(raw);
-        let inbound = self.receive_email(raw.clone()).await?;
+        let inbound = self.receive_email(raw.clone(), delivery).await?;
         self.process_email(inbound, raw).await
     }
 
     /// Stores `raw` and its inbound row; the point after which the sender may
     /// be told the message is accepted.
-    pub async fn receive_email(&self, raw: Arc<Vec<u8>>) -> Result<Inbound, IngestError> {
+    pub async fn receive_email(
+        &self,
+        raw: Arc<Vec<u8>>,
+        delivery: Option<Delivery>,
+    ) -> Result<Inbound, IngestError> {
         self.metrics
             .inputs_received
             .get_or_create(&label("channel", "email"))
@@ -100,7 +139,8 @@ impl Intake {
             Ok::<_, std::io::Error>((sha, id))
         })
         .await??;
-        self.inbound(Channel::Email, &id, &sha, raw.len()).await
+        self.inbound(Channel::Email, &id, &sha, raw.len(), delivery)
+            .await
     }
 
     /// Decides and records a stored email.
@@ -114,15 +154,31 @@ impl Intake {
         async move {
             let policy = self.policy.clone();
             let blobs = self.blobs.clone();
-            let (report, subject) = tokio::task::spawn_blocking(move || {
+            let mail_policy = self.mail.clone();
+            let delivery = inbound.delivery.clone();
+            let (report, facts) = tokio::task::spawn_blocking(move || {
                 let env = mail::parse(&raw);
-                let subject = env.subject.clone();
+                let facts = mail_facts(&env, delivery.as_ref(), &mail_policy);
                 let input = env.into_input(&policy.labels);
-                decide::decide(&input, &policy, &blobs).map(|r| (r, subject))
+                decide::decide(&input, &policy, &blobs).map(|r| (r, facts))
             })
             .await??;
-            self.finish(inbound, &report, subject.as_deref(), started)
-                .await
+            if let Err(why) = &facts.answer_to {
+                tracing::info!(why = %why.describe(), "not answering");
+                self.metrics
+                    .answers_withheld
+                    .get_or_create(&label("why", why.kind()))
+                    .inc();
+            }
+            self.finish(
+                &inbound,
+                &report,
+                facts.sr_reference,
+                facts.answer_to.as_ref().ok(),
+                &facts.auth,
+                started,
+            )
+            .await
         }
         .instrument(span)
         .await
@@ -169,7 +225,7 @@ impl Intake {
         })
         .await??;
         let inbound = self
-            .inbound(Channel::Portal, upload_id, &manifest_sha, size)
+            .inbound(Channel::Portal, upload_id, &manifest_sha, size, None)
             .await?;
         self.process_portal(inbound, input, stored, started).await
     }
@@ -193,7 +249,9 @@ impl Intake {
             let report =
                 tokio::task::spawn_blocking(move || decide::decide(&input, &policy, &keep))
                     .await??;
-            self.finish(inbound, &report, None, started).await
+            let auth = SenderAuth::default();
+            self.finish(&inbound, &report, None, None, &auth, started)
+                .await
         }
         .instrument(span)
         .await
@@ -201,9 +259,11 @@ impl Intake {
 
     async fn finish(
         &self,
-        inbound: Inbound,
+        inbound: &Inbound,
         report: &Report,
-        subject: Option<&str>,
+        sr_reference: Option<SrNumber>,
+        answer_to: Option<&Correspondent>,
+        sender_auth: &SenderAuth,
         started: Instant,
     ) -> Result<Recorded, IngestError> {
         let rec = record::record(
@@ -211,7 +271,10 @@ impl Intake {
             Recording {
                 inbound_id: inbound.id,
                 report,
-                subject,
+                sr_reference,
+                answer_to,
+                sender_auth,
+                vendor: &self.mail.answers.vendor,
                 now: Utc::now(),
             },
         )
@@ -243,9 +306,11 @@ impl Intake {
         external_id: &str,
         sha: &Sha256,
         size: usize,
+        delivery: Option<Delivery>,
     ) -> Result<Inbound, IngestError> {
         let row: (i64, String) = sqlx::query_as(
-            "INSERT INTO inbound (channel, external_id, raw_sha256, raw_size) VALUES ($1, $2, $3, $4)
+            "INSERT INTO inbound (channel, external_id, raw_sha256, raw_size, envelope)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (channel, external_id) DO UPDATE SET channel = EXCLUDED.channel
              RETURNING id, state",
         )
@@ -253,30 +318,43 @@ impl Intake {
         .bind(external_id)
         .bind(sha.to_hex())
         .bind(size as i64)
+        .bind(delivery.as_ref().map(sqlx::types::Json))
         .fetch_one(&self.pool)
         .await?;
         Ok(Inbound {
             id: row.0,
             recorded: row.1 == "recorded",
+            delivery,
         })
     }
 
     /// Re-processes every stored input that was never recorded (a crash
     /// between receiving and recording). Returns how many were recorded.
     pub async fn replay_pending(&self) -> Result<usize, IngestError> {
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT id, channel, raw_sha256 FROM inbound WHERE state = 'received' ORDER BY id",
+        self.replay_older_than(std::time::Duration::ZERO).await
+    }
+
+    /// Re-processes stored inputs left unrecorded for longer than `age`
+    /// (the serve loop's repair of a failed background recording).
+    pub async fn replay_older_than(&self, age: std::time::Duration) -> Result<usize, IngestError> {
+        type Row = (i64, String, String, Option<sqlx::types::Json<Delivery>>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, channel, raw_sha256, envelope FROM inbound
+             WHERE state = 'received' AND received_at <= now() - make_interval(secs => $1)
+             ORDER BY id",
         )
+        .bind(age.as_secs_f64())
         .fetch_all(&self.pool)
         .await?;
         let mut done = 0;
-        for (id, channel, sha) in rows {
+        for (id, channel, sha, delivery) in rows {
             let sha: Sha256 = sha
                 .parse()
                 .map_err(|e| IngestError::BadStoredInput(id, format!("{e}")))?;
             let inbound = Inbound {
                 id,
                 recorded: false,
+                delivery: delivery.map(|d| d.0),
             };
             let blobs = self.blobs.clone();
             let raw = tokio::task::spawn_blocking(move || blobs.get(&sha)).await??;
@@ -359,6 +437,41 @@ impl Keep for KeepNew {
             return Ok(());
         }
         self.blobs.put(sha256, bytes)
+    }
+}
+
+/// The SR reference, whom to answer and the sender checks of one message.
+fn mail_facts(
+    env: &mail::Envelope<'_>,
+    delivery: Option<&Delivery>,
+    policy: &MailPolicy,
+) -> MailFacts {
+    let h = &env.headers;
+    let sr_reference = env
+        .subject
+        .as_deref()
+        .and_then(SrNumber::find_in)
+        .or_else(|| {
+            h.in_reply_to
+                .iter()
+                .chain(h.references.iter().rev())
+                .find_map(|r| SrNumber::find_in(r))
+        });
+    let auth = SenderAuth::from_headers(&h.authentication_results, &policy.trusted_authserv_ids);
+    let asked = Asked {
+        sender: env.sender.as_deref(),
+        message_id: env.message_id.as_deref(),
+        subject: env.subject.as_deref(),
+        body: &env.body,
+        headers: h,
+        delivery,
+        auth: &auth,
+    };
+    let answer_to = answer::correspondent(&asked, |a| policy.is_ours(a));
+    MailFacts {
+        sr_reference,
+        answer_to,
+        auth,
     }
 }
 

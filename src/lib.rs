@@ -5,6 +5,7 @@
 //! and the types shared with the analysis workers.
 
 pub mod analysis;
+pub mod answer;
 pub mod blob;
 pub mod classify;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod queue;
 pub mod record;
 pub mod report;
 pub mod reputation;
+pub mod smtp;
 pub mod support;
 pub mod unpack;
 

@@ -27,6 +27,12 @@ pub struct Metrics {
     pub queue_depth: Family<Labels, Gauge>,
     pub jobs: Family<Labels, Counter>,
     pub analyser_seconds: Family<Labels, Histogram>,
+    pub answers_sent: Counter,
+    pub answer_errors: Counter,
+    pub answers_withheld: Family<Labels, Counter>,
+    pub smtp_sessions: Family<Labels, Counter>,
+    pub smtp_messages: Family<Labels, Counter>,
+    pub smtp_store_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -100,8 +106,50 @@ impl Metrics {
             "Time per analyser run",
             analyser_seconds.clone(),
         );
+        let answers_sent = Counter::default();
+        r.register(
+            "answers_sent",
+            "Answers handed to the mail relay",
+            answers_sent.clone(),
+        );
+        let answer_errors = Counter::default();
+        r.register(
+            "answer_errors",
+            "Rounds of answer sending that failed (relay or database)",
+            answer_errors.clone(),
+        );
+        let answers_withheld = Family::<Labels, Counter>::default();
+        r.register(
+            "answers_withheld",
+            "Inputs not answered, by reason (automated mail, loops, forged senders)",
+            answers_withheld.clone(),
+        );
+        let smtp_sessions = Family::<Labels, Counter>::default();
+        r.register(
+            "smtp_sessions",
+            "SMTP/LMTP sessions, by protocol",
+            smtp_sessions.clone(),
+        );
+        let smtp_messages = Family::<Labels, Counter>::default();
+        r.register(
+            "smtp_messages",
+            "Messages after DATA, by reply (accepted, too_big, line_too_long, temp_failure)",
+            smtp_messages.clone(),
+        );
+        let smtp_store_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
+        r.register(
+            "smtp_store_seconds",
+            "Time from the end of DATA to the reply (storing the message durably)",
+            smtp_store_seconds.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
+            answers_sent,
+            answer_errors,
+            answers_withheld,
+            smtp_sessions,
+            smtp_messages,
+            smtp_store_seconds,
             inputs_received,
             decisions,
             record_seconds,

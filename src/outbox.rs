@@ -3,7 +3,8 @@
 //! wait while the broker is down and go out when it returns; a crash between
 //! the confirm and the commit publishes a row twice, which consumers absorb
 //! (findings are unique per sample and analyser version). Several relays can
-//! run at once: rows are claimed with `FOR UPDATE SKIP LOCKED`.
+//! run at once: rows are claimed with `FOR UPDATE SKIP LOCKED`. Answers to
+//! customers wait in the same table and go out by mail (`answer::send`).
 
 use std::time::Duration;
 
@@ -38,7 +39,8 @@ pub async fn relay_batch(
     let mut tx = pool.begin().await?;
     let rows: Vec<(i64, String, i16, serde_json::Value)> = sqlx::query_as(
         "SELECT id, routing_key, priority, payload FROM outbox
-         WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+         WHERE published_at IS NULL AND kind <> 'mail.answer'
+         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(max)
     .fetch_all(&mut *tx)
@@ -81,11 +83,12 @@ pub async fn relay_batch(
     Ok(ids.len())
 }
 
-/// Rows not yet published, and the age of the oldest in seconds.
+/// Rows the relay has not yet published, and the age of the oldest in
+/// seconds (answers to customers are not the relay's).
 pub async fn lag(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
     sqlx::query_as(
         "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
-         FROM outbox WHERE published_at IS NULL",
+         FROM outbox WHERE published_at IS NULL AND kind <> 'mail.answer'",
     )
     .fetch_one(pool)
     .await

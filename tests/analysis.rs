@@ -41,7 +41,7 @@ async fn relay(env: &Env) {
 async fn queued_samples_get_findings_once() {
     let env = Env::new().await;
     env.intake
-        .email(sample_email("01-accepted-zipcrypto.eml"))
+        .email(sample_email("01-accepted-zipcrypto.eml"), None)
         .await
         .expect("ingest");
     relay(&env).await;
@@ -84,7 +84,7 @@ async fn queued_samples_get_findings_once() {
 async fn a_job_that_keeps_failing_is_retried_then_dead_lettered() {
     let env = Env::new().await;
     env.intake
-        .email(sample_email("09-forwarded-rfc822.eml"))
+        .email(sample_email("09-forwarded-rfc822.eml"), None)
         .await
         .expect("ingest");
     // Lose the sample's blob: every attempt fails.

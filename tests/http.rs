@@ -23,7 +23,7 @@ async fn get(port: u16, path: &str) -> (u16, String) {
 async fn health_readiness_and_metrics() {
     let env = Env::new().await;
     env.intake
-        .email(harness::sample_email("01-accepted-zipcrypto.eml"))
+        .email(harness::sample_email("01-accepted-zipcrypto.eml"), None)
         .await
         .expect("ingest");
     let app = |amqp: &str| {

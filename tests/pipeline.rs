@@ -34,7 +34,7 @@ async fn an_email_becomes_recorded_state_and_queued_jobs() {
     let env = Env::new().await;
     let rec = env
         .intake
-        .email(sample_email("01-accepted-zipcrypto.eml"))
+        .email(sample_email("01-accepted-zipcrypto.eml"), None)
         .await
         .expect("ingest");
     assert_eq!(rec.outcome, Outcome::Accepted);
@@ -64,8 +64,10 @@ async fn an_email_becomes_recorded_state_and_queued_jobs() {
 
     assert_eq!(relay_all(&env).await, 4);
     assert_eq!(
-        env.count("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            .await,
+        env.count(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL AND kind = 'sample.analyse'"
+        )
+        .await,
         0
     );
     let conn = queue::connect(AMQP).await.expect("broker");
@@ -107,8 +109,8 @@ async fn an_email_becomes_recorded_state_and_queued_jobs() {
 async fn the_same_email_twice_is_one_submission() {
     let env = Env::new().await;
     let raw = sample_email("05-wrapper-with-unwanted.eml");
-    let first = env.intake.email(raw.clone()).await.expect("first");
-    let second = env.intake.email(raw).await.expect("second");
+    let first = env.intake.email(raw.clone(), None).await.expect("first");
+    let second = env.intake.email(raw, None).await.expect("second");
     assert!(!first.duplicate);
     assert!(second.duplicate);
     assert_eq!(first.submission_id, second.submission_id);
@@ -126,7 +128,7 @@ async fn unverified_senders_are_held_not_dropped() {
     // 03 names grant 7777-0007, which expired in 2020.
     let rec = env
         .intake
-        .email(sample_email("03-html-table-big5-aes128.eml"))
+        .email(sample_email("03-html-table-big5-aes128.eml"), None)
         .await
         .expect("ingest");
     assert_eq!(rec.outcome, Outcome::Accepted);
@@ -152,7 +154,7 @@ async fn a_reply_naming_its_sr_adds_to_it_only_for_entitled_senders() {
     let env = Env::new().await;
     let first = env
         .intake
-        .email(sample_email("02-needs-info-gbk-aes256.eml"))
+        .email(sample_email("02-needs-info-gbk-aes256.eml"), None)
         .await
         .expect("first");
     assert_eq!(first.outcome, Outcome::NeedsInfo);
@@ -165,14 +167,14 @@ async fn a_reply_naming_its_sr_adds_to_it_only_for_entitled_senders() {
     };
     let same = env
         .intake
-        .email(reply("li.wei@example.cn", "r1@example.cn"))
+        .email(reply("li.wei@example.cn", "r1@example.cn"), None)
         .await
         .expect("reply");
     assert_eq!(same.sr_number, first.sr_number);
     assert!(!same.sr_is_new);
     let stranger = env
         .intake
-        .email(reply("eve@evil.example", "r2@evil.example"))
+        .email(reply("eve@evil.example", "r2@evil.example"), None)
         .await
         .expect("stranger");
     assert_ne!(stranger.sr_number, first.sr_number);
@@ -184,7 +186,7 @@ async fn a_reply_naming_its_sr_adds_to_it_only_for_entitled_senders() {
 async fn a_crash_between_receiving_and_recording_is_replayed() {
     let env = Env::new().await;
     let raw = std::sync::Arc::new(sample_email("09-forwarded-rfc822.eml"));
-    let inbound = env.intake.receive_email(raw).await.expect("receive");
+    let inbound = env.intake.receive_email(raw, None).await.expect("receive");
     assert!(!inbound.recorded);
     // The process "dies" here: stored, not recorded.
     assert_eq!(
@@ -333,10 +335,11 @@ async fn broker_outage_loses_nothing() {
         stop,
     ));
     env.intake
-        .email(sample_email("09-forwarded-rfc822.eml"))
+        .email(sample_email("09-forwarded-rfc822.eml"), None)
         .await
         .expect("a");
-    let pending = "SELECT count(*) FROM outbox WHERE published_at IS NULL";
+    let pending =
+        "SELECT count(*) FROM outbox WHERE published_at IS NULL AND kind = 'sample.analyse'";
     eventually(Duration::from_secs(20), "first job published", || async {
         (env.count(pending).await == 0).then_some(())
     })
@@ -345,11 +348,11 @@ async fn broker_outage_loses_nothing() {
     proxy.down().await;
     let errors_before = env.intake.metrics.relay_errors.get();
     env.intake
-        .email(sample_email("10-alternative-rfc2047.eml"))
+        .email(sample_email("10-alternative-rfc2047.eml"), None)
         .await
         .expect("b");
     env.intake
-        .email(sample_email("12-hostile-attachment-names.eml"))
+        .email(sample_email("12-hostile-attachment-names.eml"), None)
         .await
         .expect("c");
     // The relay notices the outage (its session fails) and the rows wait.

@@ -4,8 +4,11 @@
 //! `mail-parser` does the MIME work (charsets, RFC 2047/2231 names, transfer
 //! encodings); this module only chooses what to take from it.
 
+mod auth;
 #[cfg(test)]
 mod tests;
+
+pub use auth::SenderAuth;
 
 use std::borrow::Cow;
 
@@ -33,6 +36,43 @@ pub struct Envelope<'a> {
     /// The readable body: the message's own text first, then forwarded ones.
     pub body: String,
     pub attachments: Vec<Attachment<'a>>,
+    pub headers: Headers,
+}
+
+/// The headers that say how to answer a message (or not to answer it) and
+/// what the receiving MTA found out about its sender.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Headers {
+    pub auto_submitted: Option<String>,
+    pub precedence: Option<String>,
+    /// A mailing list's message (`List-Id` present).
+    pub list_id: bool,
+    /// With angle brackets.
+    pub in_reply_to: Option<String>,
+    /// With angle brackets, oldest first.
+    pub references: Vec<String>,
+    pub content_language: Option<String>,
+    /// Every `Authentication-Results` header, unfolded.
+    pub authentication_results: Vec<String>,
+}
+
+/// How a message reached intake: the SMTP envelope, where there was one
+/// (`ingest-eml` from an MTA pipe passes it on the command line).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Delivery {
+    /// `MAIL FROM`; empty for the null sender of bounces and auto-replies.
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    /// The client's address, `ip:port`.
+    pub client: Option<String>,
+    /// What the client called itself in `EHLO`/`LHLO`.
+    pub helo: Option<String>,
+}
+
+impl Delivery {
+    pub fn is_null_sender(&self) -> bool {
+        self.mail_from.trim().is_empty()
+    }
 }
 
 impl<'a> Envelope<'a> {
@@ -64,11 +104,44 @@ pub fn parse(raw: &[u8]) -> Envelope<'_> {
             .and_then(|a| a.address())
             .map(|s| s.trim().to_owned()),
         subject: msg.subject().map(str::to_owned),
+        headers: headers(&msg),
         ..Envelope::default()
     };
     collect(&msg, &mut env, FORWARD_DEPTH);
     env.attachments = take_attachments(msg, FORWARD_DEPTH);
     env
+}
+
+fn headers(msg: &Message<'_>) -> Headers {
+    let ids = |v: &mail_parser::HeaderValue<'_>| -> Vec<String> {
+        v.as_text_list()
+            .unwrap_or_default()
+            .iter()
+            .map(|id| format!("<{}>", id.trim()))
+            .collect()
+    };
+    let mut h = Headers {
+        in_reply_to: ids(msg.in_reply_to()).pop(),
+        references: ids(msg.references()),
+        ..Headers::default()
+    };
+    for (name, value) in msg.headers_raw() {
+        let value = unfold(value);
+        match name.to_ascii_lowercase().as_str() {
+            "auto-submitted" => h.auto_submitted = Some(value),
+            "precedence" => h.precedence = Some(value),
+            "list-id" => h.list_id = true,
+            "content-language" => h.content_language = Some(value),
+            "authentication-results" => h.authentication_results.push(value),
+            _ => {}
+        }
+    }
+    h
+}
+
+/// A raw header value on one line, trimmed.
+fn unfold(v: &str) -> String {
+    v.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The Message-ID of `raw` (with angle brackets), reading headers only.

@@ -181,6 +181,8 @@ impl Labels {
             format!("{vendor} Product"),
             format!("{vendor} Engine Version"),
             format!("{vendor} DAT Version"),
+            format!("{vendor} 产品名称"),
+            format!("{vendor} 產品名稱"),
         ] {
             let field = if l.ends_with("Engine Version") {
                 Field::EngineVersion

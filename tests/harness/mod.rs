@@ -47,6 +47,7 @@ impl Env {
             policy: Arc::new(Policy::default()),
             metrics: Metrics::new(),
             outbox_wake: Default::default(),
+            mail: Default::default(),
         };
         let conn = queue::connect(AMQP)
             .await

@@ -10,10 +10,11 @@ use intake::blob::Blobs;
 use intake::config::Config;
 use intake::database::{self, DatabaseError};
 use intake::decide::Policy;
-use intake::ingest::Intake;
+use intake::ingest::{Intake, MailPolicy};
 use intake::metadata::Labels;
 use intake::metrics::Metrics;
 use intake::queue::{self, Topology};
+use intake::smtp::Recipients;
 
 pub struct App {
     pub cfg: Config,
@@ -22,7 +23,19 @@ pub struct App {
 }
 
 impl App {
+    /// Connects to PostgreSQL and checks RabbitMQ is reachable.
     pub async fn start(config: Option<&Path>) -> anyhow::Result<App> {
+        App::open(config, true).await
+    }
+
+    /// Connects to PostgreSQL only: storing and recording need no broker
+    /// (the relay publishes later), so mail taken from an MTA pipe is not
+    /// refused while RabbitMQ is down.
+    pub async fn start_without_broker(config: Option<&Path>) -> anyhow::Result<App> {
+        App::open(config, false).await
+    }
+
+    async fn open(config: Option<&Path>, broker: bool) -> anyhow::Result<App> {
         let cfg = Config::load(config)?;
         let pool = match database::connect(&cfg.database_url, 16).await {
             Ok(p) => p,
@@ -33,7 +46,7 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         };
-        if let Err(e) = queue::connect(&cfg.amqp_url).await {
+        if broker && let Err(e) = queue::connect(&cfg.amqp_url).await {
             return Err(anyhow!(
                 "RabbitMQ is not reachable at {} ({e}). Start it with `docker compose up -d rabbitmq` (or `rabbitmq-server -detached`), or point INTAKE_AMQP_URL at a running broker.",
                 redact(&cfg.amqp_url)
@@ -52,6 +65,11 @@ impl App {
             policy: Arc::new(policy),
             metrics: Metrics::new(),
             outbox_wake: Default::default(),
+            mail: Arc::new(MailPolicy {
+                answers: cfg.answers.clone(),
+                ours: Recipients::new(&cfg.smtp.accept),
+                trusted_authserv_ids: cfg.smtp.trusted_authserv_ids.clone(),
+            }),
         };
         Ok(App {
             cfg,

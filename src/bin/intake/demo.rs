@@ -24,7 +24,7 @@ pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for path in sorted(&samples.join("email"))? {
         let raw = std::fs::read(&path)?;
-        let rec = app.intake.email(raw).await?;
+        let rec = app.intake.email(raw, None).await?;
         rows.push(("email", name(&path), rec));
     }
     for path in sorted(&samples.join("portal"))? {

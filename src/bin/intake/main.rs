@@ -4,6 +4,7 @@
 mod app;
 mod check;
 mod demo;
+mod ingest;
 mod serve;
 
 use std::path::PathBuf;
@@ -36,8 +37,19 @@ enum Command {
         #[arg(long, default_value = "samples")]
         samples: PathBuf,
     },
-    /// Run the ingress service: outbox relay, health, readiness and metrics.
+    /// Run the ingress service: SMTP and LMTP listeners, outbox relay,
+    /// answer sender, health, readiness and metrics.
     Serve,
+    /// Take one message from stdin (an MTA's pipe transport). Exit status 0:
+    /// stored; 75: temporary failure, try again; 65: refused (too big).
+    IngestEml(ingest::EmlArgs),
+    /// Take every message of a Maildir or a folder of .eml files.
+    IngestDir {
+        dir: PathBuf,
+        /// Messages taken in at once.
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
+    },
     /// Apply the database migrations.
     Migrate,
     /// Record inputs that were stored but never recorded (after a crash).
@@ -99,9 +111,13 @@ fn main() -> ExitCode {
         }
     };
     let config = cli.config.as_deref();
+    if let Command::IngestEml(args) = &cli.command {
+        return runtime.block_on(ingest::eml(config, args));
+    }
     let result = runtime.block_on(async {
         match &cli.command {
-            Command::Check(_) => Ok(()),
+            Command::Check(_) | Command::IngestEml(_) => Ok(()),
+            Command::IngestDir { dir, jobs } => ingest::dir(config, dir, *jobs).await,
             Command::Demo { samples } => demo::run(config, samples).await,
             Command::Serve => serve::run(config).await,
             Command::Migrate => app::App::start(config).await.map(|_| {

@@ -1,11 +1,13 @@
-//! `intake serve`: replays inputs a crash left unrecorded, then runs the
-//! outbox relay and the HTTP endpoints until SIGINT or SIGTERM.
+//! `intake serve`: replays inputs a crash left unrecorded, then runs the SMTP
+//! and LMTP listeners, the outbox relay, the answer sender and the HTTP
+//! endpoints until SIGINT or SIGTERM.
 
 use std::path::Path;
 
 use anyhow::Context;
 use intake::http::{self, Health};
 use intake::outbox::{self, RelayConfig};
+use intake::smtp::{self, Protocol};
 
 use crate::app::App;
 
@@ -28,6 +30,33 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
         app.intake.metrics.clone(),
         stop.clone(),
     ));
+    let answers = tokio::spawn(intake::answer::send::run(
+        app.intake.pool.clone(),
+        app.cfg.answers.clone(),
+        app.intake.metrics.clone(),
+        stop.clone(),
+    ));
+    let mut mail = Vec::new();
+    for (addr, proto) in [
+        (&app.cfg.smtp.smtp_listen, Protocol::Smtp),
+        (&app.cfg.smtp.lmtp_listen, Protocol::Lmtp),
+    ] {
+        if addr.is_empty() {
+            continue;
+        }
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening for {proto:?} on {addr}"))?;
+        tracing::info!(listen = %addr, ?proto, "accepting mail");
+        mail.push(tokio::spawn(smtp::serve(
+            l,
+            app.cfg.smtp.policy(proto),
+            app.cfg.smtp.clone(),
+            app.intake.clone(),
+            stop.clone(),
+        )));
+    }
+    tokio::spawn(repair(app.intake.clone(), stop.clone()));
     let listener = tokio::net::TcpListener::bind(&app.cfg.listen)
         .await
         .with_context(|| format!("listening on {}", app.cfg.listen))?;
@@ -50,8 +79,31 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
         })
         .await
         .context("HTTP server")?;
+    for m in mail {
+        let _ = m.await;
+    }
     let _ = relay.await;
+    let _ = answers.await;
     Ok(())
+}
+
+/// Records, every minute, inputs stored more than two minutes ago whose
+/// recording failed (a database outage while deciding in the background).
+async fn repair(intake: intake::ingest::Intake, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+        match intake
+            .replay_older_than(std::time::Duration::from_secs(120))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(recorded = n, "recorded inputs left behind"),
+            Err(e) => tracing::warn!(error = %e, "replay failed; trying again in a minute"),
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,0 +1,188 @@
+//! Delivers the answers waiting in the outbox (`kind = 'mail.answer'`)
+//! through the configured SMTP relay. A row is marked sent in the
+//! transaction that locked it, after the relay's `250`; a temporary refusal
+//! leaves it for the next round, a permanent one is recorded and not
+//! retried. Message-IDs derive from the row, so a resend after a crash
+//! carries the same id and threads (and deduplicates) as the first.
+
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use super::{Answer, AnswerConfig};
+use crate::metrics::Metrics;
+
+/// Sending failed; the rows stay pending.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("relay {0}: {1}")]
+    Relay(String, String),
+}
+
+/// `Auto-Submitted: auto-replied` (RFC 3834): tells other robots not to
+/// answer our answers.
+#[derive(Clone)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-replied".to_owned())
+    }
+}
+
+/// The message for outbox row `id`.
+pub fn build(id: i64, a: &Answer, cfg: &AnswerConfig) -> Result<Message, String> {
+    let from: Mailbox = cfg.from.parse().map_err(|e| format!("from address: {e}"))?;
+    let to: Mailbox = a.to.parse().map_err(|e| format!("to address: {e}"))?;
+    let mut b = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(a.subject.clone())
+        .message_id(Some(format!(
+            "<{}.answer-{id}@{}>",
+            a.sr_number, cfg.hostname
+        )))
+        .header(AutoSubmitted)
+        .header(ContentType::TEXT_PLAIN);
+    if let Some(r) = &a.in_reply_to {
+        b = b.in_reply_to(r.clone());
+    }
+    if !a.references.is_empty() {
+        b = b.references(a.references.join(" "));
+    }
+    b.body(a.body.clone()).map_err(|e| e.to_string())
+}
+
+/// Sends up to `max` pending answers; returns how many left.
+pub async fn send_batch(
+    pool: &PgPool,
+    relay: &AsyncSmtpTransport<Tokio1Executor>,
+    cfg: &AnswerConfig,
+    max: i64,
+) -> Result<usize, SendError> {
+    let mut sent = 0;
+    for _ in 0..max {
+        let mut tx = pool.begin().await?;
+        let row: Option<(i64, serde_json::Value)> = sqlx::query_as(
+            "SELECT id, payload FROM outbox
+             WHERE published_at IS NULL AND kind = 'mail.answer'
+             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((id, payload)) = row else {
+            break;
+        };
+        let message = serde_json::from_value::<Answer>(payload)
+            .map_err(|e| e.to_string())
+            .and_then(|a| build(id, &a, cfg));
+        let refused = match message {
+            Err(why) => Some(format!("cannot build: {why}")),
+            Ok(m) => match relay.send(m).await {
+                Ok(_) => None,
+                Err(e) if e.is_permanent() => Some(format!("refused: {e}")),
+                Err(e) => {
+                    sqlx::query(
+                        "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(e.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    return Err(SendError::Relay(cfg.relay.clone(), e.to_string()));
+                }
+            },
+        };
+        // Refused for good: recorded, not retried (the customer's server
+        // said no; staff see it on the row).
+        sqlx::query(
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = $2
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&refused)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        match refused {
+            None => sent += 1,
+            Some(why) => tracing::warn!(outbox = id, %why, "answer not delivered"),
+        }
+    }
+    Ok(sent)
+}
+
+/// The relay transport for `cfg.relay` (`host:port`, plain SMTP: the relay is
+/// the lab's own MTA on a trusted network).
+pub fn transport(cfg: &AnswerConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let (host, port) = match cfg.relay.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|e| format!("relay port: {e}"))?),
+        None => (cfg.relay.as_str(), 25),
+    };
+    Ok(
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(port)
+            .timeout(Some(Duration::from_secs(30)))
+            .build(),
+    )
+}
+
+/// How often pending answers are looked for.
+const POLL: Duration = Duration::from_millis(250);
+
+/// Sends answers until `stop` turns true; does nothing (answers wait) when
+/// no relay is configured.
+pub async fn run(
+    pool: PgPool,
+    cfg: AnswerConfig,
+    metrics: Metrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    if cfg.relay.is_empty() {
+        tracing::info!("no answer relay configured: answers wait in the outbox");
+        return;
+    }
+    let relay = match transport(&cfg) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "answer relay misconfigured: answers wait in the outbox");
+            return;
+        }
+    };
+    let mut backoff = Duration::from_millis(500);
+    while !*stop.borrow() {
+        let wait = match send_batch(&pool, &relay, &cfg, 50).await {
+            Ok(n) => {
+                metrics.answers_sent.inc_by(n as u64);
+                backoff = Duration::from_millis(500);
+                if n > 0 {
+                    continue;
+                }
+                POLL
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "answers wait");
+                metrics.answer_errors.inc();
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+                backoff
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

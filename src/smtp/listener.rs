@@ -1,0 +1,241 @@
+//! The socket side of a listener: accepts connections up to the limit,
+//! reads lines with caps on length and time, answers pipelined commands in
+//! one write, stores each message through [`Intake::receive_email`] before
+//! the `250`, and hands it to deciding and recording in the background.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tracing::Instrument;
+
+use super::data::DataReader;
+use super::session::{DataEnd, Reply, Session, SessionPolicy, Step};
+use super::{SmtpConfig, command};
+use crate::ingest::Intake;
+
+/// Longest command line (RFC 5321 says 512; extensions make it longer).
+const MAX_COMMAND: usize = 2048;
+
+/// Runs `listener` until `stop` turns true; sessions in progress finish.
+pub async fn serve(
+    listener: TcpListener,
+    policy: SessionPolicy,
+    cfg: SmtpConfig,
+    intake: Intake,
+    mut stop: watch::Receiver<bool>,
+) {
+    let policy = Arc::new(policy);
+    let cfg = Arc::new(cfg);
+    let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    // Deciding is CPU work; a burst of mail queues here rather than
+    // starving the sessions that are still receiving.
+    let deciding = Arc::new(Semaphore::new(
+        std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+    ));
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "smtp: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(refuse(stream));
+            continue;
+        };
+        let (policy, cfg, intake, deciding) = (
+            policy.clone(),
+            cfg.clone(),
+            intake.clone(),
+            deciding.clone(),
+        );
+        let span = tracing::info_span!("smtp", peer = %peer, proto = ?policy.protocol);
+        tokio::spawn(
+            async move {
+                let total = Duration::from_secs(cfg.session_timeout_secs);
+                let run = session(stream, peer.to_string(), &policy, &cfg, &intake, &deciding);
+                match tokio::time::timeout(total, run).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::debug!(error = %e, "session ended"),
+                    Err(_) => tracing::info!("session over its time limit; closed"),
+                }
+                drop(slot);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+async fn refuse(mut stream: TcpStream) {
+    let _ = stream
+        .write_all(b"421 4.7.0 too many connections, try again later\r\n")
+        .await;
+    let _ = stream.shutdown().await;
+}
+
+/// How a capped line read ended.
+enum Line {
+    Full,
+    TooLong,
+    Eof,
+}
+
+/// Reads one line (with its ending) into `out`, keeping at most `cap`
+/// bytes; a longer line is consumed to its end and reported, not kept.
+async fn read_line<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    out: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<Line> {
+    out.clear();
+    let mut too_long = false;
+    loop {
+        let buf = r.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(Line::Eof);
+        }
+        let (take, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if !too_long && out.len() + take <= cap {
+            out.extend_from_slice(&buf[..take]);
+        } else {
+            too_long = true;
+            out.clear();
+        }
+        r.consume(take);
+        if done {
+            return Ok(if too_long { Line::TooLong } else { Line::Full });
+        }
+    }
+}
+
+fn trim_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+async fn session(
+    stream: TcpStream,
+    peer: String,
+    policy: &SessionPolicy,
+    cfg: &SmtpConfig,
+    intake: &Intake,
+    deciding: &Arc<Semaphore>,
+) -> std::io::Result<()> {
+    let (rd, wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(64 << 10, rd);
+    let mut wr = BufWriter::new(wr);
+    let mut s = Session::new(policy, Some(peer));
+    let command_timeout = Duration::from_secs(cfg.command_timeout_secs);
+    let data_timeout = Duration::from_secs(cfg.data_timeout_secs);
+    wr.write_all(&s.greeting().to_wire()).await?;
+    wr.flush().await?;
+    let mut line = Vec::with_capacity(512);
+    loop {
+        let read =
+            tokio::time::timeout(command_timeout, read_line(&mut rd, &mut line, MAX_COMMAND));
+        let step = match read.await {
+            Err(_) => {
+                send(&mut wr, &Reply::new(421, "4.4.2 idle too long, closing")).await?;
+                return Ok(());
+            }
+            Ok(r) => match r? {
+                Line::Eof => return Ok(()),
+                Line::TooLong => s.line_too_long(),
+                Line::Full => s.command(command::parse(trim_eol(&line))),
+            },
+        };
+        match step {
+            Step::Reply(r) => {
+                wr.write_all(&r.to_wire()).await?;
+                // Pipelining: answer a batch of commands in one write.
+                if rd.buffer().is_empty() {
+                    wr.flush().await?;
+                }
+            }
+            Step::Close(r) => {
+                send(&mut wr, &r).await?;
+                return Ok(());
+            }
+            Step::Data(r) => {
+                send(&mut wr, &r).await?;
+                let mut data = DataReader::new(policy.limits.max_message_size);
+                loop {
+                    let read = read_line(&mut rd, &mut line, policy.limits.max_line_length);
+                    match tokio::time::timeout(data_timeout, read).await {
+                        Err(_) => {
+                            send(&mut wr, &Reply::new(421, "4.4.2 data timeout, closing")).await?;
+                            return Ok(());
+                        }
+                        Ok(r) => match r? {
+                            // The client went away mid-message: nothing was accepted.
+                            Line::Eof => return Ok(()),
+                            Line::TooLong => data.line_too_long(),
+                            Line::Full => {
+                                if data.line(&line) {
+                                    break;
+                                }
+                            }
+                        },
+                    }
+                }
+                let (end, raw) = data.finish();
+                let stored = match end {
+                    DataEnd::Complete => store(intake, deciding, raw, &s).await,
+                    _ => Err(String::new()),
+                };
+                for r in s.data_end(end, stored) {
+                    wr.write_all(&r.to_wire()).await?;
+                }
+                wr.flush().await?;
+            }
+        }
+    }
+}
+
+async fn send<W: AsyncWriteExt + Unpin>(wr: &mut W, r: &Reply) -> std::io::Result<()> {
+    wr.write_all(&r.to_wire()).await?;
+    wr.flush().await
+}
+
+/// Stores the message durably and starts deciding it; the inbound id, or why
+/// storing failed.
+async fn store(
+    intake: &Intake,
+    deciding: &Arc<Semaphore>,
+    raw: Vec<u8>,
+    s: &Session<'_>,
+) -> Result<i64, String> {
+    let raw = Arc::new(raw);
+    let inbound = intake
+        .receive_email(raw.clone(), Some(s.delivery()))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "storing a message failed; the sender will retry");
+            "storage unavailable".to_owned()
+        })?;
+    let id = inbound.id;
+    let (intake, deciding) = (intake.clone(), deciding.clone());
+    tokio::spawn(
+        async move {
+            let _permit = deciding.acquire_owned().await;
+            if let Err(e) = intake.process_email(inbound, raw).await {
+                // The inbound row stays `received`; the replay loop retries it.
+                tracing::error!(inbound = id, error = %e, "recording failed; left for replay");
+            }
+        }
+        .in_current_span(),
+    );
+    Ok(id)
+}
