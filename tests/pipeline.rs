@@ -117,7 +117,17 @@ async fn the_same_email_twice_is_one_submission() {
     assert_eq!(first.sr_number, second.sr_number);
     assert_eq!(env.count("SELECT count(*) FROM submissions").await, 1);
     assert_eq!(env.count("SELECT count(*) FROM inbound").await, 1);
-    assert_eq!(env.count("SELECT count(*) FROM outbox").await, 2);
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox WHERE kind = 'sample.analyse'")
+            .await,
+        2
+    );
+    // One answer, for the first delivery only.
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox WHERE kind = 'mail.answer'")
+            .await,
+        1
+    );
     assert_eq!(env.count("SELECT count(*) FROM rejected_items").await, 7);
     env.cleanup().await;
 }
@@ -134,7 +144,18 @@ async fn unverified_senders_are_held_not_dropped() {
     assert_eq!(rec.outcome, Outcome::Accepted);
     assert!(rec.verification.contains("expired"), "{}", rec.verification);
     assert_eq!(rec.jobs, 0);
-    assert_eq!(env.count("SELECT count(*) FROM outbox").await, 0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox WHERE kind = 'sample.analyse'")
+            .await,
+        0
+    );
+    // The sender is told the submission waits for verification.
+    let held: String =
+        sqlx::query_scalar("SELECT payload->>'kind' FROM outbox WHERE kind = 'mail.answer'")
+            .fetch_one(&env.pool)
+            .await
+            .expect("an answer");
+    assert_eq!(held, "held");
     assert_eq!(env.count("SELECT count(*) FROM samples").await, 1);
     assert_eq!(
         env.count("SELECT count(*) FROM events WHERE kind = 'submission.held'")
@@ -197,7 +218,11 @@ async fn a_crash_between_receiving_and_recording_is_replayed() {
     assert_eq!(env.count("SELECT count(*) FROM submissions").await, 0);
     assert_eq!(env.intake.replay_pending().await.expect("replay"), 1);
     assert_eq!(env.count("SELECT count(*) FROM submissions").await, 1);
-    assert_eq!(env.count("SELECT count(*) FROM outbox").await, 1);
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox WHERE kind = 'sample.analyse'")
+            .await,
+        1
+    );
     assert_eq!(env.intake.replay_pending().await.expect("replay"), 0);
     env.cleanup().await;
 }

@@ -1,1 +1,231 @@
+use super::command::{Body, Command, CommandError, parse};
+use super::data::DataReader;
+use super::session::{DataEnd, Reply, Session, SessionPolicy, Step};
+use super::{Protocol, SmtpConfig};
 
+fn policy(protocol: Protocol) -> SessionPolicy {
+    let cfg = SmtpConfig {
+        accept: vec!["samples@lab.example".into(), "@virus.lab.example".into()],
+        max_message_size: 1000,
+        max_recipients: 2,
+        max_errors: 3,
+        ..SmtpConfig::default()
+    };
+    cfg.policy(protocol)
+}
+
+fn code(step: Step) -> u16 {
+    match step {
+        Step::Reply(r) | Step::Data(r) | Step::Close(r) => r.code,
+    }
+}
+
+fn run(s: &mut Session<'_>, line: &str) -> u16 {
+    code(s.command(parse(line.as_bytes())))
+}
+
+#[test]
+fn parses_commands_as_clients_write_them() {
+    assert_eq!(
+        parse(b"EHLO client.example"),
+        Ok(Command::Hello {
+            host: "client.example".into(),
+            extended: true
+        })
+    );
+    assert_eq!(
+        parse(b"mail from:<a@b.example> SIZE=1234 BODY=8BITMIME"),
+        Ok(Command::Mail {
+            from: "a@b.example".into(),
+            size: Some(1234),
+            body: Body::EightBitMime
+        })
+    );
+    assert_eq!(
+        parse(b"MAIL FROM: <>"),
+        Ok(Command::Mail {
+            from: String::new(),
+            size: None,
+            body: Body::SevenBit
+        })
+    );
+    assert_eq!(
+        parse(b"RCPT TO:<@relay.example:samples@lab.example>"),
+        Ok(Command::Rcpt {
+            to: "samples@lab.example".into()
+        })
+    );
+    assert_eq!(
+        parse(b"RCPT TO:samples@lab.example"),
+        Ok(Command::Rcpt {
+            to: "samples@lab.example".into()
+        })
+    );
+    assert_eq!(parse(b"data"), Ok(Command::Data));
+    assert_eq!(parse(b"NOOP anything"), Ok(Command::Noop));
+    assert_eq!(parse(b"XYZZY"), Err(CommandError::Unrecognised));
+    assert_eq!(parse(b""), Err(CommandError::Unrecognised));
+    assert!(matches!(parse(b"MAIL <a@b>"), Err(CommandError::Syntax(_))));
+    assert!(matches!(
+        parse(b"MAIL FROM:<a@b> SIZE=big"),
+        Err(CommandError::Syntax(_))
+    ));
+    assert!(matches!(
+        parse(b"MAIL FROM:<a@b> AUTH=<>"),
+        Err(CommandError::Parameter(_))
+    ));
+    assert!(matches!(parse(b"RCPT TO:<>"), Err(CommandError::Syntax(_))));
+    assert!(matches!(
+        parse(b"RCPT TO:<a b@c>"),
+        Err(CommandError::Syntax(_))
+    ));
+    assert!(matches!(
+        parse(b"RCPT TO:<nodomain>"),
+        Err(CommandError::Syntax(_))
+    ));
+    assert!(matches!(parse(b"EHLO"), Err(CommandError::Syntax(_))));
+    assert!(matches!(
+        parse(b"MAIL FROM:<\xff@x>"),
+        Err(CommandError::Syntax(_))
+    ));
+    let long = format!("RCPT TO:<{}@x.example>", "a".repeat(300));
+    assert!(matches!(
+        parse(long.as_bytes()),
+        Err(CommandError::Syntax(_))
+    ));
+}
+
+#[test]
+fn a_whole_smtp_transaction() {
+    let mut p = policy(Protocol::Smtp);
+    p.limits.max_errors = 10;
+    let mut s = Session::new(&p, Some("192.0.2.1:4000".into()));
+    assert_eq!(s.greeting().code, 220);
+    assert_eq!(run(&mut s, "MAIL FROM:<a@b.example>"), 503, "EHLO first");
+    let ehlo = s.command(parse(b"EHLO client.example"));
+    let Step::Reply(r) = ehlo else {
+        panic!("{ehlo:?}")
+    };
+    let wire = String::from_utf8(r.to_wire()).expect("ascii");
+    assert!(wire.starts_with("250-intake.localhost\r\n"), "{wire}");
+    for ext in [
+        "250-SIZE 1000\r\n",
+        "250-PIPELINING\r\n",
+        "250-8BITMIME\r\n",
+    ] {
+        assert!(wire.contains(ext), "{wire}");
+    }
+    assert!(wire.ends_with("250 ENHANCEDSTATUSCODES\r\n"), "{wire}");
+    assert_eq!(
+        run(&mut s, "RCPT TO:<samples@lab.example>"),
+        503,
+        "MAIL first"
+    );
+    assert_eq!(run(&mut s, "DATA"), 503);
+    assert_eq!(run(&mut s, "MAIL FROM:<a@b.example> SIZE=1001"), 552);
+    assert_eq!(run(&mut s, "MAIL FROM:<a@b.example> SIZE=1000"), 250);
+    assert_eq!(run(&mut s, "MAIL FROM:<a@b.example>"), 503, "sender twice");
+    assert_eq!(run(&mut s, "DATA"), 554, "no recipients yet");
+    assert_eq!(run(&mut s, "RCPT TO:<someone@else.example>"), 550);
+    assert_eq!(run(&mut s, "RCPT TO:<Samples+Urgent@LAB.example>"), 250);
+    assert_eq!(run(&mut s, "RCPT TO:<anything@virus.lab.example>"), 250);
+    assert_eq!(
+        run(&mut s, "RCPT TO:<samples@lab.example>"),
+        452,
+        "limit of 2"
+    );
+    assert_eq!(run(&mut s, "DATA"), 354);
+    let d = s.delivery();
+    assert_eq!(d.mail_from, "a@b.example");
+    assert_eq!(d.rcpt_to.len(), 2);
+    assert_eq!(d.helo.as_deref(), Some("client.example"));
+    let replies = s.data_end(DataEnd::Complete, Ok(7));
+    assert_eq!(replies, vec![Reply::new(250, "2.0.0 accepted as 7")]);
+    // The transaction is over: a new one needs MAIL again.
+    assert_eq!(run(&mut s, "RCPT TO:<samples@lab.example>"), 503);
+    assert_eq!(run(&mut s, "STARTTLS"), 454);
+    assert_eq!(run(&mut s, "LHLO x"), 500);
+    assert_eq!(code(s.command(parse(b"QUIT"))), 221);
+}
+
+#[test]
+fn refusals_after_data_and_temporary_failures() {
+    let p = policy(Protocol::Smtp);
+    let mut s = Session::new(&p, None);
+    run(&mut s, "EHLO x");
+    run(&mut s, "MAIL FROM:<>");
+    assert!(s.delivery().is_null_sender());
+    run(&mut s, "RCPT TO:<samples@lab.example>");
+    assert_eq!(s.data_end(DataEnd::TooBig, Err(String::new()))[0].code, 552);
+    run(&mut s, "MAIL FROM:<a@b.example>");
+    run(&mut s, "RCPT TO:<samples@lab.example>");
+    assert_eq!(
+        s.data_end(DataEnd::LineTooLong, Err(String::new()))[0].code,
+        500
+    );
+    run(&mut s, "MAIL FROM:<a@b.example>");
+    run(&mut s, "RCPT TO:<samples@lab.example>");
+    assert_eq!(
+        s.data_end(DataEnd::Complete, Err("db down".into()))[0].code,
+        451
+    );
+}
+
+#[test]
+fn lmtp_answers_once_per_recipient() {
+    let p = policy(Protocol::Lmtp);
+    let mut s = Session::new(&p, None);
+    assert!(s.greeting().lines[0].contains("LMTP"));
+    assert_eq!(run(&mut s, "EHLO x"), 500);
+    assert_eq!(run(&mut s, "LHLO mta.lab.example"), 250);
+    run(&mut s, "MAIL FROM:<a@b.example>");
+    run(&mut s, "RCPT TO:<samples@lab.example>");
+    run(&mut s, "RCPT TO:<x@virus.lab.example>");
+    let replies = s.data_end(DataEnd::Complete, Ok(1));
+    assert_eq!(replies.len(), 2);
+    assert!(replies.iter().all(|r| r.code == 250));
+}
+
+#[test]
+fn too_many_errors_close_the_session() {
+    let p = policy(Protocol::Smtp);
+    let mut s = Session::new(&p, None);
+    for _ in 0..3 {
+        assert_eq!(run(&mut s, "BOGUS"), 500);
+    }
+    let last = s.command(parse(b"BOGUS"));
+    assert!(
+        matches!(last, Step::Close(Reply { code: 421, .. })),
+        "{last:?}"
+    );
+    let mut s = Session::new(&p, None);
+    assert_eq!(code(s.line_too_long()), 500);
+}
+
+#[test]
+fn data_is_unstuffed_and_counted() {
+    let mut d = DataReader::new(100);
+    for l in [
+        &b"Subject: x\r\n"[..],
+        b"\r\n",
+        b"..leading dot\r\n",
+        b".\r\n",
+    ] {
+        if d.line(l) {
+            break;
+        }
+    }
+    let (end, raw) = d.finish();
+    assert_eq!(end, DataEnd::Complete);
+    assert_eq!(raw, b"Subject: x\r\n\r\n.leading dot\r\n");
+
+    let mut d = DataReader::new(10);
+    assert!(!d.line(b"0123456789abc\r\n"));
+    assert!(d.line(b".\n"), "a bare LF end marker counts too");
+    assert_eq!(d.finish().0, DataEnd::TooBig);
+
+    let mut d = DataReader::new(100);
+    d.line_too_long();
+    assert!(d.line(b".\r\n"));
+    assert_eq!(d.finish().0, DataEnd::LineTooLong);
+}

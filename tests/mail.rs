@@ -1,0 +1,665 @@
+//! The mail channel end to end, with clients and servers no one here wrote:
+//! `swaks` and Python's `smtplib` send to a real `intake serve`, answers are
+//! caught by a Python `aiosmtpd` sink, all against the real PostgreSQL and
+//! RabbitMQ.
+
+mod harness;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::{Env, eventually, root};
+use mail_parser::MessageParser;
+
+const LAB: &str = "samples@lab.example";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits until something accepts connections on `port`.
+fn wait_for_port(port: u16, what: &str) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed when the test ends, whatever happens.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The aiosmtpd sink and the folder it writes answers to.
+struct Sink {
+    _proc: Proc,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Sink {
+    fn start() -> Sink {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("tmp");
+        let child = Command::new("python3")
+            .arg(root().join("tests/tools/smtp_sink.py"))
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd (pip install aiosmtpd)");
+        wait_for_port(port, "the aiosmtpd sink");
+        Sink {
+            _proc: Proc(child),
+            port,
+            dir,
+        }
+    }
+
+    /// The answers received so far, oldest first.
+    fn answers(&self) -> Vec<Vec<u8>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|x| x == "eml"));
+        files.sort();
+        files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<Vec<u8>> {
+        eventually(Duration::from_secs(30), "answers in the sink", || async {
+            let a = self.answers();
+            (a.len() >= n).then_some(a)
+        })
+        .await
+    }
+}
+
+/// `intake serve` on free ports, for one test's database and queues.
+struct Server {
+    proc: Option<Proc>,
+    smtp: u16,
+    lmtp: u16,
+    vars: Vec<(String, String)>,
+}
+
+impl Server {
+    fn start(env: &Env, sink: &Sink, extra: &[(&str, &str)]) -> Server {
+        let (smtp, lmtp) = (free_port(), free_port());
+        let base = std::env::var("INTAKE_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        let mut vars: Vec<(String, String)> = vec![
+            (
+                "INTAKE_DATABASE_URL".into(),
+                format!("{base}/{}", env.db_name),
+            ),
+            ("INTAKE_QUEUE_PREFIX".into(), env.prefix.clone()),
+            ("INTAKE_BLOB_DIR".into(), path(env.blob_dir.path())),
+            ("INTAKE_LISTEN".into(), format!("127.0.0.1:{}", free_port())),
+            ("INTAKE_SMTP_LISTEN".into(), format!("127.0.0.1:{smtp}")),
+            ("INTAKE_LMTP_LISTEN".into(), format!("127.0.0.1:{lmtp}")),
+            ("INTAKE_SMTP_ACCEPT".into(), LAB.into()),
+            ("INTAKE_ANSWER_FROM".into(), LAB.into()),
+            (
+                "INTAKE_ANSWER_RELAY".into(),
+                format!("127.0.0.1:{}", sink.port),
+            ),
+            ("RUST_LOG".into(), "warn,intake=info".into()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut s = Server {
+            proc: None,
+            smtp,
+            lmtp,
+            vars,
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_intake"))
+            .arg("serve")
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("intake serve");
+        self.proc = Some(Proc(child));
+        wait_for_port(self.smtp, "intake's SMTP listener");
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    fn kill(&mut self) {
+        self.proc = None;
+    }
+}
+
+fn path(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn sample(name: &str) -> String {
+    path(&root().join("samples/email").join(name))
+}
+
+fn swaks(port: u16, from: &str, to: &str, data: &str) -> (bool, String) {
+    let out = Command::new("swaks")
+        .args(["--server", &format!("127.0.0.1:{port}")])
+        .args(["--from", from, "--to", to, "--data", data])
+        .args(["--timeout", "60"])
+        .output()
+        .expect("swaks (apt install swaks)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn smtplib(args: &[&str]) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(root().join("tests/tools/smtp_client.py"))
+        .args(args)
+        .output()
+        .expect("python3");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "smtp_client.py: {e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn header(raw: &[u8], name: &str) -> String {
+    MessageParser::default()
+        .parse(raw)
+        .and_then(|m| m.header_raw(name).map(|v| v.trim().to_owned()))
+        .unwrap_or_default()
+}
+
+fn subject(raw: &[u8]) -> String {
+    MessageParser::default()
+        .parse(raw)
+        .and_then(|m| m.subject().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn body(raw: &[u8]) -> String {
+    MessageParser::default()
+        .parse(raw)
+        .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+        .unwrap_or_default()
+}
+
+async fn submissions(env: &Env) -> i64 {
+    env.count("SELECT count(*) FROM submissions").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swaks_submission_is_recorded_and_answered_in_its_thread() {
+    let env = Env::new().await;
+    let sink = Sink::start();
+    let server = Server::start(&env, &sink, &[]);
+
+    let (ok, out) = swaks(
+        server.smtp,
+        "bob@acme.example",
+        LAB,
+        &sample("01-accepted-zipcrypto.eml"),
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("<-  250 2.0.0 accepted as"), "{out}");
+
+    let answers = sink.wait_for(1).await;
+    let sr: String = sqlx::query_scalar(
+        "SELECT sr.sr_number FROM submissions s JOIN service_requests sr ON sr.id = s.sr_id",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("one SR");
+    let (outcome, envelope): (String, serde_json::Value) = sqlx::query_as(
+        "SELECT s.outcome, i.envelope FROM submissions s JOIN inbound i ON i.id = s.inbound_id",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("submission");
+    assert_eq!(outcome, "accepted");
+    assert_eq!(envelope["mail_from"], "bob@acme.example");
+    assert_eq!(envelope["rcpt_to"][0], LAB);
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox WHERE kind = 'sample.analyse'")
+            .await,
+        4
+    );
+
+    let a = &answers[0];
+    assert!(subject(a).contains(&format!("[{sr}]")));
+    assert_eq!(header(a, "In-Reply-To"), "<demo-01@acme.example>");
+    assert!(header(a, "References").contains("<demo-01@acme.example>"));
+    assert_eq!(header(a, "Auto-Submitted"), "auto-replied");
+    assert!(header(a, "To").contains("bob@acme.example"));
+    assert!(body(a).contains("4 files went to analysis"), "{}", body(a));
+
+    // The same message again (an MTA retry): one submission, no new answer.
+    let (ok, _) = swaks(
+        server.smtp,
+        "bob@acme.example",
+        LAB,
+        &sample("01-accepted-zipcrypto.eml"),
+    );
+    assert!(ok);
+    eventually(
+        Duration::from_secs(10),
+        "the retry to be recorded",
+        || async {
+            let n = env
+                .count("SELECT count(*) FROM inbound WHERE state = 'recorded'")
+                .await;
+            (n == 1).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(submissions(&env).await, 1);
+    drop(server);
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_size_at_mail_and_at_data_and_unknown_recipients() {
+    let env = Env::new().await;
+    let sink = Sink::start();
+    let server = Server::start(&env, &sink, &[("INTAKE_SMTP_MAX_SIZE", "200000")]);
+    let big = tempfile::NamedTempFile::new().expect("tmp");
+    let mut text = String::from(
+        "From: bob@acme.example\r\nTo: samples@lab.example\r\nSubject: big\r\nMessage-ID: <big@acme.example>\r\n\r\n",
+    );
+    while text.len() < 300_000 {
+        text.push_str("0123456789012345678901234567890123456789012345678901234567890123456789\r\n");
+    }
+    std::fs::write(big.path(), &text).expect("write");
+    let port = server.smtp.to_string();
+
+    // smtplib announces SIZE=, so the refusal comes at MAIL.
+    let r = smtplib(&[
+        "send",
+        &path(big.path()),
+        "--port",
+        &port,
+        "--sender",
+        "bob@acme.example",
+        "--to",
+        LAB,
+    ]);
+    assert_eq!(r["code"], 552, "{r}");
+    assert_eq!(r["stage"], "mail", "{r}");
+
+    // swaks does not: the message is read to its end and refused then.
+    let (ok, out) = swaks(server.smtp, "bob@acme.example", LAB, &path(big.path()));
+    assert!(!ok);
+    assert!(out.contains("<** 552 5.3.4"), "{out}");
+
+    // A recipient intake does not take mail for.
+    let (ok, out) = swaks(
+        server.smtp,
+        "bob@acme.example",
+        "postmaster@elsewhere.example",
+        &sample("01-accepted-zipcrypto.eml"),
+    );
+    assert!(!ok);
+    assert!(out.contains("<** 550 5.1.1"), "{out}");
+    let r = smtplib(&[
+        "send",
+        &sample("01-accepted-zipcrypto.eml"),
+        "--port",
+        &port,
+        "--sender",
+        "bob@acme.example",
+        "--to",
+        "nobody@elsewhere.example",
+    ]);
+    assert_eq!(
+        (r["code"].as_i64(), r["stage"].as_str()),
+        (Some(550), Some("rcpt"))
+    );
+
+    assert_eq!(env.count("SELECT count(*) FROM inbound").await, 0);
+    drop(server);
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_concurrent_sessions_each_give_one_submission() {
+    let env = Env::new().await;
+    let sink = Sink::start();
+    let server = Server::start(&env, &sink, &[]);
+    let r = smtplib(&[
+        "concurrent",
+        &sample("01-accepted-zipcrypto.eml"),
+        "--port",
+        &server.smtp.to_string(),
+        "--sender",
+        "bob@acme.example",
+        "--to",
+        LAB,
+        "--n",
+        "50",
+    ]);
+    assert_eq!(r["ok"], 50, "{r}");
+    eventually(Duration::from_secs(60), "50 submissions", || async {
+        (submissions(&env).await == 50).then_some(())
+    })
+    .await;
+    // Fifty submissions of the same files: four samples, fifty SRs.
+    assert_eq!(env.count("SELECT count(*) FROM samples").await, 4);
+    assert_eq!(env.count("SELECT count(*) FROM service_requests").await, 50);
+    sink.wait_for(50).await;
+    drop(server);
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_to_needs_info_completes_the_submission() {
+    let env = Env::new().await;
+    let sink = Sink::start();
+    let server = Server::start(&env, &sink, &[]);
+    let port = server.smtp.to_string();
+    let r = smtplib(&[
+        "send",
+        &sample("02-needs-info-gbk-aes256.eml"),
+        "--port",
+        &port,
+        "--sender",
+        "li.wei@example.cn",
+        "--to",
+        LAB,
+    ]);
+    assert_eq!(r["ok"], true, "{r}");
+    let answers = sink.wait_for(1).await;
+    let ask = &answers[0];
+    let asked = subject(ask);
+    let text = body(ask);
+    // Chinese mail gets a Chinese answer naming the one missing field.
+    assert!(asked.contains("需要补充信息"), "{asked}");
+    assert!(text.contains("DAT 版本"), "{text}");
+    assert_eq!(header(ask, "In-Reply-To"), "<demo-02@example.cn>");
+
+    // The customer answers the form in a reply, as a mail client would.
+    let form: String = text
+        .lines()
+        .filter(|l| l.ends_with(": "))
+        .map(|l| format!("{l}11025.0\r\n"))
+        .collect();
+    assert_eq!(form, "DAT 版本: 11025.0\r\n");
+    let answer_id = header(ask, "Message-ID");
+    let reply = format!(
+        "From: Li Wei <li.wei@example.cn>\r\nTo: {LAB}\r\nSubject: Re: {asked}\r\n\
+         Message-ID: <reply-1@example.cn>\r\nIn-Reply-To: {answer_id}\r\nReferences: <demo-02@example.cn> {answer_id}\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+         您好，\r\n\r\n{form}\r\n谢谢\r\n"
+    );
+    let file = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(file.path(), reply).expect("write");
+    let r = smtplib(&[
+        "send",
+        &path(file.path()),
+        "--port",
+        &port,
+        "--sender",
+        "li.wei@example.cn",
+        "--to",
+        LAB,
+    ]);
+    assert_eq!(r["ok"], true, "{r}");
+
+    let answers = sink.wait_for(2).await;
+    let (earlier_done, outcome, jobs, srs): (i64, String, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM submissions WHERE completed_by IS NOT NULL),
+                (SELECT outcome FROM submissions WHERE completed_by IS NULL),
+                (SELECT count(*) FROM outbox WHERE kind = 'sample.analyse'),
+                (SELECT count(*) FROM service_requests)",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("state");
+    assert_eq!(
+        (earlier_done, outcome.as_str(), jobs, srs),
+        (1, "accepted", 2, 1)
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM service_requests")
+        .fetch_one(&env.pool)
+        .await
+        .expect("status");
+    assert_eq!(status, "in_analysis");
+    let done = &answers[1];
+    assert!(subject(done).contains("正在分析中"), "{}", subject(done));
+    assert_eq!(header(done, "In-Reply-To"), "<reply-1@example.cn>");
+    assert!(
+        body(done).contains("已有 2 个文件进入分析"),
+        "{}",
+        body(done)
+    );
+    drop(server);
+    env.cleanup().await;
+}
+
+/// Kill intake after the client has sent the whole message but before it
+/// has read the `250`: the client does not know the message was taken and
+/// sends it again; exactly one submission results.
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_before_the_250_is_read_the_retry_gives_one_submission() {
+    let env = Env::new().await;
+    let sink = Sink::start();
+    let mut server = Server::start(&env, &sink, &[]);
+    let raw = std::fs::read(sample("01-accepted-zipcrypto.eml")).expect("sample");
+
+    let mut c = TcpStream::connect(("127.0.0.1", server.smtp)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let reply = |c: &mut TcpStream| {
+        let mut buf = [0u8; 4096];
+        let n = c.read(&mut buf).expect("read");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert!(reply(&mut c).starts_with("220"));
+    c.write_all(b"EHLO killer.test\r\n").expect("write");
+    assert!(reply(&mut c).contains("250 "));
+    c.write_all(b"MAIL FROM:<bob@acme.example>\r\nRCPT TO:<samples@lab.example>\r\nDATA\r\n")
+        .expect("write");
+    let mut got = String::new();
+    while !got.contains("354") {
+        got += &reply(&mut c);
+    }
+    c.write_all(&raw).expect("write");
+    c.write_all(b"\r\n.\r\n").expect("write");
+    c.flush().expect("flush");
+    // The whole message is on the wire; intake dies before we read a reply.
+    server.kill();
+    drop(c);
+
+    // The sending MTA tries again once intake is back.
+    server.spawn();
+    let (ok, out) = swaks(
+        server.smtp,
+        "bob@acme.example",
+        LAB,
+        &sample("01-accepted-zipcrypto.eml"),
+    );
+    assert!(ok, "{out}");
+    eventually(
+        Duration::from_secs(30),
+        "the retry to be recorded",
+        || async {
+            let left = env
+                .count("SELECT count(*) FROM inbound WHERE state <> 'recorded'")
+                .await;
+            (left == 0 && submissions(&env).await >= 1).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(env.count("SELECT count(*) FROM inbound").await, 1);
+    assert_eq!(submissions(&env).await, 1);
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox WHERE kind = 'mail.answer'")
+            .await,
+        1
+    );
+    drop(server);
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lmtp_delivery_and_mail_that_must_not_be_answered() {
+    let env = Env::new().await;
+    let sink = Sink::start();
+    let server = Server::start(&env, &sink, &[]);
+    // LMTP as an MTA speaks it; swaks knows the protocol.
+    let auto = "From: robot@acme.example\r\nTo: samples@lab.example\r\nSubject: Out of office\r\n\
+                Message-ID: <ooo@acme.example>\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n";
+    let file = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(file.path(), auto).expect("write");
+    let out = Command::new("swaks")
+        .args(["--server", &format!("127.0.0.1:{}", server.lmtp)])
+        .args(["--protocol", "LMTP", "--from", "", "--to", LAB, "--data"])
+        .arg(file.path())
+        .output()
+        .expect("swaks");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("<-  250 2.0.0 accepted as"), "{text}");
+    eventually(
+        Duration::from_secs(30),
+        "the auto-reply to be recorded",
+        || async { (submissions(&env).await == 1).then_some(()) },
+    )
+    .await;
+    // Recorded (rejected: no file), but never answered.
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox WHERE kind = 'mail.answer'")
+            .await,
+        0
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM submissions WHERE outcome = 'rejected'")
+            .await,
+        1
+    );
+    drop(server);
+    env.cleanup().await;
+}
+
+fn intake_cmd(env: &Env, extra: &[(&str, &str)]) -> Command {
+    let base = std::env::var("INTAKE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+    let mut c = Command::new(env!("CARGO_BIN_EXE_intake"));
+    c.env("INTAKE_DATABASE_URL", format!("{base}/{}", env.db_name))
+        .env("INTAKE_QUEUE_PREFIX", &env.prefix)
+        .env("INTAKE_BLOB_DIR", env.blob_dir.path())
+        .env("RUST_LOG", "error");
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    c
+}
+
+fn run_with_stdin(mut c: Command, input: &[u8]) -> (Option<i32>, String, String) {
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input);
+    }
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The MTA pipe transport: exit 0 when stored, 65 when refused for good,
+/// 75 when the MTA should try again later.
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_eml_speaks_the_exit_codes_of_a_pipe_transport() {
+    let env = Env::new().await;
+    let raw = std::fs::read(sample("02-needs-info-gbk-aes256.eml")).expect("sample");
+    let mut c = intake_cmd(&env, &[]);
+    c.args([
+        "ingest-eml",
+        "--sender",
+        "li.wei@example.cn",
+        "--recipient",
+        LAB,
+    ]);
+    let (code, out, err) = run_with_stdin(c, &raw);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(" needs_info "), "{out}");
+    let envelope: serde_json::Value = sqlx::query_scalar("SELECT envelope FROM inbound")
+        .fetch_one(&env.pool)
+        .await
+        .expect("inbound");
+    assert_eq!(envelope["mail_from"], "li.wei@example.cn");
+
+    let mut c = intake_cmd(&env, &[("INTAKE_SMTP_MAX_SIZE", "1000")]);
+    c.arg("ingest-eml");
+    assert_eq!(run_with_stdin(c, &raw).0, Some(65));
+
+    let mut c = intake_cmd(&env, &[]);
+    c.env(
+        "INTAKE_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:1/nowhere",
+    )
+    .arg("ingest-eml");
+    let (code, _, err) = run_with_stdin(c, &raw);
+    assert_eq!(code, Some(75), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("PostgreSQL"), "{err}");
+    assert_eq!(submissions(&env).await, 1);
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_dir_takes_a_maildir_once() {
+    let env = Env::new().await;
+    let maildir = tempfile::tempdir().expect("tmp");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir(maildir.path().join(sub)).expect("mkdir");
+    }
+    let copy = |name: &str, to: &str| {
+        std::fs::copy(sample(name), maildir.path().join(to)).expect("copy");
+    };
+    copy("01-accepted-zipcrypto.eml", "new/1700000000.1.host");
+    copy("04-rejections.eml", "cur/1700000001.2.host:2,S");
+    // Half-delivered mail in tmp/ is not a message yet.
+    copy("06-zip-bomb.eml", "tmp/1700000002.3.host");
+    for round in ["first", "second"] {
+        let mut c = intake_cmd(&env, &[]);
+        c.arg("ingest-dir").arg(maildir.path());
+        let (code, out, err) = run_with_stdin(c, b"");
+        assert_eq!(code, Some(0), "{round}: {out}{err}");
+        if round == "first" {
+            assert_eq!(out.trim(), "2 messages: 1 accepted, 1 rejected", "{out}");
+        } else {
+            assert_eq!(out.trim(), "2 messages: 2 duplicate", "{out}");
+        }
+    }
+    assert_eq!(submissions(&env).await, 2);
+    env.cleanup().await;
+}
