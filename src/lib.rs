@@ -26,6 +26,7 @@ pub mod report;
 pub mod reputation;
 pub mod smtp;
 pub mod support;
+pub mod triage;
 pub mod unpack;
 
 #[cfg(test)]

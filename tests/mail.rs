@@ -663,3 +663,78 @@ async fn ingest_dir_takes_a_maildir_once() {
     assert_eq!(submissions(&env).await, 2);
     env.cleanup().await;
 }
+
+/// Staff record a verdict and close the SR; the customer hears of both, in
+/// the thread of their submission.
+#[tokio::test(flavor = "multi_thread")]
+async fn staff_verdict_and_closing_reach_the_customer() {
+    let env = Env::new().await;
+    let sink = Sink::start();
+    let server = Server::start(&env, &sink, &[]);
+    let (ok, out) = swaks(
+        server.smtp,
+        "bob@acme.example",
+        LAB,
+        &sample("01-accepted-zipcrypto.eml"),
+    );
+    assert!(ok, "{out}");
+    sink.wait_for(1).await;
+    let (sr, sha): (String, String) = sqlx::query_as(
+        "SELECT sr.sr_number, ss.sha256 FROM submission_samples ss
+         JOIN submissions s ON s.id = ss.submission_id
+         JOIN service_requests sr ON sr.id = s.sr_id
+         WHERE ss.path LIKE '%eicar.com'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("eicar sample");
+    let cli = |args: &[&str]| {
+        let mut c = intake_cmd(&env, &[]);
+        c.args(args);
+        let (code, out, err) = run_with_stdin(c, b"");
+        assert_eq!(code, Some(0), "{args:?}: {out}{err}");
+        out
+    };
+    let out = cli(&["sr", "verdict", &sr, &sha, "malicious", "--by", "analyst1"]);
+    assert!(out.contains("the customer will be told"), "{out}");
+    cli(&[
+        "sr",
+        "close",
+        &sr,
+        "--note",
+        "Detected from DAT 11026.",
+        "--by",
+        "analyst1",
+    ]);
+
+    let answers = sink.wait_for(3).await;
+    let verdict = &answers[1];
+    assert!(subject(verdict).contains(&format!("[{sr}] Analysis result: malicious")));
+    assert!(
+        body(verdict).contains("samples.zip/eicar.com"),
+        "{}",
+        body(verdict)
+    );
+    assert!(header(verdict, "References").contains("<demo-01@acme.example>"));
+    let closed = &answers[2];
+    assert!(subject(closed).contains("is closed"));
+    assert!(body(closed).contains("Detected from DAT 11026."));
+    let (status, decided_by): (String, String) = sqlx::query_as(
+        "SELECT sr.status, v.decided_by FROM service_requests sr, verdicts v WHERE v.sha256 = $1",
+    )
+    .bind(&sha)
+    .fetch_one(&env.pool)
+    .await
+    .expect("state");
+    assert_eq!(
+        (status.as_str(), decided_by.as_str()),
+        ("closed", "analyst1")
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE actor = 'analyst1'")
+            .await,
+        2
+    );
+    drop(server);
+    env.cleanup().await;
+}

@@ -64,10 +64,40 @@ enum Command {
         #[command(subcommand)]
         action: HashesAction,
     },
+    /// Staff actions on a service request; the customer is told.
+    Sr {
+        #[command(subcommand)]
+        action: SrAction,
+    },
     /// Queue every known sample for analysis again, so analysers with a new
     /// version (new YARA rules, say) run over old samples. Analysers whose
     /// finding exists at their current version are skipped by the workers.
     Reanalyse,
+}
+
+#[derive(Subcommand)]
+enum SrAction {
+    /// Close the SR.
+    Close {
+        sr: intake::support::SrNumber,
+        /// A line for the customer.
+        #[arg(long)]
+        note: Option<String>,
+        /// Who closes it (the event log's actor).
+        #[arg(long, env = "USER", default_value = "staff")]
+        by: String,
+    },
+    /// Record the verdict on one file of the SR.
+    Verdict {
+        sr: intake::support::SrNumber,
+        sha256: intake::digest::Sha256,
+        /// malicious, suspicious or clean
+        verdict: intake::triage::Verdict,
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long, env = "USER", default_value = "staff")]
+        by: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -138,6 +168,42 @@ fn main() -> ExitCode {
                 let rows = intake::reputation::parse_csv(f, source)?;
                 let n = intake::reputation::import(&app.intake.pool, &rows).await?;
                 println!("imported {n} known hashes");
+                Ok(())
+            }
+            Command::Sr { action } => {
+                let app = app::App::start_without_broker(config).await?;
+                let (pool, vendor) = (&app.intake.pool, &app.cfg.vendor);
+                let done = match action {
+                    SrAction::Close { sr, note, by } => {
+                        intake::triage::close_sr(pool, sr, by, note.as_deref(), vendor).await?
+                    }
+                    SrAction::Verdict {
+                        sr,
+                        sha256,
+                        verdict,
+                        note,
+                        by,
+                    } => {
+                        intake::triage::record_verdict(
+                            pool,
+                            sr,
+                            sha256,
+                            *verdict,
+                            by,
+                            note.as_deref(),
+                            vendor,
+                        )
+                        .await?
+                    }
+                };
+                println!(
+                    "done; {}",
+                    if done.notified {
+                        "the customer will be told"
+                    } else {
+                        "no customer address on record, nobody told"
+                    }
+                );
                 Ok(())
             }
             Command::Reanalyse => {

@@ -1,0 +1,216 @@
+//! What staff do to an SR that the customer hears about: closing it and
+//! recording a verdict for one of its files. Each action is one transaction:
+//! the state change, its event (who, what, when) and, when the SR has a
+//! correspondent, the notice to the customer in the outbox.
+
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::answer::{self, Correspondent, Notice, TemplateError};
+use crate::digest::Sha256;
+use crate::support::SrNumber;
+
+/// A staff verdict on a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Malicious,
+    Suspicious,
+    Clean,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Malicious => "malicious",
+            Verdict::Suspicious => "suspicious",
+            Verdict::Clean => "clean",
+        }
+    }
+}
+
+impl std::str::FromStr for Verdict {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "malicious" => Ok(Verdict::Malicious),
+            "suspicious" => Ok(Verdict::Suspicious),
+            "clean" => Ok(Verdict::Clean),
+            _ => Err(format!(
+                "{s:?} is not a verdict (malicious, suspicious, clean)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TriageError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("no service request {0}")]
+    NoSuchSr(SrNumber),
+    #[error("{sha256} is not a file of {sr}")]
+    NotInSr { sr: SrNumber, sha256: Sha256 },
+    #[error("stored data is inconsistent: {0}")]
+    Inconsistent(String),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
+/// What an action did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    /// A notice to the customer was queued.
+    pub notified: bool,
+}
+
+/// Closes `sr`; the customer is told, with `note`.
+pub async fn close_sr(
+    pool: &PgPool,
+    sr: &SrNumber,
+    actor: &str,
+    note: Option<&str>,
+    vendor: &str,
+) -> Result<Done, TriageError> {
+    let mut tx = pool.begin().await?;
+    let (id, to) = lock_sr(&mut tx, sr).await?;
+    sqlx::query("UPDATE service_requests SET status = 'closed', closed_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let notice = Notice::Closed { note };
+    let action = Action {
+        sr_id: id,
+        sr,
+        actor,
+        kind: "sr.closed",
+        detail: json!({ "note": note }),
+    };
+    let notified = finish(&mut tx, &action, to, &notice, vendor).await?;
+    tx.commit().await?;
+    Ok(Done { notified })
+}
+
+/// Records staff's `verdict` on file `sha256` of `sr` (replacing the
+/// provisional one of analysis); the customer is told.
+pub async fn record_verdict(
+    pool: &PgPool,
+    sr: &SrNumber,
+    sha256: &Sha256,
+    verdict: Verdict,
+    actor: &str,
+    note: Option<&str>,
+    vendor: &str,
+) -> Result<Done, TriageError> {
+    let mut tx = pool.begin().await?;
+    let (id, to) = lock_sr(&mut tx, sr).await?;
+    let path: Option<String> = sqlx::query_scalar(
+        "SELECT ss.path FROM submission_samples ss JOIN submissions s ON s.id = ss.submission_id
+         WHERE s.sr_id = $1 AND ss.sha256 = $2 ORDER BY ss.id LIMIT 1",
+    )
+    .bind(id)
+    .bind(sha256.to_hex())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(path) = path else {
+        return Err(TriageError::NotInSr {
+            sr: sr.clone(),
+            sha256: *sha256,
+        });
+    };
+    sqlx::query(
+        "INSERT INTO verdicts (sha256, verdict, reasons, decided_by) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (sha256) DO UPDATE SET verdict = EXCLUDED.verdict, reasons = EXCLUDED.reasons,
+             decided_by = EXCLUDED.decided_by, decided_at = now()",
+    )
+    .bind(sha256.to_hex())
+    .bind(verdict.as_str())
+    .bind(json!([note.unwrap_or("confirmed by staff")]))
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE service_requests SET status = 'awaiting_verdict' WHERE id = $1 AND status = 'in_analysis'",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let notice = Notice::Verdict {
+        path: &path,
+        sha256: *sha256,
+        verdict: verdict.as_str(),
+        note,
+    };
+    let detail = json!({ "sha256": sha256, "verdict": verdict.as_str(), "note": note });
+    let action = Action {
+        sr_id: id,
+        sr,
+        actor,
+        kind: "verdict.recorded",
+        detail,
+    };
+    let notified = finish(&mut tx, &action, to, &notice, vendor).await?;
+    tx.commit().await?;
+    Ok(Done { notified })
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
+
+async fn lock_sr(
+    tx: &mut Tx<'_>,
+    sr: &SrNumber,
+) -> Result<(i64, Option<Correspondent>), TriageError> {
+    let row: Option<(i64, Option<serde_json::Value>)> = sqlx::query_as(
+        "SELECT id, correspondent FROM service_requests WHERE sr_number = $1 FOR UPDATE",
+    )
+    .bind(sr.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (id, to) = row.ok_or_else(|| TriageError::NoSuchSr(sr.clone()))?;
+    let to = to
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| TriageError::Inconsistent(format!("correspondent of {sr}: {e}")))?;
+    Ok((id, to))
+}
+
+/// One staff action, as the event log keeps it.
+struct Action<'a> {
+    sr_id: i64,
+    sr: &'a SrNumber,
+    actor: &'a str,
+    kind: &'static str,
+    detail: serde_json::Value,
+}
+
+/// The event, and the notice when there is someone to tell.
+async fn finish(
+    tx: &mut Tx<'_>,
+    action: &Action<'_>,
+    to: Option<Correspondent>,
+    notice: &Notice<'_>,
+    vendor: &str,
+) -> Result<bool, TriageError> {
+    sqlx::query("INSERT INTO events (actor, sr_id, kind, detail) VALUES ($1, $2, $3, $4)")
+        .bind(action.actor)
+        .bind(action.sr_id)
+        .bind(action.kind)
+        .bind(&action.detail)
+        .execute(&mut **tx)
+        .await?;
+    let Some(to) = to else {
+        return Ok(false);
+    };
+    // A notice starts a new exchange in the same thread: it answers nothing.
+    let to = Correspondent {
+        message_id: None,
+        ..to
+    };
+    let a = answer::compose(action.sr, &to, notice, vendor)?;
+    sqlx::query(
+        "INSERT INTO outbox (kind, routing_key, priority, payload) VALUES ('mail.answer', '', 0, $1)",
+    )
+    .bind(serde_json::to_value(&a).map_err(|e| TriageError::Inconsistent(e.to_string()))?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
