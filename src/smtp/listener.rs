@@ -30,10 +30,11 @@ pub async fn serve(
     let policy = Arc::new(policy);
     let cfg = Arc::new(cfg);
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
-    // Deciding is CPU work; a burst of mail queues here rather than
-    // starving the sessions that are still receiving.
+    // Deciding is CPU work (inflate, decrypt, hash): it gets all cores but
+    // one, so a burst of mail waits here, stored, instead of starving the
+    // sessions that are still receiving.
     let deciding = Arc::new(Semaphore::new(
-        std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),
     ));
     loop {
         let (stream, peer) = tokio::select! {
