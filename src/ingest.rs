@@ -150,6 +150,11 @@ impl Intake {
         raw: Arc<Vec<u8>>,
     ) -> Result<Recorded, IngestError> {
         let started = Instant::now();
+        if inbound.recorded
+            && let Some(done) = record::recorded(&self.pool, inbound.id).await?
+        {
+            return Ok(done);
+        }
         let span = submission_span(Channel::Email, inbound.id);
         async move {
             let policy = self.policy.clone();

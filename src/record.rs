@@ -88,7 +88,7 @@ struct Earlier {
 /// Records `r` in one transaction.
 pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordError> {
     let mut tx = pool.begin().await?;
-    if let Some(done) = existing(&mut tx, r.inbound_id).await? {
+    if let Some(done) = existing(&mut *tx, r.inbound_id).await? {
         tx.rollback().await?;
         return Ok(done);
     }
@@ -397,9 +397,15 @@ async fn open_needs_info(
     }))
 }
 
+/// How `inbound_id` was recorded, if it was: a redelivered input is answered
+/// from here without being decided again.
+pub async fn recorded(pool: &PgPool, inbound_id: i64) -> Result<Option<Recorded>, RecordError> {
+    existing(pool, inbound_id).await
+}
+
 /// The earlier recording of `inbound_id`, if any.
-async fn existing(
-    tx: &mut Transaction<'_, Postgres>,
+async fn existing<'e>(
+    db: impl sqlx::PgExecutor<'e>,
     inbound_id: i64,
 ) -> Result<Option<Recorded>, RecordError> {
     let row: Option<(Uuid, String, i16, String, String, i64)> = sqlx::query_as(
@@ -409,7 +415,7 @@ async fn existing(
          WHERE s.inbound_id = $1",
     )
     .bind(inbound_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(db)
     .await?;
     let Some((id, number, severity, outcome, verification, jobs)) = row else {
         return Ok(None);

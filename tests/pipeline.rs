@@ -200,6 +200,39 @@ async fn a_reply_naming_its_sr_adds_to_it_only_for_entitled_senders() {
         .expect("stranger");
     assert_ne!(stranger.sr_number, first.sr_number);
     assert!(stranger.sr_is_new);
+    // The entitled reply completed the needs_info submission.
+    assert_eq!(same.outcome, Outcome::Accepted);
+    assert_eq!(same.completes, Some(first.submission_id));
+    assert_eq!(same.jobs, 2);
+
+    // Closed, then a reply within 30 days reopens the SR...
+    intake::triage::close_sr(&env.pool, &first.sr_number, "staff", None, "McAfee")
+        .await
+        .expect("close");
+    let again = env
+        .intake
+        .email(reply("li.wei@example.cn", "r3@example.cn"), None)
+        .await
+        .expect("reopen");
+    assert_eq!(again.sr_number, first.sr_number);
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE kind = 'sr.reopened'")
+            .await,
+        1
+    );
+    // ...but not after 30 days: that opens a new one.
+    sqlx::query(
+        "UPDATE service_requests SET status = 'closed', closed_at = now() - interval '31 days'",
+    )
+    .execute(&env.pool)
+    .await
+    .expect("age");
+    let late = env
+        .intake
+        .email(reply("li.wei@example.cn", "r4@example.cn"), None)
+        .await
+        .expect("late");
+    assert!(late.sr_is_new);
     env.cleanup().await;
 }
 
