@@ -17,18 +17,18 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use intake::blob::{Blobs, LocalBlobs};
-use intake::decide::Policy;
 use intake::ingest::Intake;
-use intake::metrics::Metrics;
+use intake::outbox;
 use intake::queue::{self, Topology};
-use intake::{database, grants, outbox};
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 
-const PG: &str = "postgres://postgres@127.0.0.1:5432";
 const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const SECONDS: f64 = 5.0;
+
+mod bench_db;
+
+use bench_db::BenchDb;
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -40,31 +40,13 @@ fn main() {
 
 async fn run() {
     let id = &uuid::Uuid::new_v4().simple().to_string()[..10];
-    let db = format!("intake_bench_{id}");
-    let pool = database::connect(&format!("{PG}/{db}"), 12)
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432");
-    grants::import(
-        &pool,
-        &grants::parse_csv(&b"grant_number,company,email_domains,support_level,expires_on\nB-1,Bench,bench.example,gold,\n"[..])
-            .expect("csv"),
-    )
-    .await
-    .expect("grants");
+    let bench = BenchDb::new(id, 12).await;
+    let (pool, intake) = (bench.pool.clone(), bench.intake.clone());
     sqlx::query("CREATE TABLE raw_insert (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)")
         .execute(&pool)
         .await
         .expect("table");
-    let blob_dir = tempfile::tempdir_in(".").expect("tmp");
     let topology = Topology::new(&format!("bench-{id}"));
-    let intake = Intake {
-        pool: pool.clone(),
-        blobs: Blobs::Local(LocalBlobs::open(blob_dir.path()).expect("blobs")),
-        policy: Arc::new(Policy::default()),
-        metrics: Metrics::new(),
-        outbox_wake: Default::default(),
-        mail: Default::default(),
-    };
     let conn = queue::connect(AMQP)
         .await
         .expect("RabbitMQ on 127.0.0.1:5672");
@@ -112,14 +94,8 @@ async fn run() {
             .await;
     }
     let _ = conn.close(200, "bench".into()).await;
-    pool.close().await;
-    if let Ok(admin) = sqlx::PgPool::connect(&format!("{PG}/postgres")).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
-        )))
-        .execute(&admin)
-        .await;
-    }
+    drop(pool);
+    bench.remove().await;
 }
 
 /// Single-row autocommit inserts for SECONDS with `n` connections.

@@ -15,21 +15,18 @@
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use intake::blob::{Blobs, LocalBlobs};
-use intake::decide::Policy;
-use intake::ingest::Intake;
-use intake::metrics::Metrics;
 use intake::smtp::{self, Protocol, SmtpConfig};
-use intake::{database, grants};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-const PG: &str = "postgres://postgres@127.0.0.1:5432";
 const LAB: &str = "samples@lab.example";
 const MESSAGE_SIZE: usize = 200_000;
+
+mod bench_db;
+
+use bench_db::BenchDb;
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -50,26 +47,8 @@ impl Drop for Sink {
 
 async fn run() {
     let id = &uuid::Uuid::new_v4().simple().to_string()[..10];
-    let db = format!("intake_bench_{id}");
-    let pool = database::connect(&format!("{PG}/{db}"), 16)
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432");
-    grants::import(
-        &pool,
-        &grants::parse_csv(&b"grant_number,company,email_domains,support_level,expires_on\nB-1,Bench,bench.example,gold,\n"[..])
-            .expect("csv"),
-    )
-    .await
-    .expect("grants");
-    let blob_dir = tempfile::tempdir_in(".").expect("tmp");
-    let intake = Intake {
-        pool: pool.clone(),
-        blobs: Blobs::Local(LocalBlobs::open(blob_dir.path()).expect("blobs")),
-        policy: Arc::new(Policy::default()),
-        metrics: Metrics::new(),
-        outbox_wake: Default::default(),
-        mail: Default::default(),
-    };
+    let bench = BenchDb::new(id, 16).await;
+    let (pool, intake) = (bench.pool.clone(), bench.intake.clone());
     let cfg = SmtpConfig {
         accept: vec![LAB.to_owned()],
         ..SmtpConfig::default()
@@ -135,14 +114,8 @@ async fn run() {
         );
     }
 
-    pool.close().await;
-    if let Ok(admin) = sqlx::PgPool::connect(&format!("{PG}/postgres")).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
-        )))
-        .execute(&admin)
-        .await;
-    }
+    drop(pool);
+    bench.remove().await;
 }
 
 async fn recorded(pool: &sqlx::PgPool) -> i64 {

@@ -206,6 +206,19 @@ fn body(raw: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// Bob of ACME mails the accepted demo submission with swaks; swaks's
+/// transcript.
+fn swaks_bobs_submission(server: &Server) -> String {
+    let (ok, out) = swaks(
+        server.smtp,
+        "bob@acme.example",
+        LAB,
+        &sample("01-accepted-zipcrypto.eml"),
+    );
+    assert!(ok, "{out}");
+    out
+}
+
 async fn submissions(env: &Env) -> i64 {
     env.count("SELECT count(*) FROM submissions").await
 }
@@ -216,13 +229,7 @@ async fn swaks_submission_is_recorded_and_answered_in_its_thread() {
     let sink = Sink::start();
     let server = Server::start(&env, &sink, &[]);
 
-    let (ok, out) = swaks(
-        server.smtp,
-        "bob@acme.example",
-        LAB,
-        &sample("01-accepted-zipcrypto.eml"),
-    );
-    assert!(ok, "{out}");
+    let out = swaks_bobs_submission(&server);
     assert!(out.contains("<-  250 2.0.0 accepted as"), "{out}");
 
     let answers = sink.wait_for(1).await;
@@ -256,13 +263,7 @@ async fn swaks_submission_is_recorded_and_answered_in_its_thread() {
     assert!(body(a).contains("4 files went to analysis"), "{}", body(a));
 
     // The same message again (an MTA retry): one submission, no new answer.
-    let (ok, _) = swaks(
-        server.smtp,
-        "bob@acme.example",
-        LAB,
-        &sample("01-accepted-zipcrypto.eml"),
-    );
-    assert!(ok);
+    swaks_bobs_submission(&server);
     eventually(
         Duration::from_secs(10),
         "the retry to be recorded",
@@ -493,13 +494,7 @@ async fn killed_before_the_250_is_read_the_retry_gives_one_submission() {
 
     // The sending MTA tries again once intake is back.
     server.spawn();
-    let (ok, out) = swaks(
-        server.smtp,
-        "bob@acme.example",
-        LAB,
-        &sample("01-accepted-zipcrypto.eml"),
-    );
-    assert!(ok, "{out}");
+    swaks_bobs_submission(&server);
     eventually(
         Duration::from_secs(30),
         "the retry to be recorded",
@@ -671,13 +666,7 @@ async fn staff_verdict_and_closing_reach_the_customer() {
     let env = Env::new().await;
     let sink = Sink::start();
     let server = Server::start(&env, &sink, &[]);
-    let (ok, out) = swaks(
-        server.smtp,
-        "bob@acme.example",
-        LAB,
-        &sample("01-accepted-zipcrypto.eml"),
-    );
-    assert!(ok, "{out}");
+    swaks_bobs_submission(&server);
     sink.wait_for(1).await;
     let (sr, sha): (String, String) = sqlx::query_as(
         "SELECT sr.sr_number, ss.sha256 FROM submission_samples ss
