@@ -548,10 +548,36 @@ async fn lmtp_delivery_and_mail_that_must_not_be_answered() {
             .await,
         0
     );
+    // A message our MTA found forged: its checks are recorded, no answer
+    // goes to the innocent address in its From.
+    let forged = "Authentication-Results: mx.lab.example; spf=fail smtp.mailfrom=acme.example; dkim=none; dmarc=fail\r\n\
+                  From: bob@acme.example\r\nTo: samples@lab.example\r\nSubject: invoice\r\n\
+                  Message-ID: <forged@acme.example>\r\n\r\nsee attached\r\n";
+    std::fs::write(file.path(), forged).expect("write");
+    let (ok, out) = swaks(server.smtp, "bob@acme.example", LAB, &path(file.path()));
+    assert!(ok, "{out}");
+    let auth: serde_json::Value =
+        eventually(Duration::from_secs(30), "the forged mail", || async {
+            sqlx::query_scalar(
+                "SELECT sender_auth FROM submissions WHERE sender = 'bob@acme.example'",
+            )
+            .fetch_optional(&env.pool)
+            .await
+            .expect("query")
+        })
+        .await;
+    assert_eq!(auth["spf"], "fail");
+    assert_eq!(auth["dmarc"], "fail");
+    assert_eq!(auth["authserv_id"], "mx.lab.example");
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox WHERE kind = 'mail.answer'")
+            .await,
+        0
+    );
     assert_eq!(
         env.count("SELECT count(*) FROM submissions WHERE outcome = 'rejected'")
             .await,
-        1
+        2
     );
     drop(server);
     env.cleanup().await;

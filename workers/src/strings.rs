@@ -30,41 +30,52 @@ pub struct Indicators {
     pub emails: BTreeSet<String>,
 }
 
-/// Printable runs of at least MIN_RUN characters, ASCII and UTF-16LE.
-fn runs(bytes: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for &b in bytes {
-        if (0x20..0x7f).contains(&b) {
-            cur.push(b as char);
-        } else {
-            if cur.len() >= MIN_RUN {
-                out.push(std::mem::take(&mut cur));
+fn printable(b: u8) -> bool {
+    (0x20..0x7f).contains(&b)
+}
+
+/// Calls `f` with every printable run of at least MIN_RUN characters: ASCII
+/// runs as slices of `bytes` (no copy: most of a binary is not text), then
+/// UTF-16LE runs at either alignment.
+fn runs(bytes: &[u8], mut f: impl FnMut(&str)) {
+    let mut start = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        match (printable(b), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                if i - s >= MIN_RUN {
+                    f(ascii(&bytes[s..i]));
+                }
+                start = None;
             }
-            cur.clear();
+            _ => {}
         }
     }
-    if cur.len() >= MIN_RUN {
-        out.push(std::mem::take(&mut cur));
+    if let Some(s) = start.filter(|s| bytes.len() - s >= MIN_RUN) {
+        f(ascii(&bytes[s..]));
     }
-    // UTF-16LE: printable byte followed by zero, at either alignment.
-    for start in 0..2 {
+    // UTF-16LE: printable byte followed by zero.
+    for align in 0..2 {
         let mut cur = String::new();
-        for pair in bytes.get(start..).unwrap_or_default().chunks_exact(2) {
-            if pair[1] == 0 && (0x20..0x7f).contains(&pair[0]) {
+        for pair in bytes.get(align..).unwrap_or_default().chunks_exact(2) {
+            if pair[1] == 0 && printable(pair[0]) {
                 cur.push(pair[0] as char);
             } else {
                 if cur.len() >= MIN_RUN {
-                    out.push(std::mem::take(&mut cur));
+                    f(&cur);
                 }
                 cur.clear();
             }
         }
         if cur.len() >= MIN_RUN {
-            out.push(cur);
+            f(&cur);
         }
     }
-    out
+}
+
+/// A run of printable ASCII as text (always valid UTF-8).
+fn ascii(run: &[u8]) -> &str {
+    std::str::from_utf8(run).unwrap_or("")
 }
 
 fn is_ipv4(s: &str) -> bool {
@@ -94,9 +105,14 @@ fn is_domain(s: &str) -> bool {
 /// Extracts the indicators in `bytes`.
 pub fn extract(bytes: &[u8]) -> Indicators {
     let mut ind = Indicators::default();
-    for run in runs(bytes) {
+    runs(bytes, |run| {
         for token in run.split(|c: char| c.is_whitespace() || "\"'<>()[]{},;|`^".contains(c)) {
             let token = token.trim_end_matches(['.', ':', '!', '?']);
+            // Every indicator holds a dot, an @ or a scheme's colon; most
+            // tokens of a binary hold none, and are dropped before any work.
+            if !token.bytes().any(|b| matches!(b, b'.' | b'@' | b':')) {
+                continue;
+            }
             // A URL can follow other characters in a run ("ehttps://" where a
             // string's last letter meets the next one): start at the scheme.
             let lower0 = token.to_ascii_lowercase();
@@ -141,7 +157,7 @@ pub fn extract(bytes: &[u8]) -> Indicators {
                 ind.domains.insert(lower);
             }
         }
-    }
+    });
     ind
 }
 
