@@ -98,6 +98,7 @@ def end_to_end(files, workers, tmp, run_id):
     db = f"intake_bench_w{workers}_{run_id}"
     mails = os.path.join(tmp, f"mail-{workers}")
     os.makedirs(mails)
+    files = sorted(files, key=lambda f: hash(f) % 1000)  # large files among small ones
     for i, f in enumerate(files):
         z = os.path.join(tmp, f"z-{workers}-{i}.zip")
         subprocess.run(["zip", "-q", "-j", "-P", "infected", z, f], check=True)
@@ -117,6 +118,9 @@ def end_to_end(files, workers, tmp, run_id):
     env = dict(os.environ, INTAKE_DATABASE_URL=f"{PG}/{db}", INTAKE_QUEUE_PREFIX=db,
                INTAKE_BLOB_DIR=os.path.join(tmp, f"blobs-{workers}"), RUST_LOG="error",
                INTAKE_SMTP_LISTEN="", INTAKE_LMTP_LISTEN="",
+               # One job at a time per worker: with the default prefetch (8)
+               # one worker can hold every large file while the other idles.
+               INTAKE_PREFETCH="1",
                INTAKE_LISTEN=f"127.0.0.1:{free_port()}")
     subprocess.run([os.path.join(REL, "intake"), "grants", "import",
                     os.path.join(ROOT, "samples", "grants.csv")], env=env, check=True,

@@ -95,12 +95,13 @@ struct Server {
     proc: Option<Proc>,
     smtp: u16,
     lmtp: u16,
+    http: u16,
     vars: Vec<(String, String)>,
 }
 
 impl Server {
     fn start(env: &Env, sink: &Sink, extra: &[(&str, &str)]) -> Server {
-        let (smtp, lmtp) = (free_port(), free_port());
+        let (smtp, lmtp, http) = (free_port(), free_port(), free_port());
         let base = std::env::var("INTAKE_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
         let mut vars: Vec<(String, String)> = vec![
@@ -110,7 +111,7 @@ impl Server {
             ),
             ("INTAKE_QUEUE_PREFIX".into(), env.prefix.clone()),
             ("INTAKE_BLOB_DIR".into(), path(env.blob_dir.path())),
-            ("INTAKE_LISTEN".into(), format!("127.0.0.1:{}", free_port())),
+            ("INTAKE_LISTEN".into(), format!("127.0.0.1:{http}")),
             ("INTAKE_SMTP_LISTEN".into(), format!("127.0.0.1:{smtp}")),
             ("INTAKE_LMTP_LISTEN".into(), format!("127.0.0.1:{lmtp}")),
             ("INTAKE_SMTP_ACCEPT".into(), LAB.into()),
@@ -126,6 +127,7 @@ impl Server {
             proc: None,
             smtp,
             lmtp,
+            http,
             vars,
         };
         s.spawn();
@@ -142,6 +144,16 @@ impl Server {
             .expect("intake serve");
         self.proc = Some(Proc(child));
         wait_for_port(self.smtp, "intake's SMTP listener");
+    }
+
+    /// The Prometheus text of `/metrics`.
+    fn metrics(&self) -> String {
+        let mut c = TcpStream::connect(("127.0.0.1", self.http)).expect("http");
+        c.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            .expect("write");
+        let mut out = String::new();
+        c.read_to_string(&mut out).expect("read");
+        out
     }
 
     /// SIGKILL: no chance to finish anything.
@@ -276,6 +288,14 @@ async fn swaks_submission_is_recorded_and_answered_in_its_thread() {
     )
     .await;
     assert_eq!(submissions(&env).await, 1);
+    let metrics = server.metrics();
+    for line in [
+        "intake_smtp_messages_total{reply=\"accepted\"} 2",
+        "intake_smtp_sessions_total{protocol=\"smtp\"} 2",
+        "intake_answers_sent_total 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
     drop(server);
     env.cleanup().await;
 }

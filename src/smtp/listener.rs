@@ -15,6 +15,7 @@ use super::data::DataReader;
 use super::session::{DataEnd, Reply, Session, SessionPolicy, Step};
 use super::{SmtpConfig, command};
 use crate::ingest::Intake;
+use crate::metrics::label;
 
 /// Longest command line (RFC 5321 says 512; extensions make it longer).
 const MAX_COMMAND: usize = 2048;
@@ -59,7 +60,16 @@ pub async fn serve(
             intake.clone(),
             deciding.clone(),
         );
-        let span = tracing::info_span!("smtp", peer = %peer, proto = ?policy.protocol);
+        let proto = match policy.protocol {
+            super::Protocol::Smtp => "smtp",
+            super::Protocol::Lmtp => "lmtp",
+        };
+        intake
+            .metrics
+            .smtp_sessions
+            .get_or_create(&label("protocol", proto))
+            .inc();
+        let span = tracing::info_span!("smtp", peer = %peer, proto);
         tokio::spawn(
             async move {
                 let total = Duration::from_secs(cfg.session_timeout_secs);
@@ -192,10 +202,23 @@ async fn session(
                     }
                 }
                 let (end, raw) = data.finish();
+                let started = std::time::Instant::now();
                 let stored = match end {
                     DataEnd::Complete => store(intake, deciding, raw, &s).await,
                     _ => Err(String::new()),
                 };
+                let m = &intake.metrics;
+                let reply = match (&end, &stored) {
+                    (DataEnd::Complete, Ok(_)) => {
+                        m.smtp_store_seconds
+                            .observe(started.elapsed().as_secs_f64());
+                        "accepted"
+                    }
+                    (DataEnd::Complete, Err(_)) => "temp_failure",
+                    (DataEnd::TooBig, _) => "too_big",
+                    (DataEnd::LineTooLong, _) => "line_too_long",
+                };
+                m.smtp_messages.get_or_create(&label("reply", reply)).inc();
                 for r in s.data_end(end, stored) {
                     wr.write_all(&r.to_wire()).await?;
                 }
