@@ -129,18 +129,25 @@ impl Intake {
             .inputs_received
             .get_or_create(&label("channel", "email"))
             .inc();
-        let blobs = self.blobs.clone();
         let r = raw.clone();
         let (sha, id) = tokio::task::spawn_blocking(move || {
             let sha = Sha256::of(&r);
-            blobs.put(&sha, &r)?;
             // No Message-ID: the content is the identity.
             let id = mail::message_id(&r).unwrap_or_else(|| format!("sha256:{sha}"));
-            Ok::<_, std::io::Error>((sha, id))
+            (sha, id)
         })
-        .await??;
-        self.inbound(Channel::Email, &id, &sha, raw.len(), delivery)
-            .await
+        .await?;
+        // The blob and the row are written at once: both are durable before
+        // the caller answers. A crash between the two leaves a row without
+        // its blob, unanswered, so the sender retries and the retry writes
+        // the blob (replay meanwhile reports the row and leaves it).
+        let blobs = self.blobs.clone();
+        let r = raw.clone();
+        let blob = tokio::task::spawn_blocking(move || blobs.put(&sha, &r));
+        let row = self.inbound(Channel::Email, &id, &sha, raw.len(), delivery);
+        let (blob, row) = tokio::join!(blob, row);
+        blob??;
+        row
     }
 
     /// Decides and records a stored email.
