@@ -90,8 +90,23 @@ pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
             rec.verification
         );
     }
+    let (answers, waiting): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE published_at IS NULL)
+         FROM outbox WHERE kind = 'mail.answer'",
+    )
+    .fetch_one(pool)
+    .await?;
     println!(
-        "\nEverything is in PostgreSQL ({}), blobs under {:?}.",
+        "\n{answers} answers to customers composed ({}); {waiting} wait in the outbox{}.",
+        "templates/mail/",
+        if app.cfg.answers.relay.is_empty() {
+            " until INTAKE_ANSWER_RELAY names an SMTP relay and `intake serve` runs"
+        } else {
+            " for `intake serve` to send"
+        }
+    );
+    println!(
+        "Everything is in PostgreSQL ({}), blobs under {:?}.",
         app.cfg.database_url,
         match &app.cfg.blobs {
             intake::config::BlobConfig::Local { dir } => dir.display().to_string(),
