@@ -498,3 +498,73 @@ fn submission_span(channel: Channel, inbound: i64) -> tracing::Span {
         submission = tracing::field::Empty
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(raw: &str, delivery: Option<&Delivery>) -> MailFacts {
+        let policy = MailPolicy {
+            answers: AnswerConfig {
+                from: "samples@lab.example".into(),
+                ..AnswerConfig::default()
+            },
+            ours: Recipients::new(&["samples@lab.example".to_owned()]),
+            trusted_authserv_ids: vec!["mx.lab.example".into()],
+        };
+        mail_facts(&mail::parse(raw.as_bytes()), delivery, &policy)
+    }
+
+    #[test]
+    fn the_sr_comes_from_the_subject_or_the_thread() {
+        let by_subject = facts(
+            "From: a@b.example\r\nSubject: Re: [SR-2026-000123] x\r\n\r\nhi\r\n",
+            None,
+        );
+        assert_eq!(
+            by_subject.sr_reference.map(|s| s.to_string()).as_deref(),
+            Some("SR-2026-000123")
+        );
+        // A client that rewrote the subject still threads by References.
+        let by_refs = facts(
+            "From: a@b.example\r\nSubject: new question\r\nReferences: <x@b.example> <SR-2026-000007.answer-3@intake.localhost>\r\n\r\nhi\r\n",
+            None,
+        );
+        assert_eq!(
+            by_refs.sr_reference.map(|s| s.to_string()).as_deref(),
+            Some("SR-2026-000007")
+        );
+        assert!(
+            facts("From: a@b.example\r\nSubject: hello\r\n\r\nhi\r\n", None)
+                .sr_reference
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn our_own_answers_and_bounces_are_not_answered() {
+        let own = facts(
+            "From: samples@lab.example\r\nSubject: x\r\n\r\nhi\r\n",
+            None,
+        );
+        assert_eq!(own.answer_to, Err(Silence::OurOwn));
+        let bounce = Delivery::default();
+        let b = facts(
+            "From: a@b.example\r\nSubject: x\r\n\r\nhi\r\n",
+            Some(&bounce),
+        );
+        assert_eq!(b.answer_to, Err(Silence::NullSender));
+        // Only the trusted MTA's results count.
+        let f = facts(
+            "Authentication-Results: mx.lab.example; spf=fail\r\nFrom: a@b.example\r\nSubject: x\r\n\r\nhi\r\n",
+            None,
+        );
+        assert_eq!(f.auth.spf.as_deref(), Some("fail"));
+        assert!(matches!(f.answer_to, Err(Silence::Forged(_))));
+        let untrusted = facts(
+            "Authentication-Results: forged.example; spf=fail\r\nFrom: a@b.example\r\nSubject: x\r\n\r\nhi\r\n",
+            None,
+        );
+        assert!(untrusted.answer_to.is_ok());
+    }
+}
