@@ -97,8 +97,7 @@ pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
     .fetch_one(pool)
     .await?;
     println!(
-        "\n{answers} answers to customers composed ({}); {waiting} wait in the outbox{}.",
-        "templates/mail/",
+        "\n{answers} answers to customers composed (templates/mail/); {waiting} wait in the outbox{}.",
         if app.cfg.answers.relay.is_empty() {
             " until INTAKE_ANSWER_RELAY names an SMTP relay and `intake serve` runs"
         } else {
