@@ -774,3 +774,53 @@ async fn staff_verdict_and_closing_reach_the_customer() {
     drop(server);
     env.cleanup().await;
 }
+
+/// Hostile sessions: an endless command line, an endless message line, and
+/// garbage commands until the session is closed — each refused cleanly, the
+/// listener unharmed.
+#[tokio::test(flavor = "multi_thread")]
+async fn overlong_lines_and_garbage_get_clean_refusals() {
+    let env = Env::new().await;
+    let sink = Sink::start();
+    let server = Server::start(&env, &sink, &[]);
+    let mut c = TcpStream::connect(("127.0.0.1", server.smtp)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut replies = String::new();
+    let mut until = |c: &mut TcpStream, code: &str| {
+        let mut buf = [0u8; 4096];
+        while !replies.lines().any(|l| l.starts_with(code)) {
+            let n = c.read(&mut buf).expect("read");
+            assert!(n > 0, "closed early; got {replies}");
+            replies.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        let got = replies.clone();
+        replies.clear();
+        got
+    };
+    until(&mut c, "220");
+    c.write_all(&[b'A'; 10_000]).expect("write");
+    c.write_all(b"\r\n").expect("write");
+    assert!(until(&mut c, "500").contains("500 5.5.2"));
+    c.write_all(
+        b"EHLO x\r\nMAIL FROM:<bob@acme.example>\r\nRCPT TO:<samples@lab.example>\r\nDATA\r\n",
+    )
+    .expect("write");
+    until(&mut c, "354");
+    c.write_all(b"Subject: x\r\n\r\n").expect("write");
+    c.write_all(&vec![b'x'; 100 << 10]).expect("write");
+    c.write_all(b"\r\n.\r\n").expect("write");
+    assert!(until(&mut c, "500").contains("500 5.5.6"));
+    for _ in 0..11 {
+        c.write_all(b"XYZZY\r\n").expect("write");
+    }
+    assert!(until(&mut c, "421").contains("421 4.7.0"));
+    // The listener still serves others, and nothing was stored.
+    swaks_bobs_submission(&server);
+    eventually(Duration::from_secs(30), "the good message", || async {
+        (submissions(&env).await == 1).then_some(())
+    })
+    .await;
+    drop(server);
+    env.cleanup().await;
+}
