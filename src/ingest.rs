@@ -41,6 +41,8 @@ pub enum IngestError {
     BadStoredInput(i64, String),
     #[error("internal task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Deciders(#[from] decide::threads::Gone),
 }
 
 /// The shared ingress path.
@@ -168,7 +170,7 @@ impl Intake {
             let blobs = self.blobs.clone();
             let mail_policy = self.mail.clone();
             let delivery = inbound.delivery.clone();
-            let (report, facts) = tokio::task::spawn_blocking(move || {
+            let (report, facts) = decide::threads::run(move || {
                 let env = mail::parse(&raw);
                 let facts = mail_facts(&env, delivery.as_ref(), &mail_policy);
                 let input = env.into_input(&policy.labels);
@@ -259,8 +261,7 @@ impl Intake {
                 stored,
             };
             let report =
-                tokio::task::spawn_blocking(move || decide::decide(&input, &policy, &keep))
-                    .await??;
+                decide::threads::run(move || decide::decide(&input, &policy, &keep)).await??;
             let auth = SenderAuth::default();
             self.finish(&inbound, &report, None, None, &auth, started)
                 .await

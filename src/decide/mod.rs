@@ -11,6 +11,7 @@
 
 #[cfg(test)]
 mod tests;
+pub mod threads;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};

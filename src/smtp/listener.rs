@@ -31,11 +31,11 @@ pub async fn serve(
     let policy = Arc::new(policy);
     let cfg = Arc::new(cfg);
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
-    // Deciding is CPU work (inflate, decrypt, hash): it gets all cores but
-    // one, so a burst of mail waits here, stored, instead of starving the
-    // sessions that are still receiving.
+    // Deciding is CPU work (inflate, decrypt, hash) on niced threads (see
+    // `decide::threads`), one message per core at a time: a burst of mail
+    // waits here, stored, instead of holding every message in memory.
     let deciding = Arc::new(Semaphore::new(
-        std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)),
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
     ));
     loop {
         let (stream, peer) = tokio::select! {
