@@ -70,6 +70,7 @@ pub enum RecordError {
 
 /// A sample as recorded: the report's entry, or one carried over from an
 /// earlier submission of the SR.
+#[derive(Clone)]
 struct Linked {
     path: String,
     sha256: Sha256,
@@ -128,13 +129,7 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
             let mut m = report.metadata.clone();
             m.complete_from(&e.metadata);
             let missing = m.missing_fields();
-            samples.extend(e.samples.iter().map(|s| Linked {
-                path: s.path.clone(),
-                sha256: s.sha256,
-                size: s.size,
-                kind: s.kind,
-                warnings: s.warnings.clone(),
-            }));
+            samples.extend(e.samples.iter().cloned());
             let outcome = Outcome::decide(samples.len(), &missing);
             (m, missing, outcome)
         }
