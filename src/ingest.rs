@@ -71,7 +71,7 @@ pub struct MailPolicy {
 
 impl MailPolicy {
     fn is_ours(&self, address: &str) -> bool {
-        self.ours.is_ours(address) || address.eq_ignore_ascii_case(&self.answers.from)
+        self.ours.accepts(address) || address.eq_ignore_ascii_case(&self.answers.from)
     }
 }
 

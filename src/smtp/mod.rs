@@ -129,8 +129,9 @@ impl Recipients {
         r
     }
 
-    /// Whether mail for `address` is ours. Case-insensitive; a `+tag` in the
-    /// local part is ignored.
+    /// Whether mail for `address` is ours (and so, as a sender, whether mail
+    /// is our own: answering it would loop). Case-insensitive; a `+tag` in
+    /// the local part is ignored.
     pub fn accepts(&self, address: &str) -> bool {
         let a = address.to_ascii_lowercase();
         let Some((local, domain)) = a.rsplit_once('@') else {
@@ -142,10 +143,5 @@ impl Recipients {
                 .addresses
                 .iter()
                 .any(|x| x.rsplit_once('@') == Some((local, domain)))
-    }
-
-    /// Every address and domain, for recognising our own mail (loops).
-    pub fn is_ours(&self, address: &str) -> bool {
-        self.accepts(address)
     }
 }
