@@ -16,23 +16,40 @@ use mail_parser::MessageParser;
 
 const LAB: &str = "samples@lab.example";
 
+/// A port nothing listens on, below Linux's ephemeral range (32768–60999)
+/// so that no client socket of a parallel test can take it meanwhile.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    loop {
+        let r = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().expect("2"));
+        let port = 20_000 + r % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
-/// Waits until something accepts connections on `port`.
-fn wait_for_port(port: u16, what: &str) {
+/// How waiting for a child's port ended, when not with the port open.
+#[derive(Debug)]
+enum NotUp {
+    /// The child exited first (a port taken meanwhile, say).
+    Exited,
+    /// Nothing listened within the deadline.
+    Timeout,
+}
+
+/// Waits until something accepts connections on `port`, watching `child`.
+fn wait_for_port(port: u16, child: &mut Child) -> Result<(), NotUp> {
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{what} did not start"
-        );
+        if let Ok(Some(_)) = child.try_wait() {
+            return Err(NotUp::Exited);
+        }
+        if start.elapsed() > Duration::from_secs(90) {
+            return Err(NotUp::Timeout);
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
+    Ok(())
 }
 
 /// A child process killed when the test ends, whatever happens.
@@ -54,21 +71,25 @@ struct Sink {
 
 impl Sink {
     fn start() -> Sink {
-        let port = free_port();
         let dir = tempfile::tempdir().expect("tmp");
-        let child = Command::new("python3")
-            .arg(root().join("tests/tools/smtp_sink.py"))
-            .args(["--port", &port.to_string(), "--dir"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("python3 with aiosmtpd (pip install aiosmtpd)");
-        wait_for_port(port, "the aiosmtpd sink");
-        Sink {
-            _proc: Proc(child),
-            port,
-            dir,
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new("python3")
+                .arg(root().join("tests/tools/smtp_sink.py"))
+                .args(["--port", &port.to_string(), "--dir"])
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("python3 with aiosmtpd (pip install aiosmtpd)");
+            if wait_for_port(port, &mut child).is_ok() {
+                return Sink {
+                    _proc: Proc(child),
+                    port,
+                    dir,
+                };
+            }
         }
+        panic!("the aiosmtpd sink did not start five times (pip install aiosmtpd)");
     }
 
     /// The answers received so far, oldest first.
@@ -82,7 +103,7 @@ impl Sink {
     }
 
     async fn wait_for(&self, n: usize) -> Vec<Vec<u8>> {
-        eventually(Duration::from_secs(30), "answers in the sink", || async {
+        eventually(Duration::from_secs(90), "answers in the sink", || async {
             let a = self.answers();
             (a.len() >= n).then_some(a)
         })
@@ -97,11 +118,11 @@ struct Server {
     lmtp: u16,
     http: u16,
     vars: Vec<(String, String)>,
+    log: tempfile::TempDir,
 }
 
 impl Server {
     fn start(env: &Env, sink: &Sink, extra: &[(&str, &str)]) -> Server {
-        let (smtp, lmtp, http) = (free_port(), free_port(), free_port());
         let base = std::env::var("INTAKE_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
         let mut vars: Vec<(String, String)> = vec![
@@ -111,9 +132,6 @@ impl Server {
             ),
             ("INTAKE_QUEUE_PREFIX".into(), env.prefix.clone()),
             ("INTAKE_BLOB_DIR".into(), path(env.blob_dir.path())),
-            ("INTAKE_LISTEN".into(), format!("127.0.0.1:{http}")),
-            ("INTAKE_SMTP_LISTEN".into(), format!("127.0.0.1:{smtp}")),
-            ("INTAKE_LMTP_LISTEN".into(), format!("127.0.0.1:{lmtp}")),
             ("INTAKE_SMTP_ACCEPT".into(), LAB.into()),
             ("INTAKE_ANSWER_FROM".into(), LAB.into()),
             (
@@ -125,25 +143,53 @@ impl Server {
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut s = Server {
             proc: None,
-            smtp,
-            lmtp,
-            http,
+            smtp: 0,
+            lmtp: 0,
+            http: 0,
             vars,
+            log: tempfile::tempdir().expect("tmp"),
         };
-        s.spawn();
-        s
+        // A port taken between choosing and binding makes `serve` exit: choose again.
+        for _ in 0..5 {
+            (s.smtp, s.lmtp, s.http) = (free_port(), free_port(), free_port());
+            match s.spawn() {
+                Ok(()) => return s,
+                Err(NotUp::Exited) => continue,
+                Err(NotUp::Timeout) => break,
+            }
+        }
+        panic!("intake serve did not start: {}", s.stderr());
     }
 
-    fn spawn(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_intake"))
+    /// Starts `intake serve` on the chosen ports and waits for its HTTP
+    /// endpoint, bound last.
+    fn spawn(&mut self) -> Result<(), NotUp> {
+        let log = std::fs::File::create(self.log.path().join("stderr")).expect("log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_intake"))
             .arg("serve")
             .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .env("INTAKE_LISTEN", format!("127.0.0.1:{}", self.http))
+            .env("INTAKE_SMTP_LISTEN", format!("127.0.0.1:{}", self.smtp))
+            .env("INTAKE_LMTP_LISTEN", format!("127.0.0.1:{}", self.lmtp))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("intake serve");
+        let up = wait_for_port(self.http, &mut child);
         self.proc = Some(Proc(child));
-        wait_for_port(self.smtp, "intake's SMTP listener");
+        up
+    }
+
+    /// What `intake serve` wrote to stderr.
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.log.path().join("stderr")).unwrap_or_default()
+    }
+
+    /// Starts `intake serve` again on the same ports (after [`Server::kill`]).
+    fn restart(&mut self) {
+        if let Err(e) = self.spawn() {
+            panic!("intake serve did not restart ({e:?}): {}", self.stderr());
+        }
     }
 
     /// The Prometheus text of `/metrics`.
@@ -514,7 +560,7 @@ async fn killed_before_the_250_is_read_the_retry_gives_one_submission() {
     drop(c);
 
     // The sending MTA tries again once intake is back.
-    server.spawn();
+    server.restart();
     swaks_bobs_submission(&server);
     eventually(
         Duration::from_secs(30),

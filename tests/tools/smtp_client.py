@@ -21,6 +21,8 @@ def send(port, sender, rcpts, raw):
         return {"ok": False, "code": code, "stage": "rcpt", "error": msg.decode()}
     except smtplib.SMTPDataError as e:
         return {"ok": False, "code": e.smtp_code, "stage": "data", "error": e.smtp_error.decode()}
+    except (OSError, smtplib.SMTPException) as e:
+        return {"ok": False, "code": 0, "stage": "session", "error": repr(e)}
 
 
 def main():
