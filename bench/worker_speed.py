@@ -177,14 +177,17 @@ def main():
 
         # Warm the page cache, then alternate the two so drift hits both.
         timed(["cat"] + files)
-        sha, ours, busy = [], [], []
+        sha, ours, busy, each = [], [], [], []
         for _ in range(a.runs):
             sha.append(timed(["sha256sum"] + large))
             t = time.perf_counter()
             r = subprocess.run([worker, "analyse", "--time"] + large, check=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             ours.append(time.perf_counter() - t)
-            busy.append(float(r.stderr.strip().splitlines()[-1].split()[-2]))
+            lines = r.stderr.strip().splitlines()
+            at = next(i for i, l in enumerate(lines) if l.startswith("analysed "))
+            busy.append(float(lines[at].split()[-2]))
+            each.append({l.split()[0]: float(l.split()[1]) for l in lines[at + 1:]})
         mb = large_bytes / 1e6
         sha_rate, our_rate, busy_rate = mb / median(sha), mb / median(ours), mb / median(busy)
         print(f"large files ({a.large} x {a.large_mb} MiB), one core, median of {a.runs}:")
@@ -192,6 +195,9 @@ def main():
         print(f"  intake-worker analyse, process {our_rate:8.1f} MB/s  = {100 * our_rate / sha_rate:.1f}% of sha256sum")
         print(f"  the analysers alone            {busy_rate:8.1f} MB/s  = {100 * busy_rate / sha_rate:.1f}% of sha256sum"
               "  (start-up and rule compiling excluded)")
+        for name in each[0]:
+            secs = median([e[name] for e in each])
+            print(f"    {name:<28} {mb / secs:8.1f} MB/s  ({100 * secs / median(busy):.0f}% of the time)")
 
         sha_all = median([timed(["sha256sum"] + files) for _ in range(a.runs)])
         print(f"\nmix ({len(files)} files, {all_bytes / 1e6:.1f} MB) end to end (queue, database, findings):")

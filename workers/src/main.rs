@@ -58,13 +58,15 @@ fn analysers(pool: Option<sqlx::PgPool>) -> Vec<Box<dyn Analyser>> {
 /// database look-up) on local files, one JSON object per file — for
 /// cross-checks against other tools. `--time` reports on stderr the bytes
 /// analysed and the seconds the analysers took (start-up and rule compiling
-/// excluded), for the speed benchmark. Never executes the files.
+/// excluded), in all and per analyser, for the speed benchmark. Never
+/// executes the files.
 fn analyse_files(args: &[String]) -> ExitCode {
     let time = args.first().is_some_and(|a| a == "--time");
     let files = &args[usize::from(time)..];
     let set = analysers(None);
     let mut status = ExitCode::SUCCESS;
     let (mut analysed, mut busy) = (0u64, std::time::Duration::ZERO);
+    let mut each = vec![std::time::Duration::ZERO; set.len()];
     for f in files {
         let bytes = match std::fs::read(f) {
             Ok(b) => b,
@@ -86,19 +88,24 @@ fn analyse_files(args: &[String]) -> ExitCode {
         };
         let mut out = serde_json::Map::new();
         out.insert("file".into(), serde_json::json!(f));
-        let started = std::time::Instant::now();
-        for a in &set {
+        for (a, spent) in set.iter().zip(each.iter_mut()) {
+            let started = std::time::Instant::now();
             let r = a
                 .analyse(&bytes, &job)
                 .unwrap_or_else(|e| serde_json::json!({ "error": e }));
+            let took = started.elapsed();
+            *spent += took;
+            busy += took;
             out.insert(a.name().into(), r);
         }
-        busy += started.elapsed();
         analysed += bytes.len() as u64;
         println!("{}", serde_json::Value::Object(out));
     }
     if time {
         eprintln!("analysed {analysed} bytes in {:.6} s", busy.as_secs_f64());
+        for (a, spent) in set.iter().zip(&each) {
+            eprintln!("  {:<12} {:.6} s", a.name(), spent.as_secs_f64());
+        }
     }
     status
 }
