@@ -106,6 +106,11 @@ pub struct RelayConfig {
     pub wake: Arc<Notify>,
 }
 
+/// How long the relay lets rows gather before a batch that would not be
+/// full: a few milliseconds on a job's way to analysis, against a
+/// transaction per row when rows come one at a time.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// How often the relay looks for rows nobody told it about.
 const POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -153,13 +158,18 @@ async fn session(
         }
         let sent = relay_batch(pool, &ch, &cfg.topology, cfg.batch).await?;
         metrics.outbox_published.inc_by(sent as u64);
-        if sent > 0 {
+        if sent as i64 >= cfg.batch {
             continue;
         }
-        tokio::select! {
-            _ = cfg.wake.notified() => {}
-            _ = tokio::time::sleep(POLL) => {}
-            _ = stop.changed() => {}
+        if sent == 0 {
+            tokio::select! {
+                _ = cfg.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = stop.changed() => {}
+            }
         }
+        // Let rows gather: each batch costs a transaction, a scan of the
+        // pending rows and a broker round trip, whatever its size.
+        tokio::time::sleep(GATHER).await;
     }
 }

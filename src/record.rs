@@ -86,18 +86,37 @@ struct Earlier {
     samples: Vec<Linked>,
 }
 
-/// Records `r` in one transaction.
+/// Records `r`. An input that opens a new SR — nearly all of them — is
+/// written by one statement, atomic on its own: no transaction to open and
+/// commit, one round trip after the grant look-up. A reply naming an SR runs
+/// in a transaction that locks the SR and its open needs_info submission.
 pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordError> {
+    if r.sr_reference.is_some() && r.report.sender.is_some() {
+        return record_reply(pool, &r).await;
+    }
+    let plan = Plan::make(pool, &r, None).await?;
+    let number = next_sr_number(pool, r.now).await?;
+    match write(pool, &r, plan, Target::New(number)).await {
+        // Recorded meanwhile by another delivery of the same input: the
+        // unique inbound_id refused this copy, so report the first one.
+        Err(RecordError::Db(e)) if is_unique_violation(&e) => existing(pool, r.inbound_id)
+            .await?
+            .ok_or_else(|| RecordError::Inconsistent(format!("{e}"))),
+        other => other,
+    }
+}
+
+/// Records a reply that names an SR, in one transaction.
+async fn record_reply(pool: &PgPool, r: &Recording<'_>) -> Result<Recorded, RecordError> {
     let mut tx = pool.begin().await?;
     if let Some(done) = existing(&mut *tx, r.inbound_id).await? {
         tx.rollback().await?;
         return Ok(done);
     }
-    let report = r.report;
     let referenced = referenced_sr(
         &mut tx,
         r.sr_reference.as_ref(),
-        report.sender.as_deref(),
+        r.report.sender.as_deref(),
         r.now,
     )
     .await?;
@@ -105,84 +124,176 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
         Some(sr) => open_needs_info(&mut tx, sr.id).await?,
         None => None,
     };
+    let plan = Plan::make(&mut *tx, r, earlier).await?;
+    let target = match referenced {
+        Some(sr) => Target::Referenced(sr),
+        None => Target::New(next_sr_number(&mut *tx, r.now).await?),
+    };
+    let recorded = write(&mut *tx, r, plan, target).await?;
+    tx.commit().await?;
+    Ok(recorded)
+}
 
-    // A reply completes (or carries on) the SR's open needs_info submission:
-    // its facts fill what the reply lacks, its files join the reply's.
-    let mut samples: Vec<Linked> = report
-        .samples
-        .iter()
-        .map(|s| Linked {
-            path: s.path.clone(),
-            sha256: s.sha256,
-            size: s.size,
-            kind: s.kind,
-            warnings: serde_json::json!(s.warnings),
+/// The next SR number. Taken from the sequence before writing, because the
+/// answer composed in the same statement quotes it; a failed write leaves a
+/// gap, as sequences do.
+async fn next_sr_number<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    now: DateTime<Utc>,
+) -> Result<SrNumber, RecordError> {
+    let seq: i64 = sqlx::query_scalar("SELECT nextval('sr_number_seq')")
+        .fetch_one(db)
+        .await?;
+    let year = u16::try_from(now.year()).map_err(|e| RecordError::Inconsistent(e.to_string()))?;
+    let seq = u32::try_from(seq).map_err(|e| RecordError::Inconsistent(e.to_string()))?;
+    Ok(SrNumber::new(year, seq))
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "23505")
+}
+
+/// Where a recording goes.
+enum Target {
+    /// An SR the input references and may add to (locked by the caller).
+    Referenced(Referenced),
+    /// A new SR with this number, opened by the writing statement.
+    New(SrNumber),
+}
+
+/// What is decided about a recording before it is written, from the
+/// report, the earlier needs_info submission it completes and the grant.
+struct Plan {
+    /// The report's samples and, for a reply completing a needs_info
+    /// submission, the earlier one's.
+    samples: Vec<Linked>,
+    meta: Metadata,
+    missing: Vec<crate::metadata::Field>,
+    outcome: Outcome,
+    verification: grants::Verification,
+    /// The grant number names a grant we know (valid or not).
+    grant_known: bool,
+    earlier: Option<Earlier>,
+}
+
+impl Plan {
+    /// Plans `r`, looking up the grant its (completed) facts name.
+    async fn make<'e>(
+        db: impl sqlx::PgExecutor<'e>,
+        r: &Recording<'_>,
+        earlier: Option<Earlier>,
+    ) -> Result<Plan, RecordError> {
+        let report = r.report;
+        let mut samples: Vec<Linked> = report
+            .samples
+            .iter()
+            .map(|s| Linked {
+                path: s.path.clone(),
+                sha256: s.sha256,
+                size: s.size,
+                kind: s.kind,
+                warnings: serde_json::json!(s.warnings),
+            })
+            .collect();
+        // A reply completes (or carries on) the SR's open needs_info
+        // submission: its facts fill what the reply lacks, its files join
+        // the reply's.
+        let (meta, missing, outcome) = match &earlier {
+            None => (
+                report.metadata.clone(),
+                report.missing_fields.clone(),
+                report.outcome,
+            ),
+            Some(e) => {
+                let mut m = report.metadata.clone();
+                m.complete_from(&e.metadata);
+                let missing = m.missing_fields();
+                samples.extend(e.samples.iter().cloned());
+                let outcome = Outcome::decide(samples.len(), &missing);
+                (m, missing, outcome)
+            }
+        };
+        let grant = match meta.grant_number.as_deref() {
+            Some(g) => grants::find(db, g).await?,
+            None => None,
+        };
+        let verification = grants::verify(
+            meta.grant_number.as_deref(),
+            grant.as_ref(),
+            report.sender.as_deref(),
+            r.now.date_naive(),
+        );
+        Ok(Plan {
+            samples,
+            meta,
+            missing,
+            outcome,
+            verification,
+            grant_known: grant.is_some(),
+            earlier,
         })
-        .collect();
-    let (meta, missing, outcome) = match &earlier {
-        None => (
-            report.metadata.clone(),
-            report.missing_fields.clone(),
-            report.outcome,
-        ),
-        Some(e) => {
-            let mut m = report.metadata.clone();
-            m.complete_from(&e.metadata);
-            let missing = m.missing_fields();
-            samples.extend(e.samples.iter().cloned());
-            let outcome = Outcome::decide(samples.len(), &missing);
-            (m, missing, outcome)
+    }
+
+    fn queues_jobs(&self) -> bool {
+        self.outcome == Outcome::Accepted && self.verification.is_verified()
+    }
+
+    fn status(&self) -> &'static str {
+        match (self.outcome, self.verification.is_verified()) {
+            (Outcome::Rejected, _) => "open",
+            (_, false) => "unverified",
+            (Outcome::NeedsInfo, true) => "needs_info",
+            (Outcome::Accepted, true) => "in_analysis",
         }
-    };
+    }
+}
 
-    let grant = match meta.grant_number.as_deref() {
-        Some(g) => grants::find(&mut *tx, g).await?,
-        None => None,
-    };
-    let verification = grants::verify(
-        meta.grant_number.as_deref(),
-        grant.as_ref(),
-        report.sender.as_deref(),
-        r.now.date_naive(),
-    );
-    let queue_jobs = outcome == Outcome::Accepted && verification.is_verified();
-    let status = match (outcome, verification.is_verified()) {
-        (Outcome::Rejected, _) => "open",
-        (_, false) => "unverified",
-        (Outcome::NeedsInfo, true) => "needs_info",
-        (Outcome::Accepted, true) => "in_analysis",
-    };
-
+/// Writes `plan` in one statement: data-modifying CTEs run together and the
+/// foreign keys are checked at its end, so one round trip opens or updates
+/// the SR and records the submission, its samples, links, rejections,
+/// events, outbox rows and the answer.
+async fn write<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    r: &Recording<'_>,
+    plan: Plan,
+    target: Target,
+) -> Result<Recorded, RecordError> {
+    let report = r.report;
+    let status = plan.status();
+    let queue_jobs = plan.queues_jobs();
     let mut events = Vec::new();
-    let (sr_id, sr_number, severity, sr_is_new) = match referenced {
-        Some(sr) => {
-            sqlx::query("UPDATE service_requests SET status = $2, closed_at = NULL WHERE id = $1")
-                .bind(sr.id)
-                .bind(status)
-                .execute(&mut *tx)
-                .await?;
+    let (existing_sr, sr_number, severity, sr_is_new) = match target {
+        Target::Referenced(sr) => {
             if sr.closed {
                 events.push(("sr.reopened", serde_json::json!({ "by": report.sender })));
             }
-            (sr.id, sr.number, sr.severity, false)
+            (Some(sr.id), sr.number, sr.severity, false)
         }
-        None => {
-            let (severity, why) = support::assess(&meta, report);
-            let (id, number) = open_sr(&mut tx, &r, severity, status, grant.is_some()).await?;
+        Target::New(number) => {
+            let (severity, why) = support::assess(&plan.meta, report);
             events.push((
                 "sr.opened",
                 serde_json::json!({ "severity": severity.level(), "why": why, "tier": "L1" }),
             ));
-            (id, number, severity, true)
+            (None, number, severity, true)
         }
     };
+    let (escalate, update) = support::deadlines(severity, Tier::L1, r.now);
+    // A new SR names its grant only when the grant exists.
+    let grant = plan
+        .meta
+        .grant_number
+        .as_deref()
+        .filter(|_| plan.grant_known && sr_is_new);
 
     let submission_id = Uuid::new_v4();
-    let missing_keys: Vec<&str> = missing.iter().map(|f| f.key()).collect();
+    let missing_keys: Vec<&str> = plan.missing.iter().map(|f| f.key()).collect();
 
     // One row per distinct sample, however many paths it came by.
     let mut distinct = BTreeMap::new();
-    for s in &samples {
+    for s in &plan.samples {
         distinct.entry(s.sha256).or_insert(s);
     }
     let mut jobs = Vec::new();
@@ -203,18 +314,20 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
             );
         }
     }
+    let outcome = plan.outcome;
+    let verification = plan.verification.describe();
     events.push((
         "submission.recorded",
         serde_json::json!({
             "outcome": outcome.as_str(),
-            "verification": verification.describe(),
-            "samples": samples.len(),
+            "verification": verification,
+            "samples": plan.samples.len(),
             "rejected": report.rejected.len(),
             "missing_fields": missing_keys,
             "sender_auth": r.sender_auth,
         }),
     ));
-    if let Some(e) = &earlier {
+    if let Some(e) = &plan.earlier {
         events.push((
             "submission.completes",
             serde_json::json!({ "earlier": e.id, "outcome": outcome.as_str() }),
@@ -223,13 +336,14 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
     if !queue_jobs && outcome == Outcome::Accepted {
         events.push((
             "submission.held",
-            serde_json::json!({ "why": verification.describe() }),
+            serde_json::json!({ "why": verification }),
         ));
     }
 
     let answer = match r.answer_to {
         Some(to) => {
-            let files: Vec<FileLine> = samples
+            let files: Vec<FileLine> = plan
+                .samples
                 .iter()
                 .map(|s| FileLine {
                     path: s.path.clone(),
@@ -237,14 +351,14 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
                     sha256: s.sha256,
                 })
                 .collect();
-            let held = (!verification.is_verified()).then(|| verification.describe());
+            let held = (!plan.verification.is_verified()).then(|| verification.clone());
             let notice = Notice::Received {
                 outcome,
                 held,
                 samples: &files,
                 rejected: &report.rejected,
-                missing: &missing,
-                completed: earlier.is_some(),
+                missing: &plan.missing,
+                completed: plan.earlier.is_some(),
             };
             let a = answer::compose(&sr_number, to, &notice, r.vendor)?;
             events.push((
@@ -262,14 +376,23 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
         .map_err(|e| RecordError::Inconsistent(e.to_string()))?;
 
     let rej = &report.rejected;
-    // Everything else in one statement: data-modifying CTEs run together and
-    // the foreign keys are checked at its end, so one round trip records the
-    // submission, its samples, links, rejections, events and outbox rows.
     sqlx::query(
-        "WITH sub AS (
+        "WITH sr_new AS (
+             INSERT INTO service_requests (sr_number, grant_number, customer_email, severity,
+                                           status, tier, opened_at, escalation_due,
+                                           next_update_due, correspondent)
+             SELECT $30, $31, $4, $32, $33, $34, $35, $36, $37, $28::jsonb
+             WHERE $30::text IS NOT NULL
+             RETURNING id),
+         sr_upd AS (
+             UPDATE service_requests
+             SET status = $33, closed_at = NULL, correspondent = COALESCE($28::jsonb, correspondent)
+             WHERE id = $3::bigint),
+         sub AS (
              INSERT INTO submissions (id, inbound_id, sr_id, sender, outcome, verification,
                                       missing_fields, metadata, report, sender_auth)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $26)),
+             VALUES ($1, $2, COALESCE($3::bigint, (SELECT id FROM sr_new)), $4, $5, $6, $7,
+                     $8, $9, $26)),
          smp AS (
              INSERT INTO samples (sha256, size, kind)
              SELECT * FROM UNNEST($10::text[], $11::bigint[], $12::text[])
@@ -282,16 +405,14 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
              SELECT $1, * FROM UNNEST($16::text[], $17::text[], $18::bigint[], $19::text[], $20::text[])),
          evt AS (
              INSERT INTO events (actor, sr_id, submission_id, kind, detail)
-             SELECT 'intake', $3, $1, * FROM UNNEST($21::text[], $22::jsonb[])),
+             SELECT 'intake', COALESCE($3::bigint, (SELECT id FROM sr_new)), $1, *
+             FROM UNNEST($21::text[], $22::jsonb[])),
          obx AS (
              INSERT INTO outbox (kind, routing_key, priority, payload)
              SELECT 'sample.analyse', $23, $24, * FROM UNNEST($25::jsonb[])),
          ans AS (
              INSERT INTO outbox (kind, routing_key, priority, payload)
              SELECT 'mail.answer', '', 0, $27::jsonb WHERE $27::jsonb IS NOT NULL),
-         cor AS (
-             UPDATE service_requests SET correspondent = $28::jsonb
-             WHERE id = $3 AND $28::jsonb IS NOT NULL),
          prev AS (
              UPDATE submissions SET completed_by = $1 WHERE id = $29),
          inb AS (
@@ -300,19 +421,19 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
     )
     .bind(submission_id)
     .bind(r.inbound_id)
-    .bind(sr_id)
+    .bind(existing_sr)
     .bind(report.sender.as_deref())
     .bind(outcome.as_str())
-    .bind(verification.describe())
+    .bind(&verification)
     .bind(&missing_keys)
-    .bind(sqlx::types::Json(&meta))
+    .bind(sqlx::types::Json(&plan.meta))
     .bind(sqlx::types::Json(report))
     .bind(distinct.values().map(|s| s.sha256.to_hex()).collect::<Vec<_>>())
     .bind(distinct.values().map(|s| s.size as i64).collect::<Vec<_>>())
     .bind(distinct.values().map(|s| s.kind.as_str()).collect::<Vec<_>>())
-    .bind(samples.iter().map(|s| s.sha256.to_hex()).collect::<Vec<_>>())
-    .bind(samples.iter().map(|s| s.path.as_str()).collect::<Vec<_>>())
-    .bind(samples.iter().map(|s| s.warnings.clone()).collect::<Vec<_>>())
+    .bind(plan.samples.iter().map(|s| s.sha256.to_hex()).collect::<Vec<_>>())
+    .bind(plan.samples.iter().map(|s| s.path.as_str()).collect::<Vec<_>>())
+    .bind(plan.samples.iter().map(|s| s.warnings.clone()).collect::<Vec<_>>())
     .bind(rej.iter().map(|x| x.path.as_str()).collect::<Vec<_>>())
     .bind(rej.iter().map(|x| x.sha256.map(|d| d.to_hex())).collect::<Vec<_>>())
     .bind(rej.iter().map(|x| x.size as i64).collect::<Vec<_>>())
@@ -326,21 +447,26 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
     .bind(sqlx::types::Json(r.sender_auth))
     .bind(&answer)
     .bind(&correspondent)
-    .bind(earlier.as_ref().map(|e| e.id))
-    .execute(&mut *tx)
+    .bind(plan.earlier.as_ref().map(|e| e.id))
+    .bind(sr_is_new.then(|| sr_number.to_string()))
+    .bind(grant)
+    .bind(i16::from(severity.level()))
+    .bind(status)
+    .bind(Tier::L1.as_str())
+    .bind(r.now)
+    .bind(escalate)
+    .bind(update)
+    .execute(db)
     .await?;
-    let jobs = jobs.len();
-
-    tx.commit().await?;
     Ok(Recorded {
         submission_id,
         sr_number,
         sr_is_new,
         severity,
         outcome,
-        verification: verification.describe(),
-        jobs,
-        completes: earlier.map(|e| e.id),
+        verification,
+        jobs: jobs.len(),
+        completes: plan.earlier.map(|e| e.id),
         answered: answer.is_some(),
         duplicate: false,
     })
@@ -497,44 +623,6 @@ async fn referenced_sr(
         }),
         _ => None,
     })
-}
-
-async fn open_sr(
-    tx: &mut Transaction<'_, Postgres>,
-    r: &Recording<'_>,
-    severity: Severity,
-    status: &str,
-    grant_known: bool,
-) -> Result<(i64, SrNumber), RecordError> {
-    let (escalate, update) = support::deadlines(severity, Tier::L1, r.now);
-    let grant = r
-        .report
-        .metadata
-        .grant_number
-        .as_deref()
-        .filter(|_| grant_known);
-    let (id, number): (i64, String) = sqlx::query_as(
-        "INSERT INTO service_requests (sr_number, grant_number, customer_email, severity, status,
-                                       tier, opened_at, escalation_due, next_update_due)
-         VALUES ('SR-' || $1 || '-' || lpad(nextval('sr_number_seq')::text, 6, '0'),
-                 $2, $3, $4, $5, $6, $7, $8, $9)
-         RETURNING id, sr_number",
-    )
-    .bind(format!("{:04}", r.now.year()))
-    .bind(grant)
-    .bind(r.report.sender.as_deref())
-    .bind(i16::from(severity.level()))
-    .bind(status)
-    .bind(Tier::L1.as_str())
-    .bind(r.now)
-    .bind(escalate)
-    .bind(update)
-    .fetch_one(&mut **tx)
-    .await?;
-    let number = number
-        .parse()
-        .map_err(|e: String| RecordError::Inconsistent(e))?;
-    Ok((id, number))
 }
 
 /// Queues every sample for analysis again (`intake reanalyse`), each job

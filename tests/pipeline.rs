@@ -133,6 +133,39 @@ async fn the_same_email_twice_is_one_submission() {
 }
 
 #[tokio::test]
+async fn the_same_email_recorded_by_several_at_once_is_one_submission() {
+    let env = Env::new().await;
+    let raw = std::sync::Arc::new(sample_email("01-accepted-zipcrypto.eml"));
+    // Stored once; then recorded by eight at once, as a redelivery racing
+    // the first delivery's background recording would.
+    let inbound = env
+        .intake
+        .receive_email(raw.clone(), None)
+        .await
+        .expect("stored");
+    let runs = (0..8).map(|_| env.intake.process_email(inbound.clone(), raw.clone()));
+    let results: Vec<_> = futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(|r| r.expect("recorded"))
+        .collect();
+    assert_eq!(results.iter().filter(|r| !r.duplicate).count(), 1);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.submission_id == results[0].submission_id)
+    );
+    assert_eq!(env.count("SELECT count(*) FROM submissions").await, 1);
+    assert_eq!(env.count("SELECT count(*) FROM service_requests").await, 1);
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox WHERE kind = 'mail.answer'")
+            .await,
+        1
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test]
 async fn unverified_senders_are_held_not_dropped() {
     let env = Env::new().await;
     // 03 names grant 7777-0007, which expired in 2020.
