@@ -181,24 +181,27 @@ async fn session(
             }
             Step::Data(r) => {
                 send(&mut wr, &r).await?;
-                let mut data = DataReader::new(policy.limits.max_message_size);
+                let mut data = DataReader::new(
+                    policy.limits.max_message_size,
+                    policy.limits.max_line_length,
+                );
+                // Whole buffers at a time: the time limit runs per read.
                 loop {
-                    let read = read_line(&mut rd, &mut line, policy.limits.max_line_length);
-                    match tokio::time::timeout(data_timeout, read).await {
+                    let buf = match tokio::time::timeout(data_timeout, rd.fill_buf()).await {
                         Err(_) => {
                             send(&mut wr, &Reply::new(421, "4.4.2 data timeout, closing")).await?;
                             return Ok(());
                         }
-                        Ok(r) => match r? {
-                            // The client went away mid-message: nothing was accepted.
-                            Line::Eof => return Ok(()),
-                            Line::TooLong => data.line_too_long(),
-                            Line::Full => {
-                                if data.line(&line) {
-                                    break;
-                                }
-                            }
-                        },
+                        Ok(r) => r?,
+                    };
+                    // The client went away mid-message: nothing was accepted.
+                    if buf.is_empty() {
+                        return Ok(());
+                    }
+                    let (used, done) = data.feed(buf);
+                    rd.consume(used);
+                    if done {
+                        break;
                     }
                 }
                 let (end, raw) = data.finish();

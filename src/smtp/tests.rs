@@ -204,28 +204,72 @@ fn too_many_errors_close_the_session() {
 
 #[test]
 fn data_is_unstuffed_and_counted() {
-    let mut d = DataReader::new(100);
-    for l in [
-        &b"Subject: x\r\n"[..],
-        b"\r\n",
-        b"..leading dot\r\n",
-        b".\r\n",
-    ] {
-        if d.line(l) {
-            break;
-        }
-    }
+    let mut d = DataReader::new(100, 1000);
+    let stream = b"Subject: x\r\n\r\n..leading dot\r\n.\r\nQUIT\r\n";
+    let (used, done) = d.feed(stream);
+    assert!(done);
+    assert_eq!(
+        &stream[used..],
+        b"QUIT\r\n",
+        "the next command is left alone"
+    );
     let (end, raw) = d.finish();
     assert_eq!(end, DataEnd::Complete);
     assert_eq!(raw, b"Subject: x\r\n\r\n.leading dot\r\n");
 
-    let mut d = DataReader::new(10);
-    assert!(!d.line(b"0123456789abc\r\n"));
-    assert!(d.line(b".\n"), "a bare LF end marker counts too");
+    let mut d = DataReader::new(10, 1000);
+    assert_eq!(d.feed(b"0123456789abc\r\n"), (15, false));
+    assert!(d.feed(b".\n").1, "a bare LF end marker counts too");
     assert_eq!(d.finish().0, DataEnd::TooBig);
 
-    let mut d = DataReader::new(100);
-    d.line_too_long();
-    assert!(d.line(b".\r\n"));
+    let mut d = DataReader::new(100, 10);
+    assert!(!d.feed(b"01234567890123\r\n").1);
+    assert!(d.feed(b".\r\n").1);
     assert_eq!(d.finish().0, DataEnd::LineTooLong);
+}
+
+/// Reads `stream` fed in pieces cut at `cuts`: the message, where the next
+/// command starts, and how it ended.
+fn fed_in_pieces(
+    stream: &[u8],
+    cuts: &[usize],
+    max_size: u64,
+    max_line: usize,
+) -> (DataEnd, Vec<u8>, Option<usize>) {
+    let mut d = DataReader::new(max_size, max_line);
+    let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+    bounds.push(0);
+    bounds.push(stream.len());
+    bounds.sort_unstable();
+    bounds.dedup();
+    let mut next = None;
+    for w in bounds.windows(2) {
+        let (used, done) = d.feed(&stream[w[0]..w[1]]);
+        if done {
+            next = Some(w[0] + used);
+            break;
+        }
+    }
+    let (end, raw) = d.finish();
+    (end, raw, next)
+}
+
+proptest::proptest! {
+    /// However the socket cuts the stream, the message read is the same as
+    /// read in one piece, and ends at the same byte.
+    #[test]
+    fn any_split_reads_the_same(
+        lines in proptest::collection::vec("(\\.{0,2})[a-z. ]{0,30}(\r\n|\n)", 0..40),
+        cuts in proptest::collection::vec(0usize..2000, 0..12),
+        max_line in 5usize..40,
+    ) {
+        let mut stream: Vec<u8> = lines.concat().into_bytes();
+        stream.extend_from_slice(b".\r\nMAIL FROM:<a@b>\r\n");
+        let whole = fed_in_pieces(&stream, &[], 300, max_line);
+        let pieces = fed_in_pieces(&stream, &cuts, 300, max_line);
+        proptest::prop_assert_eq!(&whole, &pieces);
+        // Byte by byte too.
+        let every: Vec<usize> = (0..stream.len()).collect();
+        proptest::prop_assert_eq!(&whole, &fed_in_pieces(&stream, &every, 300, max_line));
+    }
 }
