@@ -47,7 +47,7 @@ impl Drop for Sink {
 
 async fn run() {
     let id = &uuid::Uuid::new_v4().simple().to_string()[..10];
-    let bench = BenchDb::new(id, 16).await;
+    let bench = BenchDb::new(id, 32).await;
     let (pool, intake) = (bench.pool.clone(), bench.intake.clone());
     let cfg = SmtpConfig {
         accept: vec![LAB.to_owned()],
@@ -93,7 +93,7 @@ async fn run() {
         "sessions", "server", "msgs", "msgs/s", "p50 ms", "p99 ms", "recorded/s", "vs sink"
     );
     let mut serial = 0u64;
-    for (sessions, per_session) in [(1usize, 300usize), (16, 40)] {
+    for (sessions, per_session) in [(1usize, 1000usize), (16, 100)] {
         let n = sessions * per_session;
         let sink = load(sink_port, sessions, messages(&mut serial, n)).await;
         print_row(sessions, "aiosmtpd", &sink, None, None);

@@ -106,8 +106,8 @@ impl LocalBlobs {
 
     /// Writes durably before returning: the caller may then acknowledge the
     /// input. The common case writes the final name directly (`O_EXCL`), then
-    /// fsyncs the file and its folder — a rename costs a second journal
-    /// commit. A file already there counts only if its content hashes to its
+    /// fsyncs the file and its folder, both at once — a rename would cost a
+    /// second journal commit. A file already there counts only if its content hashes to its
     /// name (a crash mid-write leaves a torn file); otherwise it is replaced
     /// atomically through a temporary file.
     pub fn put(&self, sha256: &Sha256, bytes: &[u8]) -> io::Result<()> {
@@ -133,11 +133,11 @@ impl LocalBlobs {
             }
             Err(e) => return Err(e),
         };
-        if let Err(e) = f.write_all(bytes).and_then(|()| f.sync_data()) {
+        if let Err(e) = write_and_sync(&mut f, bytes, &dir) {
             let _ = fs::remove_file(&dest);
             return Err(e);
         }
-        fs::File::open(&dir)?.sync_all()
+        Ok(())
     }
 
     fn verify_or_replace(
@@ -170,6 +170,26 @@ impl LocalBlobs {
     pub fn get(&self, sha256: &Sha256) -> io::Result<Vec<u8>> {
         fs::read(self.path(sha256))
     }
+}
+
+/// Writes `bytes` to the new file `f` and makes them and the file's entry in
+/// `dir` durable. The two flushes run at once, on two threads: the disk
+/// takes them together instead of one after the other, which is most of the
+/// time a customer's MTA waits for its `250`.
+fn write_and_sync(f: &mut fs::File, bytes: &[u8], dir: &Path) -> io::Result<()> {
+    let sync_dir = || fs::File::open(dir).and_then(|d| d.sync_all());
+    std::thread::scope(|s| {
+        let entry = std::thread::Builder::new().spawn_scoped(s, sync_dir);
+        let data = f.write_all(bytes).and_then(|()| f.sync_data());
+        let entry = match entry {
+            Ok(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("syncing the folder failed"))),
+            // No thread to spare: one after the other.
+            Err(_) => sync_dir(),
+        };
+        data.and(entry)
+    })
 }
 
 /// Blobs in an S3-compatible bucket, under `blobs/ab/cd/abcd…`.

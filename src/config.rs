@@ -16,6 +16,10 @@ use crate::unpack::Limits;
 pub struct Config {
     /// PostgreSQL; the database is created if it does not exist.
     pub database_url: String,
+    /// Connections `intake serve` keeps to it: every SMTP session storing a
+    /// message holds one for its insert, besides deciding, the relay and
+    /// the mailer.
+    pub database_connections: u32,
     /// RabbitMQ.
     pub amqp_url: String,
     /// Prefix of every exchange and queue, so deployments (and tests) can
@@ -70,6 +74,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             database_url: "postgres://postgres@127.0.0.1:5432/intake".to_owned(),
+            database_connections: 32,
             amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
             queue_prefix: "intake".to_owned(),
             listen: "127.0.0.1:8080".to_owned(),
@@ -132,6 +137,12 @@ impl Config {
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("INTAKE_DATABASE_URL") {
             self.database_url = v;
+        }
+        if let Some(v) = get("INTAKE_DATABASE_CONNECTIONS") {
+            self.database_connections = v.parse().map_err(|e| ConfigError::Env {
+                name: "INTAKE_DATABASE_CONNECTIONS",
+                why: format!("{e}"),
+            })?;
         }
         if let Some(v) = get("INTAKE_AMQP_URL") {
             self.amqp_url = v;

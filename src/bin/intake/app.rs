@@ -37,7 +37,7 @@ impl App {
 
     async fn open(config: Option<&Path>, broker: bool) -> anyhow::Result<App> {
         let cfg = Config::load(config)?;
-        let pool = match database::connect(&cfg.database_url, 16).await {
+        let pool = match database::connect(&cfg.database_url, cfg.database_connections).await {
             Ok(p) => p,
             Err(e @ DatabaseError::Unreachable { .. }) => {
                 return Err(anyhow!(
