@@ -24,7 +24,7 @@ use lapin::options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOption
 use lapin::types::FieldTable;
 
 const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-const SECONDS: f64 = 5.0;
+const SECONDS: f64 = 10.0;
 
 mod bench_db;
 
