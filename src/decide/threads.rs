@@ -27,8 +27,14 @@ fn lower_priority() {
     }
 }
 
+/// How many decisions run at once: one per core. Callers that queue work
+/// for these threads bound what they hold in memory by the same figure.
+pub fn count() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 fn start() -> Option<mpsc::Sender<Job>> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = count();
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .start_handler(|_| lower_priority())

@@ -34,9 +34,7 @@ pub async fn serve(
     // Deciding is CPU work (inflate, decrypt, hash) on niced threads (see
     // `decide::threads`), one message per core at a time: a burst of mail
     // waits here, stored, instead of holding every message in memory.
-    let deciding = Arc::new(Semaphore::new(
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-    ));
+    let deciding = Arc::new(Semaphore::new(crate::decide::threads::count()));
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
