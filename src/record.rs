@@ -68,6 +68,12 @@ pub enum RecordError {
     Template(#[from] TemplateError),
 }
 
+impl RecordError {
+    fn inconsistent(e: impl std::fmt::Display) -> RecordError {
+        RecordError::Inconsistent(e.to_string())
+    }
+}
+
 /// A sample as recorded: the report's entry, or one carried over from an
 /// earlier submission of the SR.
 #[derive(Clone)]
@@ -101,7 +107,7 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
         // unique inbound_id refused this copy, so report the first one.
         Err(RecordError::Db(e)) if is_unique_violation(&e) => existing(pool, r.inbound_id)
             .await?
-            .ok_or_else(|| RecordError::Inconsistent(format!("{e}"))),
+            .ok_or_else(|| RecordError::inconsistent(e)),
         other => other,
     }
 }
@@ -144,8 +150,8 @@ async fn next_sr_number<'e>(
     let seq: i64 = sqlx::query_scalar("SELECT nextval('sr_number_seq')")
         .fetch_one(db)
         .await?;
-    let year = u16::try_from(now.year()).map_err(|e| RecordError::Inconsistent(e.to_string()))?;
-    let seq = u32::try_from(seq).map_err(|e| RecordError::Inconsistent(e.to_string()))?;
+    let year = u16::try_from(now.year()).map_err(RecordError::inconsistent)?;
+    let seq = u32::try_from(seq).map_err(RecordError::inconsistent)?;
     Ok(SrNumber::new(year, seq))
 }
 
@@ -309,9 +315,7 @@ async fn write<'e>(
                 severity,
                 attempt: 1,
             };
-            jobs.push(
-                serde_json::to_value(&job).map_err(|e| RecordError::Inconsistent(e.to_string()))?,
-            );
+            jobs.push(serde_json::to_value(&job).map_err(RecordError::inconsistent)?);
         }
     }
     let outcome = plan.outcome;
@@ -365,7 +369,7 @@ async fn write<'e>(
                 "answer.queued",
                 serde_json::json!({ "kind": a.kind, "to": a.to, "lang": a.lang }),
             ));
-            Some(serde_json::to_value(&a).map_err(|e| RecordError::Inconsistent(e.to_string()))?)
+            Some(serde_json::to_value(&a).map_err(RecordError::inconsistent)?)
         }
         None => None,
     };
@@ -373,7 +377,7 @@ async fn write<'e>(
         .answer_to
         .map(serde_json::to_value)
         .transpose()
-        .map_err(|e| RecordError::Inconsistent(e.to_string()))?;
+        .map_err(RecordError::inconsistent)?;
 
     let rej = &report.rejected;
     sqlx::query(
