@@ -516,29 +516,25 @@ mod tests {
         mail_facts(&mail::parse(raw.as_bytes()), delivery, &policy)
     }
 
+    /// The SR the message `raw` names, as text.
+    fn sr_of(raw: &str) -> Option<String> {
+        facts(raw, None).sr_reference.map(|s| s.to_string())
+    }
+
     #[test]
     fn the_sr_comes_from_the_subject_or_the_thread() {
-        let by_subject = facts(
-            "From: a@b.example\r\nSubject: Re: [SR-2026-000123] x\r\n\r\nhi\r\n",
-            None,
-        );
         assert_eq!(
-            by_subject.sr_reference.map(|s| s.to_string()).as_deref(),
+            sr_of("From: a@b.example\r\nSubject: Re: [SR-2026-000123] x\r\n\r\nhi\r\n").as_deref(),
             Some("SR-2026-000123")
         );
         // A client that rewrote the subject still threads by References.
-        let by_refs = facts(
-            "From: a@b.example\r\nSubject: new question\r\nReferences: <x@b.example> <SR-2026-000007.answer-3@intake.localhost>\r\n\r\nhi\r\n",
-            None,
-        );
         assert_eq!(
-            by_refs.sr_reference.map(|s| s.to_string()).as_deref(),
+            sr_of("From: a@b.example\r\nSubject: new question\r\nReferences: <x@b.example> <SR-2026-000007.answer-3@intake.localhost>\r\n\r\nhi\r\n").as_deref(),
             Some("SR-2026-000007")
         );
-        assert!(
-            facts("From: a@b.example\r\nSubject: hello\r\n\r\nhi\r\n", None)
-                .sr_reference
-                .is_none()
+        assert_eq!(
+            sr_of("From: a@b.example\r\nSubject: hello\r\n\r\nhi\r\n"),
+            None
         );
     }
 
