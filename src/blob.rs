@@ -107,9 +107,9 @@ impl LocalBlobs {
     /// Writes durably before returning: the caller may then acknowledge the
     /// input. The common case writes the final name directly (`O_EXCL`), then
     /// fsyncs the file and its folder, both at once — a rename would cost a
-    /// second journal commit. A file already there counts only if its content hashes to its
-    /// name (a crash mid-write leaves a torn file); otherwise it is replaced
-    /// atomically through a temporary file.
+    /// second journal commit. A file already there counts only if its
+    /// content hashes to its name (a crash mid-write leaves a torn file);
+    /// otherwise it is replaced atomically through a temporary file.
     pub fn put(&self, sha256: &Sha256, bytes: &[u8]) -> io::Result<()> {
         let dest = self.path(sha256);
         let dir = dest.parent().unwrap_or(&self.root).to_owned();
