@@ -74,16 +74,20 @@ impl Sink {
         let dir = tempfile::tempdir().expect("tmp");
         for _ in 0..5 {
             let port = free_port();
-            let mut child = Command::new("python3")
-                .arg(root().join("tests/tools/smtp_sink.py"))
-                .args(["--port", &port.to_string(), "--dir"])
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("python3 with aiosmtpd (pip install aiosmtpd)");
-            if wait_for_port(port, &mut child).is_ok() {
+            // Owned by `Proc` at once: a sink that does not come up is killed
+            // before the next try.
+            let mut proc = Proc(
+                Command::new("python3")
+                    .arg(root().join("tests/tools/smtp_sink.py"))
+                    .args(["--port", &port.to_string(), "--dir"])
+                    .arg(dir.path())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("python3 with aiosmtpd (pip install aiosmtpd)"),
+            );
+            if wait_for_port(port, &mut proc.0).is_ok() {
                 return Sink {
-                    _proc: Proc(child),
+                    _proc: proc,
                     port,
                     dir,
                 };
