@@ -160,3 +160,88 @@ fn damaged_encrypted_entry_fails_verification() {
         entries[0].1
     );
 }
+
+/// Bytes no compressor shrinks, from a fixed-seed xorshift.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn zipcrypto_entries_read_back_exactly_whatever_the_method() {
+    let mut mixed = noise(200_000);
+    mixed.extend(std::iter::repeat_n(b'z', 300_000));
+    for method in [
+        CompressionMethod::Stored,
+        CompressionMethod::Deflated,
+        CompressionMethod::Bzip2,
+    ] {
+        let z = zip_with(
+            &[
+                Item::File("mixed.bin", &mixed),
+                Item::File("empty", b""),
+                Item::File("eicar.com", EICAR),
+            ],
+            Lock::ZipCrypto(b"infected"),
+            method,
+        );
+        let entries = read_all(&z);
+        assert_eq!(file_bytes(&entries[0].1), &mixed[..], "{method:?}");
+        assert_eq!(file_bytes(&entries[1].1), b"", "{method:?}");
+        assert_eq!(file_bytes(&entries[2].1), EICAR, "{method:?}");
+    }
+}
+
+#[test]
+fn a_damaged_stored_entry_fails_its_crc() {
+    let data = noise(4000);
+    let mut z = zip_with(
+        &[Item::File("a.bin", &data)],
+        Lock::ZipCrypto(b"infected"),
+        CompressionMethod::Stored,
+    );
+    // Past the local header (30), the name (5) and the encryption header (12).
+    z[30 + 5 + 12 + 100] ^= 0x01;
+    let entries = read_all(&z);
+    assert!(
+        matches!(&entries[0].1, Entry::DecryptFailed(_)),
+        "{:?}",
+        entries[0].1
+    );
+}
+
+#[test]
+fn a_deflated_zipcrypto_bomb_stops_early() {
+    let zeros = vec![0u8; 16 << 20];
+    let z = wrapper(&[Item::File("zeros", &zeros)]);
+    // Deflate tops out near 1000:1, under the default limit: lower it.
+    let limits = Limits {
+        max_ratio: 10,
+        ..Limits::default()
+    };
+    let mut w = open(&z);
+    match w.read(0, &limits) {
+        Entry::Bomb { produced, .. } => assert!(produced <= (1 << 20) + (256 << 10)),
+        other => panic!("not a bomb: {other:?}"),
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_zipcrypto_entry_reads_back(
+        data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20_000),
+        deflated in proptest::prelude::any::<bool>(),
+    ) {
+        let method = if deflated { CompressionMethod::Deflated } else { CompressionMethod::Stored };
+        let z = zip_with(&[Item::File("x", &data)], Lock::ZipCrypto(b"infected"), method);
+        let entries = read_all(&z);
+        proptest::prop_assert_eq!(file_bytes(&entries[0].1), &data[..]);
+    }
+}
