@@ -82,6 +82,13 @@ struct MailFacts {
     auth: SenderAuth,
 }
 
+/// A stored email judged and not yet recorded.
+pub struct DecidedEmail {
+    inbound: Inbound,
+    report: Report,
+    facts: MailFacts,
+}
+
 /// An input stored durably and not yet (or already) recorded.
 #[derive(Debug, Clone)]
 pub struct Inbound {
@@ -166,35 +173,65 @@ impl Intake {
         }
         let span = submission_span(Channel::Email, inbound.id);
         async move {
-            let policy = self.policy.clone();
-            let blobs = self.blobs.clone();
-            let mail_policy = self.mail.clone();
-            let delivery = inbound.delivery.clone();
-            let (report, facts) = decide::threads::run(move || {
-                let env = mail::parse(&raw);
-                let facts = mail_facts(&env, delivery.as_ref(), &mail_policy);
-                let input = env.into_input(&policy.labels);
-                decide::decide(&input, &policy, &blobs).map(|r| (r, facts))
-            })
-            .await??;
-            if let Err(why) = &facts.answer_to {
-                tracing::info!(why = %why.describe(), "not answering");
-                self.metrics
-                    .answers_withheld
-                    .get_or_create(&label("why", why.kind()))
-                    .inc();
-            }
-            self.finish(
-                &inbound,
-                &report,
-                facts.sr_reference,
-                facts.answer_to.as_ref().ok(),
-                &facts.auth,
-                started,
-            )
-            .await
+            let decided = self.decide_email(inbound, raw).await?;
+            self.record_email(decided, started).await
         }
         .instrument(span)
+        .await
+    }
+
+    /// The decision half of [`Intake::process_email`]: reads the message and
+    /// judges it on a decision thread; writes only the samples it keeps.
+    pub async fn decide_email(
+        &self,
+        inbound: Inbound,
+        raw: Arc<Vec<u8>>,
+    ) -> Result<DecidedEmail, IngestError> {
+        let policy = self.policy.clone();
+        let blobs = self.blobs.clone();
+        let mail_policy = self.mail.clone();
+        let delivery = inbound.delivery.clone();
+        let (report, facts) = decide::threads::run(move || {
+            let env = mail::parse(&raw);
+            let facts = mail_facts(&env, delivery.as_ref(), &mail_policy);
+            let input = env.into_input(&policy.labels);
+            decide::decide(&input, &policy, &blobs).map(|r| (r, facts))
+        })
+        .await??;
+        Ok(DecidedEmail {
+            inbound,
+            report,
+            facts,
+        })
+    }
+
+    /// The recording half of [`Intake::process_email`]: the SR, submission,
+    /// jobs and answer, in one write. `started` is when processing began.
+    pub async fn record_email(
+        &self,
+        decided: DecidedEmail,
+        started: Instant,
+    ) -> Result<Recorded, IngestError> {
+        let DecidedEmail {
+            inbound,
+            report,
+            facts,
+        } = decided;
+        if let Err(why) = &facts.answer_to {
+            tracing::info!(why = %why.describe(), "not answering");
+            self.metrics
+                .answers_withheld
+                .get_or_create(&label("why", why.kind()))
+                .inc();
+        }
+        self.finish(
+            &inbound,
+            &report,
+            facts.sr_reference,
+            facts.answer_to.as_ref().ok(),
+            &facts.auth,
+            started,
+        )
         .await
     }
 
