@@ -193,7 +193,21 @@ pub async fn import(pool: &PgPool, grants: &[Grant]) -> Result<usize, ImportErro
     Ok(grants.len())
 }
 
-type GrantRow = (String, String, Vec<String>, String, Option<NaiveDate>);
+/// A grant as a row of `grants` (number, company, domains, level, expiry).
+pub(crate) type GrantRow = (String, String, Vec<String>, String, Option<NaiveDate>);
+
+impl Grant {
+    pub(crate) fn from_row(row: GrantRow) -> Grant {
+        let (grant_number, company, email_domains, support_level, expires_on) = row;
+        Grant {
+            grant_number,
+            company,
+            email_domains,
+            support_level,
+            expires_on,
+        }
+    }
+}
 
 /// The grant with `number`, if imported.
 pub async fn find<'e, E>(db: E, number: &str) -> Result<Option<Grant>, sqlx::Error>
@@ -207,15 +221,7 @@ where
     .bind(number.trim())
     .fetch_optional(db)
     .await?;
-    Ok(row.map(
-        |(grant_number, company, email_domains, support_level, expires_on)| Grant {
-            grant_number,
-            company,
-            email_domains,
-            support_level,
-            expires_on,
-        },
-    ))
+    Ok(row.map(Grant::from_row))
 }
 
 #[cfg(test)]

@@ -100,8 +100,8 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
     if r.sr_reference.is_some() && r.report.sender.is_some() {
         return record_reply(pool, &r).await;
     }
-    let plan = Plan::make(pool, &r, None).await?;
-    let number = next_sr_number(pool, r.now).await?;
+    let (grant, number) = grant_and_number(pool, &r).await?;
+    let plan = Plan::with_grant(&r, None, grant);
     match write(pool, &r, plan, Target::New(number)).await {
         // Recorded meanwhile by another delivery of the same input: the
         // unique inbound_id refused this copy, so report the first one.
@@ -140,6 +140,38 @@ async fn record_reply(pool: &PgPool, r: &Recording<'_>) -> Result<Recorded, Reco
     Ok(recorded)
 }
 
+/// The grant a new SR's input names, and the next SR number, in one round
+/// trip (see [`next_sr_number`]).
+async fn grant_and_number(
+    pool: &PgPool,
+    r: &Recording<'_>,
+) -> Result<(Option<grants::Grant>, SrNumber), RecordError> {
+    let named = r.report.metadata.grant_number.as_deref().map(str::trim);
+    type Row = (
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<Vec<String>>,
+        Option<String>,
+        Option<chrono::NaiveDate>,
+    );
+    let (seq, number, company, domains, level, expires): Row = sqlx::query_as(
+        "SELECT nextval('sr_number_seq'), g.grant_number, g.company, g.email_domains,
+                g.support_level, g.expires_on
+         FROM (SELECT 1) one LEFT JOIN grants g ON g.grant_number = $1",
+    )
+    .bind(named)
+    .fetch_one(pool)
+    .await?;
+    let grant = match (number, company, domains, level) {
+        (Some(n), Some(c), Some(d), Some(l)) => {
+            Some(grants::Grant::from_row((n, c, d, l, expires)))
+        }
+        _ => None,
+    };
+    Ok((grant, sr_number(seq, r.now)?))
+}
+
 /// The next SR number. Taken from the sequence before writing, because the
 /// answer composed in the same statement quotes it; a failed write leaves a
 /// gap, as sequences do.
@@ -150,6 +182,10 @@ async fn next_sr_number<'e>(
     let seq: i64 = sqlx::query_scalar("SELECT nextval('sr_number_seq')")
         .fetch_one(db)
         .await?;
+    sr_number(seq, now)
+}
+
+fn sr_number(seq: i64, now: DateTime<Utc>) -> Result<SrNumber, RecordError> {
     let year = u16::try_from(now.year()).map_err(RecordError::inconsistent)?;
     let seq = u32::try_from(seq).map_err(RecordError::inconsistent)?;
     Ok(SrNumber::new(year, seq))
@@ -191,6 +227,23 @@ impl Plan {
         r: &Recording<'_>,
         earlier: Option<Earlier>,
     ) -> Result<Plan, RecordError> {
+        let mut meta = r.report.metadata.clone();
+        if let Some(e) = &earlier {
+            meta.complete_from(&e.metadata);
+        }
+        let grant = match meta.grant_number.as_deref() {
+            Some(g) => grants::find(db, g).await?,
+            None => None,
+        };
+        Ok(Plan::with_grant(r, earlier, grant))
+    }
+
+    /// Plans `r` with `grant`, the one its (completed) facts name if known.
+    fn with_grant(
+        r: &Recording<'_>,
+        earlier: Option<Earlier>,
+        grant: Option<grants::Grant>,
+    ) -> Plan {
         let report = r.report;
         let mut samples: Vec<Linked> = report
             .samples
@@ -221,17 +274,13 @@ impl Plan {
                 (m, missing, outcome)
             }
         };
-        let grant = match meta.grant_number.as_deref() {
-            Some(g) => grants::find(db, g).await?,
-            None => None,
-        };
         let verification = grants::verify(
             meta.grant_number.as_deref(),
             grant.as_ref(),
             report.sender.as_deref(),
             r.now.date_naive(),
         );
-        Ok(Plan {
+        Plan {
             samples,
             meta,
             missing,
@@ -239,7 +288,7 @@ impl Plan {
             verification,
             grant_known: grant.is_some(),
             earlier,
-        })
+        }
     }
 
     fn queues_jobs(&self) -> bool {
