@@ -37,7 +37,7 @@ async fn readyz(State(h): State<Arc<Health>>) -> impl IntoResponse {
     let db = sqlx::query("SELECT 1").execute(&h.pool).await.map(|_| ());
     let broker = match queue::connect(&h.amqp_url).await {
         Ok(c) => {
-            let _ = c.close(200, "probe".into()).await;
+            queue::close(&c, "probe").await;
             Ok(())
         }
         Err(e) => Err(e),
@@ -87,6 +87,6 @@ async fn refresh(h: &Health) {
                 }
             }
         }
-        let _ = conn.close(200, "metrics".into()).await;
+        queue::close(&conn, "metrics").await;
     }
 }

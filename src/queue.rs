@@ -150,9 +150,35 @@ impl Topology {
     }
 }
 
-/// Connects to the broker.
+/// How long connecting, or closing, may take. A broker that accepts the
+/// socket and then says nothing — or a client bug that misses its answer —
+/// must not stall the relay or a shutdown for ever.
+const HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connects to the broker, giving up after [`HANDSHAKE`].
 pub async fn connect(url: &str) -> Result<Connection, lapin::Error> {
-    Connection::connect(url, ConnectionProperties::default()).await
+    connect_within(url, HANDSHAKE).await
+}
+
+async fn connect_within(url: &str, limit: std::time::Duration) -> Result<Connection, lapin::Error> {
+    match tokio::time::timeout(
+        limit,
+        Connection::connect(url, ConnectionProperties::default()),
+    )
+    .await
+    {
+        Ok(connected) => connected,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the broker did not complete the AMQP handshake",
+        )
+        .into()),
+    }
+}
+
+/// Closes `conn` politely, waiting at most [`HANDSHAKE`] for the broker.
+pub async fn close(conn: &Connection, why: &str) {
+    let _ = tokio::time::timeout(HANDSHAKE, conn.close(200, why.into())).await;
 }
 
 /// A channel with publisher confirms on.
@@ -203,4 +229,31 @@ pub enum PublishError {
     Nacked,
     #[error("encoding the job: {0}")]
     Encode(#[source] serde_json::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    /// A peer that takes the connection and never speaks AMQP.
+    #[tokio::test]
+    async fn a_silent_broker_is_given_up_on() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let held = tokio::spawn(async move {
+            let (sock, _) = listener.accept().await.expect("accept");
+            // Hold the socket open, silent, until the test ends.
+            std::future::pending::<()>().await;
+            drop(sock);
+        });
+        let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+        let limit = std::time::Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        let Err(err) = super::connect_within(&url, limit).await else {
+            panic!("connected to a silent peer");
+        };
+        assert!(err.to_string().contains("handshake"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        held.abort();
+    }
 }

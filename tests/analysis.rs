@@ -34,7 +34,7 @@ async fn relay(env: &Env) {
         .expect("relay")
         > 0
     {}
-    let _ = conn.close(200, "test".into()).await;
+    intake::queue::close(&conn, "test").await;
 }
 
 #[tokio::test]
@@ -114,7 +114,7 @@ async fn a_job_that_keeps_failing_is_retried_then_dead_lettered() {
                 .depth(&ch, &env.topology.dead_queue())
                 .await
                 .ok()?;
-            let _ = conn.close(200, "poll".into()).await;
+            intake::queue::close(&conn, "poll").await;
             (n == 1).then_some(())
         },
     )

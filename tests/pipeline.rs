@@ -25,7 +25,7 @@ async fn relay_all(env: &Env) -> usize {
         }
         n += sent;
     }
-    let _ = conn.close(200, "test".into()).await;
+    intake::queue::close(&conn, "test").await;
     n
 }
 
@@ -101,7 +101,7 @@ async fn an_email_becomes_recorded_state_and_queued_jobs() {
         .expect("samples");
     want.sort();
     assert_eq!(jobs, want);
-    let _ = conn.close(200, "test".into()).await;
+    intake::queue::close(&conn, "test").await;
     env.cleanup().await;
 }
 
@@ -404,7 +404,7 @@ async fn severity_one_overtakes_a_backlog_of_severity_four() {
         "severity 1 not among the first {} deliveries",
         prefetch + 1
     );
-    let _ = conn.close(200, "test".into()).await;
+    intake::queue::close(&conn, "test").await;
     env.cleanup().await;
 }
 
@@ -479,7 +479,7 @@ async fn broker_outage_loses_nothing() {
     );
     let _ = stop_tx.send(true);
     let _ = relay.await;
-    let _ = conn.close(200, "test".into()).await;
+    intake::queue::close(&conn, "test").await;
     env.cleanup().await;
 }
 

@@ -126,7 +126,7 @@ impl Consumer {
                 tracing::error!(error = %e, "job not acknowledged; the broker will redeliver it");
             }
         }
-        let _ = conn.close(200, "done".into()).await;
+        queue::close(&conn, "done").await;
         Ok(handled)
     }
 

@@ -54,7 +54,7 @@ impl Env {
             .expect("RabbitMQ must run on 127.0.0.1:5672");
         let ch = conn.create_channel().await.expect("channel");
         topology.declare(&ch, 200).await.expect("topology");
-        let _ = conn.close(200, "setup".into()).await;
+        intake::queue::close(&conn, "setup").await;
         let env = Env {
             db_name,
             pool,
@@ -102,7 +102,7 @@ impl Env {
                     let _ = ch.exchange_delete(x.into(), Default::default()).await;
                 }
             }
-            let _ = conn.close(200, "cleanup".into()).await;
+            intake::queue::close(&conn, "cleanup").await;
         }
         if let Ok(admin) = PgPool::connect(&format!("{}/postgres", base_url())).await {
             let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.db_name);

@@ -45,7 +45,7 @@ pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
         }
         published += sent;
     }
-    let _ = conn.close(200, "demo".into()).await;
+    intake::queue::close(&conn, "demo").await;
     println!("published {published} analysis jobs to RabbitMQ");
 
     let consumer = Consumer {
