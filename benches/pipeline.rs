@@ -7,6 +7,11 @@
 //! - RabbitMQ: 1 KB persistent messages to a durable queue, waiting for each
 //!   publisher confirm, one channel per producer.
 //!
+//! Two intake figures per row: **end to end** (each producer receives,
+//! decides, records; the relay publishes) and **record + relay** (the inputs
+//! are received and decided before the clock starts; the producers only
+//! record them while the relay publishes), the stage this tool is about.
+//!
 //! Each submission is a distinct email (own Message-ID) carrying a ZipCrypto
 //! `infected` wrapper with one small distinct file and complete metadata, so
 //! every one is accepted and yields one outbox row. The figure counts an input
@@ -65,18 +70,26 @@ async fn run() {
     .expect("raw queue");
 
     println!(
-        "{:<10} {:>16} {:>16} {:>16} {:>12}",
-        "producers", "raw PG inserts/s", "raw AMQP pub/s", "intake inputs/s", "vs slower"
+        "{:<10} {:>16} {:>16} {:>16} {:>10} {:>16} {:>10}",
+        "producers",
+        "raw PG inserts/s",
+        "raw AMQP pub/s",
+        "end to end/s",
+        "vs slower",
+        "record+relay/s",
+        "vs slower"
     );
     let mut serial = 0u64;
     for producers in [1usize, 2, 4] {
         let pg = raw_pg(&pool, producers).await;
         let amqp = raw_amqp(&raw_queue, producers).await;
         let ours = pipeline(&intake, &topology, producers, &mut serial).await;
+        let stage = record_relay(&intake, &topology, producers, &mut serial).await;
         let slower = pg.min(amqp);
         println!(
-            "{producers:<10} {pg:>16.0} {amqp:>16.0} {ours:>16.0} {:>11.0}%",
-            100.0 * ours / slower
+            "{producers:<10} {pg:>16.0} {amqp:>16.0} {ours:>16.0} {:>9.0}% {stage:>16.0} {:>9.0}%",
+            100.0 * ours / slower,
+            100.0 * stage / slower
         );
         let _ = std::io::stdout().flush();
     }
@@ -93,7 +106,7 @@ async fn run() {
             .queue_delete(q.into(), QueueDeleteOptions::default())
             .await;
     }
-    let _ = conn.close(200, "bench".into()).await;
+    queue::close(&conn, "bench").await;
     drop(pool);
     bench.remove().await;
 }
@@ -161,13 +174,75 @@ async fn raw_amqp(queue_name: &str, n: usize) -> f64 {
         total += t.await.expect("task");
     }
     let rate = total as f64 / start.elapsed().as_secs_f64();
-    let _ = conn.close(200, "raw".into()).await;
+    queue::close(&conn, "raw").await;
     rate
 }
 
-/// `n` producers ingest distinct small emails for SECONDS while one relay
-/// publishes; the clock stops when the last job is confirmed.
-async fn pipeline(intake: &Intake, topology: &Topology, n: usize, serial: &mut u64) -> f64 {
+/// Inputs each producer records in the record + relay measurement.
+const PREPARED: u64 = 2500;
+
+/// `n` producers record PREPARED inputs each, received and decided before
+/// the clock starts, while one relay publishes; the clock stops when the
+/// last job is confirmed.
+async fn record_relay(intake: &Intake, topology: &Topology, n: usize, serial: &mut u64) -> f64 {
+    let base = *serial;
+    *serial += n as u64 * 1_000_000;
+    let prepared: Vec<_> = (0..n as u64)
+        .map(|p| {
+            let intake = intake.clone();
+            tokio::spawn(async move {
+                let mut decided = Vec::new();
+                for count in 0..PREPARED {
+                    let raw = std::sync::Arc::new(small_email(base + p * 1_000_000 + count));
+                    let inbound = intake
+                        .receive_email(raw.clone(), None)
+                        .await
+                        .expect("receive");
+                    decided.push(intake.decide_email(inbound, raw).await.expect("decide"));
+                }
+                decided
+            })
+        })
+        .collect();
+    let mut lists = Vec::new();
+    for t in prepared {
+        lists.push(t.await.expect("prepare"));
+    }
+    let (stop_tx, relay) = relay(intake, topology);
+    let start = Instant::now();
+    let tasks: Vec<_> = lists
+        .into_iter()
+        .map(|list| {
+            let intake = intake.clone();
+            tokio::spawn(async move {
+                for decided in list {
+                    let rec = intake
+                        .record_email(decided, Instant::now())
+                        .await
+                        .expect("record");
+                    assert_eq!(rec.jobs, 1);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    drain(intake).await;
+    let rate = (n as u64 * PREPARED) as f64 / start.elapsed().as_secs_f64();
+    let _ = stop_tx.send(true);
+    let _ = relay.await;
+    rate
+}
+
+/// Starts a relay over the bench's outbox; send `true` to stop it.
+fn relay(
+    intake: &Intake,
+    topology: &Topology,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let relay = tokio::spawn(outbox::run(
         intake.pool.clone(),
@@ -181,6 +256,24 @@ async fn pipeline(intake: &Intake, topology: &Topology, n: usize, serial: &mut u
         intake.metrics.clone(),
         stop,
     ));
+    (stop_tx, relay)
+}
+
+/// Waits until the relay has published every outbox row.
+async fn drain(intake: &Intake) {
+    loop {
+        let (pending, _) = outbox::lag(&intake.pool).await.expect("lag");
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// `n` producers ingest distinct small emails for SECONDS while one relay
+/// publishes; the clock stops when the last job is confirmed.
+async fn pipeline(intake: &Intake, topology: &Topology, n: usize, serial: &mut u64) -> f64 {
+    let (stop_tx, relay) = relay(intake, topology);
     let base = *serial;
     let start = Instant::now();
     let tasks: Vec<_> = (0..n as u64)
@@ -203,13 +296,7 @@ async fn pipeline(intake: &Intake, topology: &Topology, n: usize, serial: &mut u
         total += t.await.expect("task");
     }
     *serial += n as u64 * 1_000_000;
-    loop {
-        let (pending, _) = outbox::lag(&intake.pool).await.expect("lag");
-        if pending == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    drain(intake).await;
     let rate = total as f64 / start.elapsed().as_secs_f64();
     let _ = stop_tx.send(true);
     let _ = relay.await;
