@@ -33,6 +33,7 @@ pub struct Metrics {
     pub smtp_sessions: Family<Labels, Counter>,
     pub smtp_messages: Family<Labels, Counter>,
     pub smtp_store_seconds: Histogram,
+    pub smtp_deferred: Counter,
 }
 
 impl Default for Metrics {
@@ -136,6 +137,12 @@ impl Metrics {
             "Messages after DATA, by reply (accepted, too_big, line_too_long, temp_failure)",
             smtp_messages.clone(),
         );
+        let smtp_deferred = Counter::default();
+        r.register(
+            "smtp_deferred",
+            "Messages stored and answered but left for the replay loop: the in-memory backlog was full",
+            smtp_deferred.clone(),
+        );
         let smtp_store_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
         r.register(
             "smtp_store_seconds",
@@ -150,6 +157,7 @@ impl Metrics {
             smtp_sessions,
             smtp_messages,
             smtp_store_seconds,
+            smtp_deferred,
             inputs_received,
             decisions,
             record_seconds,

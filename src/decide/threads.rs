@@ -27,16 +27,23 @@ fn lower_priority() {
     }
 }
 
-/// How many decisions run at once: one per core. Callers that queue work
-/// for these threads bound what they hold in memory by the same figure.
+/// How many decisions run at once: two per core, because a decision also
+/// waits on the disk while it keeps samples (each flushed before recording),
+/// and the second keeps the core busy meanwhile. Callers that queue work for
+/// these threads bound what they run by the same figure.
 pub fn count() -> usize {
+    2 * cores()
+}
+
+fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 fn start() -> Option<mpsc::Sender<Job>> {
     let threads = count();
+    // Reading a wrapper's entries in parallel is CPU work only.
     let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
+        .num_threads(cores())
         .start_handler(|_| lower_priority())
         .build_global();
     let (tx, rx) = mpsc::channel::<Job>();

@@ -31,10 +31,7 @@ pub async fn serve(
     let policy = Arc::new(policy);
     let cfg = Arc::new(cfg);
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
-    // Deciding is CPU work (inflate, decrypt, hash) on niced threads (see
-    // `decide::threads`), one message per core at a time: a burst of mail
-    // waits here, stored, instead of holding every message in memory.
-    let deciding = Arc::new(Semaphore::new(crate::decide::threads::count()));
+    let deciding = Arc::new(Backlog::new());
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -140,7 +137,7 @@ async fn session(
     policy: &SessionPolicy,
     cfg: &SmtpConfig,
     intake: &Intake,
-    deciding: &Arc<Semaphore>,
+    deciding: &Arc<Backlog>,
 ) -> std::io::Result<()> {
     let (rd, wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(64 << 10, rd);
@@ -238,7 +235,7 @@ async fn send<W: AsyncWriteExt + Unpin>(wr: &mut W, r: &Reply) -> std::io::Resul
 /// storing failed.
 async fn store(
     intake: &Intake,
-    deciding: &Arc<Semaphore>,
+    deciding: &Arc<Backlog>,
     raw: Vec<u8>,
     s: &Session<'_>,
 ) -> Result<i64, String> {
@@ -251,10 +248,18 @@ async fn store(
             "storage unavailable".to_owned()
         })?;
     let id = inbound.id;
+    let Some(held) = deciding.hold(raw.len()) else {
+        // Stored and answered; the replay loop reads it back when it is old
+        // enough that nothing here is still working on it.
+        tracing::info!(inbound = id, "backlog full: left for the replay loop");
+        intake.metrics.smtp_deferred.inc();
+        return Ok(id);
+    };
     let (intake, deciding) = (intake.clone(), deciding.clone());
     tokio::spawn(
         async move {
-            let _permit = deciding.acquire_owned().await;
+            let _held = held;
+            let _running = deciding.running.acquire().await;
             if let Err(e) = intake.process_email(inbound, raw).await {
                 // The inbound row stays `received`; the replay loop retries it.
                 tracing::error!(inbound = id, error = %e, "recording failed; left for replay");
@@ -263,4 +268,57 @@ async fn store(
         .in_current_span(),
     );
     Ok(id)
+}
+
+/// Stored messages this process decides and records in the background.
+///
+/// As many run at once as there are decision threads (see
+/// `decide::threads::count`); recording one overlaps deciding the next.
+/// Messages waiting their turn are held in memory only up to [`HELD_BYTES`]:
+/// past that, a burst stays on disk, stored, for the replay loop.
+struct Backlog {
+    running: Semaphore,
+    held_kib: Arc<Semaphore>,
+}
+
+/// Raw bytes of messages held in memory for deciding.
+const HELD_BYTES: usize = 256 << 20;
+
+impl Backlog {
+    fn new() -> Backlog {
+        Backlog::holding(HELD_BYTES)
+    }
+
+    fn holding(bytes: usize) -> Backlog {
+        Backlog {
+            running: Semaphore::new(crate::decide::threads::count()),
+            held_kib: Arc::new(Semaphore::new(bytes >> 10)),
+        }
+    }
+
+    /// Room for a message of `len` bytes, if there is any.
+    fn hold(&self, len: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let kib = u32::try_from((len >> 10).max(1)).ok()?;
+        self.held_kib.clone().try_acquire_many_owned(kib).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backlog;
+
+    #[test]
+    fn the_backlog_holds_messages_up_to_its_bound_and_frees_room_as_they_finish() {
+        let backlog = Backlog::holding(1 << 20);
+        let first = backlog.hold(600 << 10).expect("room for the first");
+        assert!(backlog.hold(600 << 10).is_none(), "over the bound");
+        let small = backlog.hold(100).expect("a tiny message counts as 1 KiB");
+        drop(first);
+        assert!(backlog.hold(600 << 10).is_some(), "room again");
+        drop(small);
+        assert!(
+            backlog.hold(2 << 20).is_none(),
+            "larger than the whole bound"
+        );
+    }
 }
