@@ -63,14 +63,9 @@ fn identify(c: &mut Criterion) {
 fn zipcrypto(c: &mut Criterion) {
     use std::io::Write;
     use zip::unstable::write::FileOptionsExt;
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    let data: Vec<u8> = (0..4 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
+    // Incompressible: SHA-256 in counter mode.
+    let data: Vec<u8> = (0u32..(4 << 20) / 32)
+        .flat_map(|i| <sha2::Sha256 as sha2::Digest>::digest(i.to_le_bytes()))
         .collect();
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default()
