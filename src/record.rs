@@ -100,8 +100,9 @@ pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordE
     if r.sr_reference.is_some() && r.report.sender.is_some() {
         return record_reply(pool, &r).await;
     }
-    let (grant, number) = grant_and_number(pool, &r).await?;
-    let plan = Plan::with_grant(&r, None, grant);
+    let facts = Facts::of(&r, None);
+    let (grant, number) = grant_and_number(pool, facts.grant_number(), r.now).await?;
+    let plan = facts.verify(&r, grant);
     match write(pool, &r, plan, Target::New(number)).await {
         // Recorded meanwhile by another delivery of the same input: the
         // unique inbound_id refused this copy, so report the first one.
@@ -140,13 +141,14 @@ async fn record_reply(pool: &PgPool, r: &Recording<'_>) -> Result<Recorded, Reco
     Ok(recorded)
 }
 
-/// The grant a new SR's input names, and the next SR number, in one round
-/// trip (see [`next_sr_number`]).
+/// The grant `named`, and the next SR number, in one round trip (see
+/// [`next_sr_number`]).
 async fn grant_and_number(
     pool: &PgPool,
-    r: &Recording<'_>,
+    named: Option<&str>,
+    now: DateTime<Utc>,
 ) -> Result<(Option<grants::Grant>, SrNumber), RecordError> {
-    let named = r.report.metadata.grant_number.as_deref().map(str::trim);
+    let named = named.map(str::trim);
     type Row = (
         i64,
         Option<String>,
@@ -169,7 +171,7 @@ async fn grant_and_number(
         }
         _ => None,
     };
-    Ok((grant, sr_number(seq, r.now)?))
+    Ok((grant, sr_number(seq, now)?))
 }
 
 /// The next SR number. Taken from the sequence before writing, because the
@@ -220,30 +222,18 @@ struct Plan {
     earlier: Option<Earlier>,
 }
 
-impl Plan {
-    /// Plans `r`, looking up the grant its (completed) facts name.
-    async fn make<'e>(
-        db: impl sqlx::PgExecutor<'e>,
-        r: &Recording<'_>,
-        earlier: Option<Earlier>,
-    ) -> Result<Plan, RecordError> {
-        let mut meta = r.report.metadata.clone();
-        if let Some(e) = &earlier {
-            meta.complete_from(&e.metadata);
-        }
-        let grant = match meta.grant_number.as_deref() {
-            Some(g) => grants::find(db, g).await?,
-            None => None,
-        };
-        Ok(Plan::with_grant(r, earlier, grant))
-    }
+/// A recording's facts, completed from the earlier needs_info submission it
+/// carries on, before they are checked against the grant they name.
+struct Facts {
+    samples: Vec<Linked>,
+    meta: Metadata,
+    missing: Vec<crate::metadata::Field>,
+    outcome: Outcome,
+    earlier: Option<Earlier>,
+}
 
-    /// Plans `r` with `grant`, the one its (completed) facts name if known.
-    fn with_grant(
-        r: &Recording<'_>,
-        earlier: Option<Earlier>,
-        grant: Option<grants::Grant>,
-    ) -> Plan {
+impl Facts {
+    fn of(r: &Recording<'_>, earlier: Option<Earlier>) -> Facts {
         let report = r.report;
         let mut samples: Vec<Linked> = report
             .samples
@@ -274,21 +264,54 @@ impl Plan {
                 (m, missing, outcome)
             }
         };
-        let verification = grants::verify(
-            meta.grant_number.as_deref(),
-            grant.as_ref(),
-            report.sender.as_deref(),
-            r.now.date_naive(),
-        );
-        Plan {
+        Facts {
             samples,
             meta,
             missing,
             outcome,
-            verification,
-            grant_known: grant.is_some(),
             earlier,
         }
+    }
+
+    /// The grant number the facts name.
+    fn grant_number(&self) -> Option<&str> {
+        self.meta.grant_number.as_deref()
+    }
+
+    /// Plans the recording with `grant`, the one [`Facts::grant_number`]
+    /// names if it is known.
+    fn verify(self, r: &Recording<'_>, grant: Option<grants::Grant>) -> Plan {
+        let verification = grants::verify(
+            self.grant_number(),
+            grant.as_ref(),
+            r.report.sender.as_deref(),
+            r.now.date_naive(),
+        );
+        Plan {
+            samples: self.samples,
+            meta: self.meta,
+            missing: self.missing,
+            outcome: self.outcome,
+            verification,
+            grant_known: grant.is_some(),
+            earlier: self.earlier,
+        }
+    }
+}
+
+impl Plan {
+    /// Plans `r`, looking up the grant its (completed) facts name.
+    async fn make<'e>(
+        db: impl sqlx::PgExecutor<'e>,
+        r: &Recording<'_>,
+        earlier: Option<Earlier>,
+    ) -> Result<Plan, RecordError> {
+        let facts = Facts::of(r, earlier);
+        let grant = match facts.grant_number() {
+            Some(g) => grants::find(db, g).await?,
+            None => None,
+        };
+        Ok(facts.verify(r, grant))
     }
 
     fn queues_jobs(&self) -> bool {
