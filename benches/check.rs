@@ -78,13 +78,15 @@ fn zipcrypto(c: &mut Criterion) {
     let mut g = c.benchmark_group("unpack");
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function("zipcrypto_4m", |b| {
-        b.iter(|| match intake::unpack::probe(black_box(&z)) {
-            intake::unpack::Probe::Wrapper(mut w) => match w.read(0, &limits) {
-                intake::unpack::Entry::File { bytes, .. } => bytes.len(),
+        b.iter(
+            || match intake::unpack::probe(black_box(&z), &[intake::unpack::PASSWORD]) {
+                intake::unpack::Probe::Wrapper(mut w) => match w.read(0, &limits) {
+                    intake::unpack::Entry::File { bytes, .. } => bytes.len(),
+                    _ => 0,
+                },
                 _ => 0,
             },
-            _ => 0,
-        })
+        )
     });
     g.finish();
 }

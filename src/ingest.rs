@@ -105,6 +105,9 @@ struct Manifest {
     title: Option<String>,
     sender: Option<String>,
     metadata: Metadata,
+    /// Archive passwords from the form: input only, never reported.
+    #[serde(default)]
+    passwords: Vec<String>,
     files: Vec<ManifestFile>,
 }
 
@@ -266,6 +269,7 @@ impl Intake {
                 title,
                 sender: input.sender.clone(),
                 metadata: input.metadata.clone(),
+                passwords: input.passwords.clone(),
                 files,
             };
             let bytes = serde_json::to_vec(&manifest).map_err(std::io::Error::other)?;
@@ -458,16 +462,17 @@ impl Intake {
                     })
                 })
                 .collect::<Result<Vec<_>, std::io::Error>>()
-                .map(|a| (a, m.sender, m.metadata))
+                .map(|a| (a, m.sender, m.metadata, m.passwords))
         })
         .await??;
-        let (attachments, sender, metadata) = attachments;
+        let (attachments, sender, metadata, passwords) = attachments;
         let input = Input {
             channel: Channel::Portal,
             message_id: None,
             sender,
             attachments,
             metadata,
+            passwords,
         };
         Ok((input, stored))
     }

@@ -9,6 +9,7 @@ mod hijackthis;
 mod image;
 mod kind;
 mod prefetch;
+mod script;
 mod text;
 
 use crate::report::RejectReason;
@@ -42,7 +43,12 @@ pub fn identify(bytes: &[u8]) -> Identity {
         return unwanted(RejectReason::Screenshot, &format!("{format} image"));
     }
     let text = text_head(bytes);
-    if let Some(t) = text.as_deref().filter(|t| !kind::starts_like_code(t)) {
+    // A log may quote the command it blocked; a script may echo a log's
+    // phrases. Which one a file is follows from which of the two fills it.
+    if let Some(t) = text
+        .as_deref()
+        .filter(|t| !script::evidence(t).outweighs_log())
+    {
         if hijackthis::detect(t) {
             return unwanted(RejectReason::HijackthisLog, "HijackThis log");
         }

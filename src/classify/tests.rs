@@ -44,6 +44,28 @@ fn a_script_quoting_log_phrases_is_a_sample() {
 }
 
 #[test]
+fn a_log_that_quotes_commands_is_a_log() {
+    let mplog = "powershell.exe -ExecutionPolicy Bypass -File C:\\x.ps1 blocked\n\
+        2021-01-05T10:22:41.123Z [RTP] [Mini-filter] Engine: 1.1.17700.4 cmd: Set-MpPreference\n\
+        2021-01-05T10:22:41.456Z DETECTION_ADD Trojan:Win32/Wacatac file:C:\\x.exe\n\
+        2021-01-05T10:22:42.000Z Signatures: 1.331.1234.0\n";
+    assert_eq!(reason(mplog.as_bytes()), Some(RejectReason::AvLog));
+    let ht =
+        "$ cat hijackthis.log\nLogfile of Trend Micro HijackThis v2.0.5\nR0 - HKCU\\Software\n";
+    assert_eq!(reason(ht.as_bytes()), Some(RejectReason::HijackthisLog));
+}
+
+#[test]
+fn short_scripts_are_scripts_not_text() {
+    let ps = b"# writes a greeting\nWrite-Output 'hello from a harmless demo'\n";
+    assert_eq!(identify(ps), Identity::Specimen(Kind::Script));
+    let js = b"// writes a greeting\nWScript.Echo(\"hello from a harmless demo\");\n";
+    assert_eq!(identify(js), Identity::Specimen(Kind::Script));
+    let prose = b"let me know if you need the other files.\n";
+    assert_eq!(identify(prose), Identity::Specimen(Kind::Text));
+}
+
+#[test]
 fn zips_are_left_to_the_transport_rules() {
     assert_eq!(identify(b"PK\x03\x04\x14\0\0\0"), Identity::Zip);
     assert_eq!(identify(b"PK\x05\x06\0\0\0\0"), Identity::Zip);

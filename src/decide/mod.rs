@@ -60,7 +60,21 @@ pub struct Input<'a> {
     pub sender: Option<String>,
     pub attachments: Vec<Attachment<'a>>,
     pub metadata: Metadata,
+    /// Archive passwords the customer gave, tried after `infected` on every
+    /// zip. Input only: never reported.
+    pub passwords: Vec<String>,
 }
+
+/// The most passwords tried on one zip: each costs a decryption attempt.
+pub const MAX_PASSWORDS: usize = 8;
+
+/// The warning on every sample that came out of a zip a customer's password
+/// opened.
+pub const GIVEN_PASSWORD_WARNING: &str = "opened with a password the customer gave";
+
+/// The warning on an encrypted zip inside a wrapper that no known password
+/// opens: kept whole, since malware travels that way.
+pub const LOCKED_WARNING: &str = "encrypted, password unknown";
 
 /// Where the bytes of judged files go. Called from several threads, in no
 /// particular order, possibly more than once for the same digest.
@@ -88,11 +102,21 @@ pub struct KeepError {
 
 /// Decides `input`. Fails only when `keep` fails.
 pub fn decide(input: &Input<'_>, policy: &Policy, keep: &dyn Keep) -> Result<Report, KeepError> {
+    let mut passwords: Vec<&[u8]> = vec![unpack::PASSWORD];
+    for p in &input.passwords {
+        if passwords.len() >= MAX_PASSWORDS {
+            break;
+        }
+        if !p.is_empty() && !passwords.contains(&p.as_bytes()) {
+            passwords.push(p.as_bytes());
+        }
+    }
     let walk = Walk {
         limits: &policy.limits,
         keep,
         email: input.channel == Channel::Email,
         unpacked: AtomicU64::new(0),
+        passwords,
     };
     let mut leaves = Vec::new();
     for (i, a) in input.attachments.iter().enumerate() {
@@ -122,7 +146,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy, keep: &dyn Keep) -> Result<Rep
             ));
             continue;
         }
-        match walk.judge(&a.bytes, &safe.name, 0, warnings) {
+        match walk.judge(&a.bytes, &safe.name, 0, warnings, false) {
             Ok(found) => leaves.extend(found),
             Err(Stop::Keep(e)) => return Err(e),
             // judge() turns Total into a refusal at depth 0; kept for completeness.
@@ -211,6 +235,8 @@ struct Walk<'p> {
     keep: &'p dyn Keep,
     email: bool,
     unpacked: AtomicU64,
+    /// `infected`, then the customer's.
+    passwords: Vec<&'p [u8]>,
 }
 
 impl Walk<'_> {
@@ -222,13 +248,15 @@ impl Walk<'_> {
     }
 
     /// Judges one file found at `depth` (0: attached or uploaded; n: inside the
-    /// wrapper at depth n).
+    /// wrapper at depth n); `given` says a wrapper on its way was opened with
+    /// a password the customer gave.
     fn judge(
         &self,
         bytes: &[u8],
         path: &str,
         depth: u32,
         mut warnings: Vec<String>,
+        given: bool,
     ) -> Result<Vec<Leaf>, Stop> {
         // Hashed only when the file is reported: an unpacked wrapper is not,
         // and hashing tens of megabytes of it would be serial time wasted.
@@ -256,13 +284,12 @@ impl Walk<'_> {
                 );
             }
             Identity::Specimen(kind) => kind,
-            Identity::Zip => match unpack::probe(bytes) {
+            Identity::Zip => match unpack::probe(bytes, &self.passwords) {
                 Probe::Corrupt(d) => return reject(RejectReason::CorruptArchive, d),
-                Probe::WrongPassword => {
-                    return reject(
-                        RejectReason::WrongPassword,
-                        "encrypted, but not with the password infected".to_owned(),
-                    );
+                Probe::Locked if outer => return reject(RejectReason::WrongPassword, locked()),
+                Probe::Locked => {
+                    warnings.push(LOCKED_WARNING.to_owned());
+                    Kind::Archive
                 }
                 Probe::Plain { .. } if outer && self.email => {
                     return reject(
@@ -284,25 +311,31 @@ impl Walk<'_> {
                 }
                 Probe::Wrapper(w) => {
                     let before = self.unpacked.load(Ordering::SeqCst);
-                    return match self.unpack(w, path, depth + 1) {
-                        Ok(Ok(leaves)) => Ok(leaves),
-                        Ok(Err(Refusal::Bomb(d))) => reject(RejectReason::ArchiveBomb, d),
-                        Ok(Err(Refusal::WrongPassword(d))) => {
-                            reject(RejectReason::WrongPassword, d)
+                    match self.unpack(w, path, depth + 1, given) {
+                        Ok(Ok(leaves)) => return Ok(leaves),
+                        Ok(Err(Refusal::Bomb(d))) => return reject(RejectReason::ArchiveBomb, d),
+                        Ok(Err(Refusal::WrongPassword(d))) if outer => {
+                            return reject(RejectReason::WrongPassword, d);
+                        }
+                        // Every candidate passed the check and decrypted
+                        // nothing: as locked as a zip no password passes.
+                        Ok(Err(Refusal::WrongPassword(_))) => {
+                            warnings.push(LOCKED_WARNING.to_owned());
+                            Kind::Archive
                         }
                         Err(Stop::Total) if outer => {
                             // The refused wrapper's bytes no longer count.
                             self.unpacked.store(before, Ordering::SeqCst);
-                            reject(
+                            return reject(
                                 RejectReason::ArchiveBomb,
                                 format!(
                                     "unpacking passes the limit of {} bytes per submission",
                                     self.limits.max_total
                                 ),
-                            )
+                            );
                         }
-                        Err(stop) => Err(stop),
-                    };
+                        Err(stop) => return Err(stop),
+                    }
                 }
             },
         };
@@ -313,6 +346,9 @@ impl Walk<'_> {
             );
         }
         warnings.extend(name_mismatch(path, kind));
+        if given {
+            warnings.push(GIVEN_PASSWORD_WARNING.to_owned());
+        }
         let sha256 = sha256();
         self.keep(&sha256, bytes)?;
         Ok(vec![Leaf::Sample(SampleEntry {
@@ -325,13 +361,38 @@ impl Walk<'_> {
     }
 
     /// Unpacks the wrapper at `path`, which sits at `depth` (1 for the attached
-    /// one). The attached wrapper's entries are read in parallel; results keep
-    /// the archive's order.
+    /// one), with each candidate password in turn until one decrypts.
     fn unpack(
         &self,
-        w: Wrapper<'_>,
+        mut w: Wrapper<'_>,
         path: &str,
         depth: u32,
+        given: bool,
+    ) -> Result<Result<Vec<Leaf>, Refusal>, Stop> {
+        let before = self.unpacked.load(Ordering::SeqCst);
+        loop {
+            let given = given || w.password_index() > 0;
+            match self.unpack_with(&w, path, depth, given)? {
+                Err(Refusal::WrongPassword(d)) => match w.next_password() {
+                    Some(next) => {
+                        self.unpacked.store(before, Ordering::SeqCst);
+                        w = next;
+                    }
+                    None => return Ok(Err(Refusal::WrongPassword(d))),
+                },
+                done => return Ok(done),
+            }
+        }
+    }
+
+    /// Unpacks the wrapper with the password it holds. The attached wrapper's
+    /// entries are read in parallel; results keep the archive's order.
+    fn unpack_with(
+        &self,
+        w: &Wrapper<'_>,
+        path: &str,
+        depth: u32,
+        given: bool,
     ) -> Result<Result<Vec<Leaf>, Refusal>, Stop> {
         if w.len() > self.limits.max_entries {
             return Ok(Err(Refusal::Bomb(format!(
@@ -342,7 +403,7 @@ impl Walk<'_> {
         }
         let read = |i: usize| {
             let mut w = w.clone();
-            self.entry(&mut w, i, path, depth)
+            self.entry(&mut w, i, path, depth, given)
         };
         let outs: Vec<Result<EntryOut, Stop>> = if depth == 1 {
             (0..w.len()).into_par_iter().map(read).collect()
@@ -362,9 +423,7 @@ impl Walk<'_> {
             leaves.extend(e.leaves);
             if let Some((entry_path, why)) = e.failed {
                 if !password_ok {
-                    return Ok(Err(Refusal::WrongPassword(format!(
-                        "could not decrypt with the password infected ({why})"
-                    ))));
+                    return Ok(Err(Refusal::WrongPassword(format!("{} ({why})", locked()))));
                 }
                 // Other entries decrypted with the same password: this one is damaged.
                 leaves.push(Leaf::rejected(
@@ -386,6 +445,7 @@ impl Walk<'_> {
         i: usize,
         prefix: &str,
         depth: u32,
+        given: bool,
     ) -> Result<EntryOut, Stop> {
         let raw = w.name(i);
         let safe = safe_name(&raw, &format!("entry-{}", i + 1));
@@ -407,7 +467,7 @@ impl Walk<'_> {
                     return Err(Stop::Total);
                 }
                 out.decrypted = encrypted;
-                out.leaves = self.judge(&bytes, &path, depth, warnings)?;
+                out.leaves = self.judge(&bytes, &path, depth, warnings, given)?;
             }
             Entry::NotAFile { kind, bytes } => {
                 let sha256 = bytes.as_deref().map(Sha256::of);
@@ -466,6 +526,11 @@ impl Walk<'_> {
         }
         Ok(out)
     }
+}
+
+/// Why an attached or uploaded zip stays shut.
+fn locked() -> String {
+    "encrypted, and neither infected nor a password the customer gave opens it".to_owned()
 }
 
 fn renamed_warning(original: &str) -> String {

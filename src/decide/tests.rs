@@ -105,7 +105,7 @@ fn zipcrypto_check_byte_false_positive_is_a_wrong_password() {
             &[Item::File("a.txt", &data)],
             Lock::ZipCrypto(pw.as_bytes()),
         );
-        matches!(unpack::probe(&z), Probe::Wrapper(_)).then_some(z)
+        matches!(unpack::probe(&z, &[unpack::PASSWORD]), Probe::Wrapper(_)).then_some(z)
     });
     let z = fooled.expect("some password passes the check byte");
     let r = check(&[("w.zip", &z)]);
@@ -250,6 +250,7 @@ fn portal_takes_specimens_without_a_zip() {
             Attachment::new(Some("w.zip".into()), wrapper(&[Item::File("y.exe", PE)])),
         ],
         metadata: Metadata::default(),
+        passwords: Vec::new(),
     };
     let r = decide(&input, &Policy::default(), &Discard).expect("discard");
     let paths: Vec<&str> = r.samples.iter().map(|s| s.path.as_str()).collect();
@@ -312,6 +313,7 @@ fn keep_sees_every_judged_file_and_its_failure_stops_the_decision() {
         sender: None,
         metadata: Metadata::default(),
         attachments: env.attachments,
+        passwords: Vec::new(),
     };
     let spy = Spy(Mutex::new(Vec::new()));
     let r = decide(&input, &Policy::default(), &spy).expect("ok");
@@ -324,4 +326,73 @@ fn keep_sees_every_judged_file_and_its_failure_stops_the_decision() {
     want.sort();
     assert_eq!(kept, want);
     assert!(decide(&input, &Policy::default(), &Full).is_err());
+}
+
+#[test]
+fn an_inner_zip_with_another_password_is_a_specimen_with_a_warning() {
+    let inner = zip(
+        &[Item::File("x.exe", PE)],
+        Lock::Aes(AesMode::Aes256, "s3cret"),
+    );
+    let r = check(&[("w.zip", &wrapper(&[Item::File("locked.zip", &inner)]))]);
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert_eq!(r.samples.len(), 1);
+    assert_eq!(r.samples[0].path, "w.zip/locked.zip");
+    assert_eq!(r.samples[0].kind, Kind::Archive);
+    assert_eq!(r.samples[0].sha256, Sha256::of(&inner));
+    assert_eq!(r.samples[0].warnings, [LOCKED_WARNING]);
+}
+
+#[test]
+fn passwords_the_customer_gives_open_zips_and_are_never_reported() {
+    let outer = zip(&[Item::File("a.exe", PE)], Lock::ZipCrypto(b"hunter2"));
+    let inner = zip(
+        &[Item::File("b.com", EICAR)],
+        Lock::Aes(AesMode::Aes128, "s3cret"),
+    );
+    let nested = wrapper(&[Item::File("inner.zip", &inner)]);
+    let body = format!("{BODY}Archive Password: hunter2, s3cret\r\n");
+    let raw = email(&body, &[("mine.zip", &outer), ("w.zip", &nested)]);
+    let r = decide_email(&raw, &Policy::default());
+    let got: Vec<(&str, &[String])> = r
+        .samples
+        .iter()
+        .map(|s| (s.path.as_str(), s.warnings.as_slice()))
+        .collect();
+    let given = [GIVEN_PASSWORD_WARNING.to_owned()];
+    assert_eq!(
+        got,
+        [
+            ("mine.zip/a.exe", &given[..]),
+            ("w.zip/inner.zip/b.com", &given[..])
+        ]
+    );
+    assert_eq!(r.outcome, Outcome::Accepted);
+    let json = serde_json::to_string(&r).unwrap_or_default();
+    assert!(
+        !json.contains("hunter2") && !json.contains("s3cret"),
+        "{json}"
+    );
+    // Without the line, the attached zip is a wrong password again.
+    let r = decide_email(&email(BODY, &[("mine.zip", &outer)]), &Policy::default());
+    assert_eq!(reasons(&r), [("mine.zip", RejectReason::WrongPassword)]);
+}
+
+#[test]
+fn chinese_password_line_and_portal_passwords() {
+    let outer = zip(&[Item::File("a.exe", PE)], Lock::ZipCrypto(b"mima"));
+    let body = format!("{BODY}解压密码：mima\r\n");
+    let r = decide_email(&email(&body, &[("m.zip", &outer)]), &Policy::default());
+    assert_eq!(r.samples.len(), 1);
+    let input = Input {
+        channel: Channel::Portal,
+        message_id: None,
+        sender: None,
+        attachments: vec![Attachment::new(Some("m.zip".into()), outer)],
+        metadata: Metadata::default(),
+        passwords: Metadata::passwords_from_json(br#"{"passwords": ["nope", "mima"]}"#),
+    };
+    let r = decide(&input, &Policy::default(), &Discard).expect("discard");
+    assert_eq!(r.samples.len(), 1);
+    assert_eq!(r.samples[0].warnings, [GIVEN_PASSWORD_WARNING]);
 }

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use crate::decide::{Attachment, Input};
-use crate::metadata::{Labels, read_body};
+use crate::metadata::{Labels, read_body, read_passwords};
 use crate::report::Channel;
 
 /// Longest HTML body turned into text; beyond it the rest is ignored (the
@@ -82,6 +82,7 @@ impl<'a> Envelope<'a> {
         Input {
             channel: Channel::Email,
             metadata: read_body(&self.body, labels),
+            passwords: read_passwords(&self.body),
             message_id: self.message_id,
             sender: self.sender,
             attachments: self.attachments,

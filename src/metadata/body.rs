@@ -1,9 +1,10 @@
 //! Reading the template's `Label: value` lines out of free mail text.
 //!
-//! A value runs from its label to the end of the line and on over the following
-//! lines until the next label, a blank line, a signature or a quoted-reply
-//! boundary. Stopping at a blank line is what keeps "Thanks, Bob" out of the
-//! last field; values that span paragraphs are rare in practice.
+//! A value runs from its label to the end of the line. The descriptive fields
+//! (file list, symptoms, system details) run on over the following lines until
+//! the next label, a blank line, a signature or a quoted-reply boundary.
+//! Stopping at a blank line is what keeps "Thanks, Bob" out of the last field;
+//! values that span paragraphs are rare in practice.
 
 use super::{Field, Labels, Metadata};
 
@@ -17,11 +18,16 @@ pub fn read_body(text: &str, labels: &Labels) -> Metadata {
         let trimmed = line.trim();
         if let Some((field, value)) = split_label(line, labels) {
             close(&mut meta, open.take());
-            open = Some(Open {
+            let o = Open {
                 field,
                 value: value.trim().to_owned(),
                 quoted,
-            });
+            };
+            if field.runs_on() {
+                open = Some(o);
+            } else {
+                close(&mut meta, Some(o));
+            }
             continue;
         }
         let ends_value = trimmed.is_empty()
@@ -42,6 +48,51 @@ pub fn read_body(text: &str, labels: &Labels) -> Metadata {
     }
     close(&mut meta, open);
     meta
+}
+
+/// Labels of the line that gives archive passwords, normalised.
+const PASSWORD_LABELS: &[&str] = &[
+    "archivepassword",
+    "archivepasswords",
+    "zippassword",
+    "password",
+    "passwords",
+    "解压密码",
+    "解壓密碼",
+    "压缩包密码",
+    "壓縮包密碼",
+    "密码",
+    "密碼",
+];
+
+/// Longest password kept, in bytes.
+pub(super) const MAX_PASSWORD: usize = 128;
+
+/// The archive passwords an email gives on `Archive Password:` / `解压密码：`
+/// lines, several separated by spaces or commas, at most
+/// [`crate::decide::MAX_PASSWORDS`]. They are not metadata: the decision tries
+/// them on zips, and nothing reports them.
+pub fn read_passwords(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for raw in text.lines() {
+        let (_, line) = unquote(raw);
+        let Some(pos) = line.find([':', '：']) else {
+            continue;
+        };
+        if !PASSWORD_LABELS.contains(&super::labels::normalise(&line[..pos]).as_str()) {
+            continue;
+        }
+        let sep_len = line[pos..].chars().next().map_or(1, char::len_utf8);
+        for p in line[pos + sep_len..].split([' ', '\t', ',', '，', ';', '；', '、']) {
+            if found.len() >= crate::decide::MAX_PASSWORDS {
+                return found;
+            }
+            if !p.is_empty() && p.len() <= MAX_PASSWORD && !found.iter().any(|f| f == p) {
+                found.push(p.to_owned());
+            }
+        }
+    }
+    found
 }
 
 /// Longest value kept for one field, in bytes.

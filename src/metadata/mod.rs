@@ -10,7 +10,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use body::read_body;
+pub use body::{read_body, read_passwords};
 pub use labels::Labels;
 
 /// One metadata key. The declaration order is the contract's order, which
@@ -70,6 +70,16 @@ impl Field {
             Field::ServicePack => "service_pack",
             Field::SystemDetails => "system_details",
         }
+    }
+
+    /// Whether the value may run over the following lines (the descriptive
+    /// fields); every other field is the rest of its own line, so a grant
+    /// number followed by a line of prose stays a grant number.
+    pub fn runs_on(self) -> bool {
+        matches!(
+            self,
+            Field::FileList | Field::Symptoms | Field::SystemDetails
+        )
     }
 
     /// Required whatever else was said.
@@ -205,6 +215,23 @@ impl Metadata {
             .into_iter()
             .filter(|f| f.always_required() || (detected && f.required_when_detected()))
             .filter(|f| !self.has(*f))
+            .collect()
+    }
+
+    /// The `"passwords"` list of the portal's `metadata.json`: strings only,
+    /// at most [`crate::decide::MAX_PASSWORDS`] of them.
+    pub fn passwords_from_json(bytes: &[u8]) -> Vec<String> {
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(bytes) else {
+            return Vec::new();
+        };
+        let Some(serde_json::Value::Array(list)) = map.get("passwords") else {
+            return Vec::new();
+        };
+        list.iter()
+            .filter_map(|v| v.as_str())
+            .filter(|p| !p.is_empty() && p.len() <= body::MAX_PASSWORD)
+            .take(crate::decide::MAX_PASSWORDS)
+            .map(str::to_owned)
             .collect()
     }
 

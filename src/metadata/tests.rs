@@ -227,3 +227,37 @@ proptest::proptest! {
         let _ = read(&s);
     }
 }
+
+#[test]
+fn a_one_line_field_does_not_swallow_the_next_line() {
+    let m = read(
+        "Grant Number: 4321-0001\nPlease have a look.\nOperating System: Windows 11\nthe laptop, not the desktop\nSymptoms: slow\nand hot\n",
+    );
+    assert_eq!(m.grant_number.as_deref(), Some("4321-0001"));
+    assert_eq!(m.os.as_deref(), Some("Windows 11"));
+    assert_eq!(m.symptoms.as_deref(), Some("slow\nand hot"));
+    // A label alone on its line gives nothing: the value is the rest of the line.
+    let m = read("Grant Number:\n4321-0001\n");
+    assert_eq!(m.grant_number, None);
+}
+
+#[test]
+fn archive_passwords_are_read_apart_from_the_metadata() {
+    let text = "File List: a.zip\nArchive Password: one, two  three\n解压密码：四，五\nZip Password: one\n";
+    assert_eq!(read_passwords(text), ["one", "two", "three", "四", "五"]);
+    let m = read(text);
+    assert_eq!(m.file_list.as_deref(), Some("a.zip"));
+    assert_eq!(
+        read_passwords("Hello\nPasswords are hard\n"),
+        Vec::<String>::new()
+    );
+    let many: String = (0..50).map(|i| format!("p{i} ")).collect();
+    assert_eq!(
+        read_passwords(&format!("Password: {many}")).len(),
+        crate::decide::MAX_PASSWORDS
+    );
+    assert_eq!(
+        Metadata::passwords_from_json(br#"{"passwords": ["a", 3, "", "b"]}"#),
+        ["a", "b"]
+    );
+}

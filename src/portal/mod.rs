@@ -51,6 +51,10 @@ pub fn read_upload(dir: &Path) -> Result<Input<'static>, UploadError> {
         Err(e) => return Err(io_err(dir)(e)),
     };
     let metadata = form.as_deref().map(Metadata::from_json).unwrap_or_default();
+    let passwords = form
+        .as_deref()
+        .map(Metadata::passwords_from_json)
+        .unwrap_or_default();
     let sender = form
         .as_deref()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
@@ -63,6 +67,7 @@ pub fn read_upload(dir: &Path) -> Result<Input<'static>, UploadError> {
         sender,
         attachments,
         metadata,
+        passwords,
     })
 }
 

@@ -55,19 +55,21 @@ impl Default for Limits {
 
 /// A zip file as the transport rules see it.
 pub enum Probe<'a> {
-    /// Encrypted with `infected`: to be unpacked.
+    /// Encrypted, and at least one of the passwords tried passes its check:
+    /// to be unpacked.
     Wrapper(Wrapper<'a>),
     /// No encrypted entries: a specimen kept whole (`office` tells an OOXML or
     /// OpenDocument file from a plain archive, jar or apk).
     Plain { office: bool },
-    /// Encrypted with some other password.
-    WrongPassword,
+    /// Encrypted, and none of the passwords tried opens it.
+    Locked,
     /// Not readable as a zip.
     Corrupt(String),
 }
 
-/// Looks into the zip in `bytes`.
-pub fn probe(bytes: &[u8]) -> Probe<'_> {
+/// Looks into the zip in `bytes`, trying `passwords` in order (`infected`
+/// first, then those the customer gave).
+pub fn probe<'a>(bytes: &'a [u8], passwords: &[&[u8]]) -> Probe<'a> {
     let mut archive = match ZipArchive::new(Cursor::new(bytes)) {
         Ok(a) => a,
         Err(e) => return Probe::Corrupt(describe(&e)),
@@ -87,12 +89,30 @@ pub fn probe(bytes: &[u8]) -> Probe<'_> {
     let Some(i) = first_encrypted else {
         return Probe::Plain { office };
     };
-    let refused = match archive.by_index_decrypt(i, PASSWORD) {
-        Ok(_) => None,
-        Err(ZipError::InvalidPassword) => Some(Probe::WrongPassword),
-        Err(e) => Some(Probe::Corrupt(describe(&e))),
+    // A password check (ZipCrypto's byte, AES's verifier) lets some wrong
+    // passwords through; every one that passes stays a candidate, and the
+    // walk moves to the next when the entries fail their CRC or MAC.
+    let mut candidates = Vec::new();
+    for (k, password) in passwords.iter().enumerate() {
+        match archive.by_index_decrypt(i, password) {
+            Ok(_) => candidates.push((k, password.to_vec())),
+            Err(ZipError::InvalidPassword) => {}
+            Err(e) => return Probe::Corrupt(describe(&e)),
+        }
+    }
+    if candidates.is_empty() {
+        return Probe::Locked;
+    }
+    candidates.reverse();
+    let Some((index, password)) = candidates.pop() else {
+        return Probe::Locked;
     };
-    refused.unwrap_or(Probe::Wrapper(Wrapper { archive }))
+    Probe::Wrapper(Wrapper {
+        archive,
+        password,
+        index,
+        others: candidates,
+    })
 }
 
 fn describe(e: &ZipError) -> String {
@@ -111,6 +131,12 @@ fn describe(e: &ZipError) -> String {
 #[derive(Clone)]
 pub struct Wrapper<'a> {
     archive: ZipArchive<Cursor<&'a [u8]>>,
+    /// The password entries are read with ...
+    password: Vec<u8>,
+    /// ... its place in the list `probe` was given ...
+    index: usize,
+    /// ... and the other candidates still to try, last first.
+    others: Vec<(usize, Vec<u8>)>,
 }
 
 /// What reading one entry produced.
@@ -139,6 +165,20 @@ pub enum Entry {
 }
 
 impl Wrapper<'_> {
+    /// Which of the passwords given to `probe` this wrapper is read with.
+    pub fn password_index(&self) -> usize {
+        self.index
+    }
+
+    /// The same wrapper read with the next candidate password, when the
+    /// current one passed the check but decrypts nothing.
+    pub fn next_password(mut self) -> Option<Self> {
+        let (index, password) = self.others.pop()?;
+        self.index = index;
+        self.password = password;
+        Some(self)
+    }
+
     /// Number of entries the central directory lists.
     pub fn len(&self) -> usize {
         self.archive.len()
@@ -176,10 +216,10 @@ impl Wrapper<'_> {
         if meta.is_dir() && declared == 0 {
             return Entry::Dir;
         }
-        let mut file = match self.archive.by_index_decrypt(i, PASSWORD) {
+        let mut file = match self.archive.by_index_decrypt(i, &self.password) {
             Ok(f) => f,
             Err(ZipError::InvalidPassword) => {
-                return Entry::DecryptFailed("password is not infected".to_owned());
+                return Entry::DecryptFailed("the password does not open it".to_owned());
             }
             Err(e) => return Entry::Corrupt(describe(&e)),
         };

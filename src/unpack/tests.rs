@@ -4,10 +4,10 @@ use super::*;
 use crate::fixture::{EICAR, Item, Lock, wrapper, zip, zip_with};
 
 fn open(bytes: &[u8]) -> Wrapper<'_> {
-    match probe(bytes) {
+    match probe(bytes, &[PASSWORD]) {
         Probe::Wrapper(w) => w,
         Probe::Plain { .. } => panic!("plain"),
-        Probe::WrongPassword => panic!("wrong password"),
+        Probe::Locked => panic!("wrong password"),
         Probe::Corrupt(d) => panic!("corrupt: {d}"),
     }
 }
@@ -62,16 +62,27 @@ fn wrong_passwords_are_told_apart_from_plain_and_corrupt() {
     // ZipCrypto's one check byte lets some wrong passwords through; those are
     // caught when the CRC fails (see decide's tests), so accept either here.
     assert!(matches!(
-        probe(&zc),
-        Probe::WrongPassword | Probe::Wrapper(_)
+        probe(&zc, &[PASSWORD]),
+        Probe::Locked | Probe::Wrapper(_)
     ));
-    assert!(matches!(probe(&aes), Probe::WrongPassword));
+    assert!(matches!(probe(&aes, &[PASSWORD]), Probe::Locked));
+    // The next password given is tried, and it is told which one opened it.
+    match probe(&aes, &[PASSWORD, b"virus"]) {
+        Probe::Wrapper(w) => assert_eq!(w.password_index(), 1),
+        _ => panic!("the second password opens it"),
+    }
     let plain = zip(&[Item::File("x", EICAR)], Lock::None);
-    assert!(matches!(probe(&plain), Probe::Plain { office: false }));
-    assert!(matches!(probe(b"PK\x03\x04garbage"), Probe::Corrupt(_)));
+    assert!(matches!(
+        probe(&plain, &[PASSWORD]),
+        Probe::Plain { office: false }
+    ));
+    assert!(matches!(
+        probe(b"PK\x03\x04garbage", &[PASSWORD]),
+        Probe::Corrupt(_)
+    ));
     let mut truncated = wrapper(&[Item::File("x", EICAR)]);
     truncated.truncate(truncated.len() / 2);
-    assert!(matches!(probe(&truncated), Probe::Corrupt(_)));
+    assert!(matches!(probe(&truncated, &[PASSWORD]), Probe::Corrupt(_)));
 }
 
 #[test]
@@ -83,7 +94,10 @@ fn ooxml_is_recognised_as_office() {
         ],
         Lock::None,
     );
-    assert!(matches!(probe(&docx), Probe::Plain { office: true }));
+    assert!(matches!(
+        probe(&docx, &[PASSWORD]),
+        Probe::Plain { office: true }
+    ));
 }
 
 #[test]
