@@ -25,6 +25,8 @@ const LAB: &str = "samples@lab.example";
 const MESSAGE_SIZE: usize = 200_000;
 
 mod bench_db;
+#[path = "../tests/harness/tools.rs"]
+mod tools;
 
 use bench_db::BenchDb;
 
@@ -72,7 +74,7 @@ async fn run() {
         .expect("port");
     let root = env!("CARGO_MANIFEST_DIR");
     let _sink = Sink(
-        Command::new("python3")
+        Command::new(tools::python())
             .arg(format!("{root}/tests/tools/smtp_sink.py"))
             .args(["--port", &sink_port.to_string(), "--discard"])
             .stdout(Stdio::null())

@@ -77,13 +77,13 @@ impl Sink {
             // Owned by `Proc` at once: a sink that does not come up is killed
             // before the next try.
             let mut proc = Proc(
-                Command::new("python3")
+                Command::new(harness::tools::python())
                     .arg(root().join("tests/tools/smtp_sink.py"))
                     .args(["--port", &port.to_string(), "--dir"])
                     .arg(dir.path())
                     .stdout(Stdio::null())
                     .spawn()
-                    .expect("python3 with aiosmtpd (pip install aiosmtpd)"),
+                    .expect("python3 with aiosmtpd"),
             );
             if wait_for_port(port, &mut proc.0).is_ok() {
                 return Sink {
@@ -93,7 +93,7 @@ impl Sink {
                 };
             }
         }
-        panic!("the aiosmtpd sink did not start five times (pip install aiosmtpd)");
+        panic!("the aiosmtpd sink did not start five times");
     }
 
     /// The answers received so far, oldest first.
@@ -221,7 +221,7 @@ fn sample(name: &str) -> String {
 }
 
 fn swaks(port: u16, from: &str, to: &str, data: &str) -> (bool, String) {
-    let out = Command::new("swaks")
+    let out = Command::new(harness::tools::swaks())
         .args(["--server", &format!("127.0.0.1:{port}")])
         .args(["--from", from, "--to", to, "--data", data])
         .args(["--timeout", "60"])
@@ -233,7 +233,7 @@ fn swaks(port: u16, from: &str, to: &str, data: &str) -> (bool, String) {
 }
 
 fn smtplib(args: &[&str]) -> serde_json::Value {
-    let out = Command::new("python3")
+    let out = Command::new(harness::tools::python())
         .arg(root().join("tests/tools/smtp_client.py"))
         .args(args)
         .output()
@@ -598,7 +598,7 @@ async fn lmtp_delivery_and_mail_that_must_not_be_answered() {
                 Message-ID: <ooo@acme.example>\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n";
     let file = tempfile::NamedTempFile::new().expect("tmp");
     std::fs::write(file.path(), auto).expect("write");
-    let out = Command::new("swaks")
+    let out = Command::new(harness::tools::swaks())
         .args(["--server", &format!("127.0.0.1:{}", server.lmtp)])
         .args(["--protocol", "LMTP", "--from", "", "--to", LAB, "--data"])
         .arg(file.path())

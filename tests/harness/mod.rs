@@ -2,6 +2,8 @@
 //! test, against the real services, removed when the test ends.
 #![allow(dead_code)]
 
+pub mod tools;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,0 +1,130 @@
+//! The outside tools the mail tests drive — Python with `aiosmtpd`, and
+//! `swaks` — found or provisioned on first use, so `cargo test --workspace`
+//! passes on a fresh machine by itself. Python packages go into a virtual
+//! environment under the target folder (never into the system Python);
+//! `swaks` comes from Debian's packages. A lock file keeps test binaries that
+//! run at once from provisioning twice.
+
+use std::fs::{self, File};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// The Python packages the test tools import.
+const PYTHON_PACKAGES: &[&str] = &["aiosmtpd"];
+
+/// A Python interpreter that imports [`PYTHON_PACKAGES`].
+pub fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        if imports_all(Path::new("python3")) {
+            return PathBuf::from("python3");
+        }
+        let _lock = Lock::take();
+        let venv = tools_dir().join("venv");
+        let python = venv.join("bin/python");
+        if imports_all(&python) {
+            return python;
+        }
+        let _ = fs::remove_dir_all(&venv);
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+        run(Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+            .args(PYTHON_PACKAGES));
+        assert!(
+            imports_all(&python),
+            "the test tools' virtual environment at {} does not import {PYTHON_PACKAGES:?}",
+            venv.display()
+        );
+        python
+    })
+}
+
+/// The `swaks` SMTP client, installed from Debian's packages when missing.
+pub fn swaks() -> &'static Path {
+    static SWAKS: OnceLock<PathBuf> = OnceLock::new();
+    SWAKS.get_or_init(|| {
+        let found = || on_path("swaks");
+        if let Some(p) = found() {
+            return p;
+        }
+        let _lock = Lock::take();
+        if let Some(p) = found() {
+            return p;
+        }
+        let install = || {
+            Command::new("apt-get")
+                .args(["install", "-y", "-q", "--no-install-recommends", "swaks"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !install() {
+            // A new machine's package lists may be empty or stale.
+            let _ = Command::new("apt-get")
+                .args(["update", "-q"])
+                .stdout(Stdio::null())
+                .status();
+            assert!(
+                install(),
+                "swaks is not installed and `apt-get install swaks` failed (run it as root)"
+            );
+        }
+        found().unwrap_or_else(|| panic!("swaks installed but not on PATH"))
+    })
+}
+
+fn imports_all(python: &Path) -> bool {
+    let script = PYTHON_PACKAGES
+        .iter()
+        .map(|p| format!("import {p}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Command::new(python)
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?} could not start: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn tools_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-tools");
+    fs::create_dir_all(&dir).expect("test tools folder");
+    dir
+}
+
+/// An exclusive `flock` on the tools folder's lock file, held while alive.
+struct Lock(File);
+
+impl Lock {
+    fn take() -> Lock {
+        let file = File::create(tools_dir().join(".lock")).expect("lock file");
+        // SAFETY: flock on a descriptor this function owns; blocks until free.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(rc, 0, "flock on the test tools' lock file");
+        Lock(file)
+    }
+}
