@@ -26,6 +26,7 @@ const MESSAGE_SIZE: usize = 200_000;
 
 mod bench_db;
 #[path = "../tests/harness/tools.rs"]
+#[allow(dead_code)]
 mod tools;
 
 use bench_db::BenchDb;

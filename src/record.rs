@@ -704,6 +704,16 @@ async fn referenced_sr(
 /// Queues every sample for analysis again (`intake reanalyse`), each job
 /// carrying the SR and submission it was last seen in; returns how many.
 pub async fn requeue_all(pool: &PgPool) -> Result<u64, RecordError> {
+    requeue(pool, None).await
+}
+
+/// Queues again the samples that have no finding of `analyser` yet (the
+/// demo, when the full worker appears after a run with the built-in set).
+pub async fn requeue_without(pool: &PgPool, analyser: &str) -> Result<u64, RecordError> {
+    requeue(pool, Some(analyser)).await
+}
+
+async fn requeue(pool: &PgPool, without: Option<&str>) -> Result<u64, RecordError> {
     let done = sqlx::query(
         "INSERT INTO outbox (kind, routing_key, priority, payload)
          SELECT 'sample.analyse', $1, 0, jsonb_build_object(
@@ -714,9 +724,12 @@ pub async fn requeue_all(pool: &PgPool) -> Result<u64, RecordError> {
          JOIN LATERAL (SELECT ss.submission_id FROM submission_samples ss
                        WHERE ss.sha256 = s.sha256 ORDER BY ss.id DESC LIMIT 1) last ON true
          JOIN submissions sub ON sub.id = last.submission_id
-         JOIN service_requests sr ON sr.id = sub.sr_id",
+         JOIN service_requests sr ON sr.id = sub.sr_id
+         WHERE $2::text IS NULL OR NOT EXISTS
+             (SELECT 1 FROM findings f WHERE f.sha256 = s.sha256 AND f.analyser = $2)",
     )
     .bind(SAMPLES)
+    .bind(without)
     .execute(pool)
     .await?;
     Ok(done.rows_affected())

@@ -6,7 +6,6 @@
 //! run at once from provisioning twice.
 
 use std::fs::{self, File};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -116,15 +115,13 @@ fn tools_dir() -> PathBuf {
     dir
 }
 
-/// An exclusive `flock` on the tools folder's lock file, held while alive.
-struct Lock(File);
+/// An exclusive lock on the tools folder's lock file, held while alive.
+struct Lock(#[allow(dead_code)] File);
 
 impl Lock {
     fn take() -> Lock {
         let file = File::create(tools_dir().join(".lock")).expect("lock file");
-        // SAFETY: flock on a descriptor this function owns; blocks until free.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-        assert_eq!(rc, 0, "flock on the test tools' lock file");
+        file.lock().expect("lock on the test tools' lock file");
         Lock(file)
     }
 }

@@ -34,6 +34,12 @@ pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
         rows.push(("portal", name(&path), rec));
     }
 
+    let worker = worker_binary();
+    if worker.is_some() {
+        // A run before the worker was built analysed with the built-in set
+        // only; the full set now runs over those samples too.
+        intake::record::requeue_without(pool, "yara").await?;
+    }
     let conn = intake::queue::connect(&app.cfg.amqp_url).await?;
     let ch = intake::queue::confirm_channel(&conn).await?;
     app.topology.declare(&ch, app.cfg.retry_delay_ms).await?;
@@ -48,26 +54,16 @@ pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
     intake::queue::close(&conn, "demo").await;
     println!("published {published} analysis jobs to RabbitMQ");
 
-    let consumer = Consumer {
-        pool: pool.clone(),
-        blobs: app.intake.blobs.clone(),
-        topology: app.topology.clone(),
-        amqp_url: app.cfg.amqp_url.clone(),
-        prefetch: app.cfg.prefetch,
-        max_attempts: app.cfg.max_attempts,
-        retry_delay_ms: app.cfg.retry_delay_ms,
-        analysers: Arc::new(analysis::builtin()),
-        metrics: app.intake.metrics.clone(),
-        actor: "demo-worker".into(),
-    };
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let handled = consumer.run(stop, Some(Duration::from_secs(1))).await?;
-    println!("analysed {handled} jobs in-process\n");
+    match &worker {
+        Some(bin) => analyse_with_worker(&app, config, bin).await?,
+        None => analyse_in_process(&app).await?,
+    }
 
     println!(
         "{:<15} {:<7} {:<34} {:<10} {:>7} {:>8} {:>8}  grant check",
         "SR", "channel", "input", "outcome", "samples", "rejected", "findings"
     );
+    let mut submissions = Vec::new();
     for (channel, input, rec) in rows {
         let (samples, rejected, findings): (i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM submission_samples WHERE submission_id = $1),
@@ -89,7 +85,14 @@ pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
             findings,
             rec.verification
         );
+        submissions.push((
+            rec.sr_number.to_string(),
+            rec.submission_id,
+            // Files of incomplete or unverified submissions are held.
+            rec.outcome == intake::report::Outcome::Accepted && rec.verification == "verified",
+        ));
     }
+    print_verdicts(pool, &submissions).await?;
     let (answers, waiting): (i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE published_at IS NULL)
          FROM outbox WHERE kind = 'mail.answer'",
@@ -112,6 +115,133 @@ pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
             intake::config::BlobConfig::S3 { bucket, .. } => format!("s3://{bucket}"),
         }
     );
+    Ok(())
+}
+
+/// `intake-worker` beside this binary (`cargo build --release -p
+/// intake-worker` puts it there), if it was built.
+fn worker_binary() -> Option<PathBuf> {
+    let bin = std::env::current_exe()
+        .ok()?
+        .parent()?
+        .join("intake-worker");
+    bin.is_file().then_some(bin)
+}
+
+/// The full analyser set: `intake-worker` as a child process on the same
+/// database, broker and blob store, until every sample of the corpus has its
+/// YARA finding and a verdict.
+async fn analyse_with_worker(app: &App, config: Option<&Path>, bin: &Path) -> anyhow::Result<()> {
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.env("INTAKE_DATABASE_URL", &app.cfg.database_url)
+        .env("INTAKE_AMQP_URL", &app.cfg.amqp_url)
+        .env("INTAKE_QUEUE_PREFIX", &app.cfg.queue_prefix)
+        .env("INTAKE_WORKER_LISTEN", "127.0.0.1:0")
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null());
+    if let Some(c) = config {
+        cmd.env("INTAKE_CONFIG", c);
+    }
+    if let intake::config::BlobConfig::Local { dir } = &app.cfg.blobs {
+        cmd.env("INTAKE_BLOB_DIR", dir);
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    let pending = loop {
+        let (pending,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM samples s
+             WHERE NOT EXISTS (SELECT 1 FROM findings f WHERE f.sha256 = s.sha256 AND f.analyser = 'yara')
+                OR NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.sha256 = s.sha256)",
+        )
+        .fetch_one(&app.intake.pool)
+        .await?;
+        if pending == 0 || std::time::Instant::now() > deadline {
+            break pending;
+        }
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("{} exited early ({status})", bin.display());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    if pending > 0 {
+        println!("intake-worker left {pending} samples unanalysed after 5 minutes");
+    } else {
+        println!(
+            "analysed every sample with intake-worker (hashes, file type, similarity, executable, strings, YARA, reputation)\n"
+        );
+    }
+    Ok(())
+}
+
+/// The library's analysers (hashes, file type) in this process, when the
+/// worker is not built.
+async fn analyse_in_process(app: &App) -> anyhow::Result<()> {
+    let consumer = Consumer {
+        pool: app.intake.pool.clone(),
+        blobs: app.intake.blobs.clone(),
+        topology: app.topology.clone(),
+        amqp_url: app.cfg.amqp_url.clone(),
+        prefetch: app.cfg.prefetch,
+        max_attempts: app.cfg.max_attempts,
+        retry_delay_ms: app.cfg.retry_delay_ms,
+        analysers: Arc::new(analysis::builtin()),
+        metrics: app.intake.metrics.clone(),
+        actor: "demo-worker".into(),
+    };
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let handled = consumer.run(stop, Some(Duration::from_secs(1))).await?;
+    println!("analysed {handled} jobs in-process with the built-in analysers (hashes, file type)");
+    println!(
+        "  for YARA, executable facts, strings and similarity hashes, build the worker once\n  \
+         (about 15 minutes) and run the demo again: cargo build --release -p intake-worker\n"
+    );
+    Ok(())
+}
+
+/// Each sample's provisional verdict with its reasons.
+async fn print_verdicts(
+    pool: &sqlx::PgPool,
+    submissions: &[(String, uuid::Uuid, bool)],
+) -> anyhow::Result<()> {
+    println!("\nprovisional verdicts, for staff to confirm:");
+    println!("{:<15} {:<42} {:<10}  reasons", "SR", "sample", "verdict");
+    for (sr, id, queued) in submissions {
+        let rows: Vec<(String, Option<String>, Option<serde_json::Value>)> = sqlx::query_as(
+            "SELECT ss.path, v.verdict, v.reasons FROM submission_samples ss
+             LEFT JOIN verdicts v ON v.sha256 = ss.sha256
+             WHERE ss.submission_id = $1 ORDER BY ss.id",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await?;
+        for (path, verdict, reasons) in rows {
+            let reasons: Vec<String> = reasons
+                .as_ref()
+                .and_then(|r| r.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            println!(
+                "{:<15} {:<42} {:<10}  {}",
+                sr,
+                truncate(&path, 42),
+                verdict.as_deref().unwrap_or("-"),
+                match (reasons.is_empty(), queued) {
+                    (false, _) => reasons.join("; "),
+                    (true, true) => "analysis pending".to_owned(),
+                    (true, false) =>
+                        "not analysed: held until the submission is complete".to_owned(),
+                }
+            );
+        }
+    }
     Ok(())
 }
 
