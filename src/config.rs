@@ -38,6 +38,9 @@ pub struct Config {
     pub max_attempts: u32,
     /// Jobs a worker holds unacknowledged at once.
     pub prefetch: u16,
+    /// How long the samples queue may go without a consumer (workers down,
+    /// a worker's mistyped prefix) before `/readyz` says so, in seconds.
+    pub consumer_grace_secs: u64,
     /// The SMTP and LMTP listeners.
     pub smtp: SmtpConfig,
     /// Answers to customers.
@@ -89,6 +92,7 @@ impl Default for Config {
             retry_delay_ms: 30_000,
             max_attempts: 5,
             prefetch: 8,
+            consumer_grace_secs: 300,
             smtp: SmtpConfig::default(),
             answers: AnswerConfig::default(),
         }
@@ -188,6 +192,12 @@ impl Config {
         }
         if let Some(v) = get("INTAKE_ANSWER_FROM") {
             self.answers.from = v;
+        }
+        if let Some(v) = get("INTAKE_CONSUMER_GRACE_SECS") {
+            self.consumer_grace_secs = v.parse().map_err(|e| ConfigError::Env {
+                name: "INTAKE_CONSUMER_GRACE_SECS",
+                why: format!("{e}"),
+            })?;
         }
         if let Some(v) = get("INTAKE_PREFETCH") {
             self.prefetch = v.parse().map_err(|e| ConfigError::Env {

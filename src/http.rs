@@ -1,8 +1,14 @@
 //! The HTTP edge of `intake serve`: liveness, readiness (database and broker
-//! reachable) and Prometheus metrics. Later channels (portal, triage) mount
-//! their routes beside these.
+//! reachable, a decision thread alive) and Prometheus metrics. Later channels
+//! (portal, triage) mount their routes beside these.
+//!
+//! A samples queue without a consumer (workers down, or started with another
+//! queue prefix) is shown on `/readyz` and as a metric, but does not make
+//! intake unready: receiving must go on while workers are away, since
+//! nothing is lost — jobs wait in the queue.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -22,6 +28,30 @@ pub struct Health {
     pub amqp_url: String,
     pub topology: Topology,
     pub metrics: Metrics,
+    /// How long the samples queue may have no consumer before it is reported.
+    pub consumer_grace: Duration,
+    /// Since when the samples queue has had no consumer, as last seen.
+    pub unconsumed: Arc<Mutex<Unconsumed>>,
+}
+
+/// Tracks how long a queue has gone without a consumer, from what probes
+/// saw. Pure: the caller gives the time.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Unconsumed {
+    since: Option<Instant>,
+}
+
+impl Unconsumed {
+    /// Takes a probe's count of consumers at `now`; returns for how long the
+    /// queue has had none (zero while one is attached).
+    pub fn observe(&mut self, consumers: u32, now: Instant) -> Duration {
+        if consumers > 0 {
+            self.since = None;
+            return Duration::ZERO;
+        }
+        let since = *self.since.get_or_insert(now);
+        now.saturating_duration_since(since)
+    }
 }
 
 /// The routes.
@@ -37,22 +67,53 @@ async fn readyz(State(h): State<Arc<Health>>) -> impl IntoResponse {
     let db = sqlx::query("SELECT 1").execute(&h.pool).await.map(|_| ());
     let broker = match queue::connect(&h.amqp_url).await {
         Ok(c) => {
+            let unconsumed = consumer_watch(&h, &c).await;
             queue::close(&c, "probe").await;
-            Ok(())
+            Ok(unconsumed)
         }
         Err(e) => Err(e),
     };
-    match (db, broker) {
-        (Ok(()), Ok(())) => (StatusCode::OK, "ready\n".to_owned()),
-        (db, broker) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "database: {}\nbroker: {}\n",
-                db.map_or_else(|e| e.to_string(), |()| "ok".into()),
-                broker.map_or_else(|e| e.to_string(), |()| "ok".into())
-            ),
-        ),
+    let deciding = crate::decide::threads::available();
+    let mut body = format!(
+        "database: {}\nbroker: {}\ndeciding: {}\n",
+        db.as_ref().map_or_else(|e| e.to_string(), |()| "ok".into()),
+        broker.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into()),
+        if deciding { "ok" } else { "no decision thread is left" },
+    );
+    if let Ok(Some(idle)) = &broker
+        && *idle >= h.consumer_grace
+    {
+        body.push_str(&format!(
+            "warning: no worker has consumed {} for {} s (workers down, or started with another queue prefix)\n",
+            h.topology.samples_queue(),
+            idle.as_secs()
+        ));
     }
+    let ready = db.is_ok() && broker.is_ok() && deciding;
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, body)
+}
+
+/// Looks at the samples queue's consumers and updates the watch and its
+/// metric; how long it has had none, when the queue could be looked at.
+async fn consumer_watch(h: &Health, conn: &lapin::Connection) -> Option<Duration> {
+    let ch = conn.create_channel().await.ok()?;
+    let q = h.topology.samples_queue();
+    let (_, consumers) = h.topology.status(&ch, &q).await.ok()?;
+    let idle = h
+        .unconsumed
+        .lock()
+        .map(|mut u| u.observe(consumers, Instant::now()))
+        .ok()?;
+    h.metrics
+        .queue_unconsumed_seconds
+        .get_or_create(&label("queue", &q))
+        .set(idle.as_secs() as i64);
+    Some(idle)
 }
 
 async fn metrics(State(h): State<Arc<Health>>) -> impl IntoResponse {
@@ -72,7 +133,11 @@ async fn refresh(h: &Health) {
         h.metrics.outbox_pending.set(pending);
         h.metrics.outbox_oldest_seconds.set(oldest);
     }
+    if let Ok(pool_failed) = crate::inputs::count_failed(&h.pool).await {
+        h.metrics.inputs_failed.set(pool_failed);
+    }
     if let Ok(conn) = queue::connect(&h.amqp_url).await {
+        consumer_watch(h, &conn).await;
         if let Ok(ch) = conn.create_channel().await {
             for q in [
                 h.topology.samples_queue(),
@@ -88,5 +153,24 @@ async fn refresh(h: &Health) {
             }
         }
         queue::close(&conn, "metrics").await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_without_consumers_is_timed_from_the_first_probe_that_saw_none() {
+        let t0 = Instant::now();
+        let mut u = Unconsumed::default();
+        assert_eq!(u.observe(1, t0), Duration::ZERO);
+        assert_eq!(u.observe(0, t0 + Duration::from_secs(5)), Duration::ZERO);
+        assert_eq!(
+            u.observe(0, t0 + Duration::from_secs(65)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(u.observe(2, t0 + Duration::from_secs(66)), Duration::ZERO);
+        assert_eq!(u.observe(0, t0 + Duration::from_secs(70)), Duration::ZERO);
     }
 }

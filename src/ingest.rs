@@ -16,6 +16,7 @@ use crate::answer::{self, AnswerConfig, Asked, Correspondent, Silence};
 use crate::blob::Blobs;
 use crate::decide::{self, Attachment, Input, Keep, KeepError, Policy};
 use crate::digest::Sha256;
+use crate::inputs::{self, Claim, Failure, NotClaimed};
 use crate::mail::{self, Delivery, SenderAuth};
 use crate::metadata::Metadata;
 use crate::metrics::{Metrics, label};
@@ -42,7 +43,23 @@ pub enum IngestError {
     #[error("internal task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
     #[error(transparent)]
-    Deciders(#[from] decide::threads::Gone),
+    Deciders(#[from] decide::threads::Failed),
+    #[error("input {0} not taken: {1:?}")]
+    NotClaimed(i64, NotClaimed),
+}
+
+impl IngestError {
+    /// What this failure says about the input it happened to.
+    pub fn failure(&self) -> Failure {
+        match self {
+            IngestError::Deciders(decide::threads::Failed::Panicked(_)) => Failure::Counted,
+            IngestError::BadStoredInput(..) => Failure::Unreadable,
+            IngestError::Store(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Failure::Unreadable
+            }
+            _ => Failure::Transient,
+        }
+    }
 }
 
 /// The shared ingress path.
@@ -94,6 +111,8 @@ pub struct DecidedEmail {
 pub struct Inbound {
     pub id: i64,
     pub recorded: bool,
+    /// The lease this process holds on it, once claimed for deciding.
+    pub claim: Option<Claim>,
     /// The SMTP envelope, for mail that came with one.
     pub delivery: Option<Delivery>,
 }
@@ -175,12 +194,65 @@ impl Intake {
             return Ok(done);
         }
         let span = submission_span(Channel::Email, inbound.id);
-        async move {
+        self.claimed(inbound, |inbound| async move {
             let decided = self.decide_email(inbound, raw).await?;
             self.record_email(decided, started).await
-        }
+        })
         .instrument(span)
         .await
+    }
+
+    /// Runs `work` on `inbound` under a claim: taken here unless the caller
+    /// holds one, renewed while `work` runs, and given back with the reason
+    /// when it fails (parking the input once its tries run out).
+    async fn claimed<F, Fut>(&self, mut inbound: Inbound, work: F) -> Result<Recorded, IngestError>
+    where
+        F: FnOnce(Inbound) -> Fut,
+        Fut: Future<Output = Result<Recorded, IngestError>>,
+    {
+        let claim = match inbound.claim {
+            Some(c) => c,
+            None => match inputs::claim(&self.pool, inbound.id, Utc::now()).await? {
+                Ok(c) => c,
+                Err(NotClaimed::Recorded) => {
+                    if let Some(done) = record::recorded(&self.pool, inbound.id).await? {
+                        return Ok(done);
+                    }
+                    return Err(IngestError::NotClaimed(inbound.id, NotClaimed::Recorded));
+                }
+                Err(other) => return Err(IngestError::NotClaimed(inbound.id, other)),
+            },
+        };
+        inbound.claim = Some(claim);
+        let renewing = Renewing::start(self.pool.clone(), claim);
+        let result = work(inbound).await;
+        drop(renewing);
+        if let Err(e) = &result {
+            self.note_failure(claim, e).await;
+        }
+        result
+    }
+
+    /// Records a failed try on the claimed input, parking it when its tries
+    /// ran out or it cannot be read back.
+    async fn note_failure(&self, claim: Claim, e: &IngestError) {
+        let failure = e.failure();
+        let parked = inputs::fail(&self.pool, claim, failure, &e.to_string(), Utc::now())
+            .await
+            .unwrap_or(false);
+        let kind = match failure {
+            Failure::Transient => "transient",
+            Failure::Counted => "counted",
+            Failure::Unreadable => "unreadable",
+        };
+        self.metrics
+            .decide_failures
+            .get_or_create(&vec![("kind", kind.to_owned()), ("parked", parked.to_string())])
+            .inc();
+        if parked {
+            tracing::error!(inbound = claim.id, attempt = claim.attempt, error = %e,
+                "input parked as failed; `intake inputs failed` lists it");
+        }
     }
 
     /// The decision half of [`Intake::process_email`]: reads the message and
@@ -195,6 +267,7 @@ impl Intake {
         let mail_policy = self.mail.clone();
         let delivery = inbound.delivery.clone();
         let (report, facts) = decide::threads::run(move || {
+            crate::fault::before_deciding(&raw);
             let env = mail::parse(&raw);
             let facts = mail_facts(&env, delivery.as_ref(), &mail_policy);
             let input = env.into_input(&policy.labels);
@@ -295,7 +368,7 @@ impl Intake {
         started: Instant,
     ) -> Result<Recorded, IngestError> {
         let span = submission_span(Channel::Portal, inbound.id);
-        async move {
+        self.claimed(inbound, |inbound| async move {
             let policy = self.policy.clone();
             let keep = KeepNew {
                 blobs: self.blobs.clone(),
@@ -306,7 +379,7 @@ impl Intake {
             let auth = SenderAuth::default();
             self.finish(&inbound, &report, None, None, &auth, started)
                 .await
-        }
+        })
         .instrument(span)
         .await
     }
@@ -378,6 +451,7 @@ impl Intake {
         Ok(Inbound {
             id: row.0,
             recorded: row.1 == "recorded",
+            claim: None,
             delivery,
         })
     }
@@ -389,49 +463,78 @@ impl Intake {
     }
 
     /// Re-processes stored inputs left unrecorded for longer than `age`
-    /// (the serve loop's repair of a failed background recording).
+    /// (the serve loop's repair of a failed background recording), as many
+    /// at once as there are decision threads. Each input is claimed first,
+    /// so one being decided here or by another process is left alone; one
+    /// that fails is recorded as such and the rest go on.
     pub async fn replay_older_than(&self, age: std::time::Duration) -> Result<usize, IngestError> {
-        type Row = (i64, String, String, Option<sqlx::types::Json<Delivery>>);
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, channel, raw_sha256, envelope FROM inbound
-             WHERE state = 'received' AND received_at <= now() - make_interval(secs => $1)
-             ORDER BY id",
-        )
-        .bind(age.as_secs_f64())
-        .fetch_all(&self.pool)
-        .await?;
+        let lanes = (0..decide::threads::count()).map(|_| self.replay_lane(age));
         let mut done = 0;
-        for (id, channel, sha, delivery) in rows {
-            let sha: Sha256 = sha
-                .parse()
-                .map_err(|e| IngestError::BadStoredInput(id, format!("{e}")))?;
-            let inbound = Inbound {
-                id,
-                recorded: false,
-                delivery: delivery.map(|d| d.0),
-            };
-            let blobs = self.blobs.clone();
-            let raw = tokio::task::spawn_blocking(move || blobs.get(&sha)).await??;
-            let result = if channel == "email" {
-                self.process_email(inbound, Arc::new(raw)).await
-            } else {
-                let (input, stored) = self.portal_input(id, &raw).await?;
-                self.process_portal(inbound, input, stored, Instant::now())
-                    .await
-            };
-            match result {
+        for lane in futures_util::future::join_all(lanes).await {
+            done += lane?;
+        }
+        Ok(done)
+    }
+
+    /// Claims and records inputs one after another until none is left.
+    async fn replay_lane(&self, age: std::time::Duration) -> Result<usize, IngestError> {
+        let mut done = 0;
+        while let Some(p) = inputs::claim_next(&self.pool, age, Utc::now()).await? {
+            let id = p.claim.id;
+            match self.replay_one(p).await {
                 Ok(_) => done += 1,
                 Err(e) => {
-                    tracing::error!(inbound = id, error = %e, "replay failed; left for the next try");
-                    sqlx::query("UPDATE inbound SET error = $2 WHERE id = $1")
-                        .bind(id)
-                        .bind(e.to_string())
-                        .execute(&self.pool)
-                        .await?;
+                    tracing::error!(inbound = id, error = %e, "replay failed; recorded on the input")
                 }
             }
         }
         Ok(done)
+    }
+
+    /// Reads one claimed input back from the blob store and records it.
+    async fn replay_one(&self, p: inputs::Pending) -> Result<Recorded, IngestError> {
+        let id = p.claim.id;
+        let delivery = p
+            .envelope
+            .and_then(|e| serde_json::from_value::<Delivery>(e).ok());
+        let inbound = Inbound {
+            id,
+            recorded: false,
+            claim: Some(p.claim),
+            delivery,
+        };
+        let claim = p.claim;
+        let read = async {
+            let sha: Sha256 = p
+                .raw_sha256
+                .parse()
+                .map_err(|e| IngestError::BadStoredInput(id, format!("{e}")))?;
+            let blobs = self.blobs.clone();
+            tokio::task::spawn_blocking(move || blobs.get(&sha))
+                .await?
+                .map_err(|e| IngestError::BadStoredInput(id, format!("raw input {sha}: {e}")))
+        };
+        // A stored input that cannot be read back is a failure of that input,
+        // recorded on it, not of the replay.
+        let raw = match read.await {
+            Ok(raw) => raw,
+            Err(e) => {
+                self.note_failure(claim, &e).await;
+                return Err(e);
+            }
+        };
+        if p.channel == "email" {
+            return self.process_email(inbound, Arc::new(raw)).await;
+        }
+        let (input, stored) = match self.portal_input(id, &raw).await {
+            Ok(x) => x,
+            Err(e) => {
+                self.note_failure(claim, &e).await;
+                return Err(e);
+            }
+        };
+        self.process_portal(inbound, input, stored, Instant::now())
+            .await
     }
 
     async fn portal_input(
@@ -475,6 +578,30 @@ impl Intake {
             passwords,
         };
         Ok((input, stored))
+    }
+}
+
+/// Renews a claim's lease in the background until dropped, so a long
+/// decision keeps its input and a crashed process lets it go within
+/// [`inputs::LEASE`].
+struct Renewing(tokio::task::JoinHandle<()>);
+
+impl Renewing {
+    fn start(pool: PgPool, claim: Claim) -> Renewing {
+        Renewing(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(inputs::RENEW).await;
+                if let Err(e) = inputs::renew(&pool, claim, Utc::now()).await {
+                    tracing::warn!(inbound = claim.id, error = %e, "renewing a lease failed");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Renewing {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

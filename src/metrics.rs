@@ -34,6 +34,10 @@ pub struct Metrics {
     pub smtp_messages: Family<Labels, Counter>,
     pub smtp_store_seconds: Histogram,
     pub smtp_deferred: Counter,
+    pub decide_failures: Family<Labels, Counter>,
+    pub inputs_failed: Gauge,
+    pub relay_returned: Counter,
+    pub queue_unconsumed_seconds: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -149,8 +153,36 @@ impl Metrics {
             "Time from the end of DATA to the reply (storing the message durably)",
             smtp_store_seconds.clone(),
         );
+        let decide_failures = Family::<Labels, Counter>::default();
+        r.register(
+            "decide_failures",
+            "Tries at deciding an input that failed, by kind (transient, counted, unreadable) and whether it parked the input",
+            decide_failures.clone(),
+        );
+        let inputs_failed = Gauge::default();
+        r.register(
+            "inputs_failed",
+            "Inputs parked as failed, waiting for staff (intake inputs failed)",
+            inputs_failed.clone(),
+        );
+        let relay_returned = Counter::default();
+        r.register(
+            "relay_returned",
+            "Jobs the broker returned as unroutable (missing queue); they stay in the outbox",
+            relay_returned.clone(),
+        );
+        let queue_unconsumed_seconds = Family::<Labels, Gauge>::default();
+        r.register(
+            "queue_unconsumed_seconds",
+            "How long each work queue has had no consumer (0 while one is attached)",
+            queue_unconsumed_seconds.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
+            decide_failures,
+            inputs_failed,
+            relay_returned,
+            queue_unconsumed_seconds,
             answers_sent,
             answer_errors,
             answers_withheld,

@@ -5,6 +5,11 @@
 //! (findings are unique per sample and analyser version). Several relays can
 //! run at once: rows are claimed with `FOR UPDATE SKIP LOCKED`. Answers to
 //! customers wait in the same table and go out by mail (`answer::send`).
+//!
+//! Jobs are published `mandatory`: a job no queue takes (its queue deleted,
+//! a mistyped prefix) comes back from the broker instead of being confirmed
+//! and dropped. It stays in the outbox with the reason, and the relay's
+//! session ends, so the next one declares the topology again and retries.
 
 use std::time::Duration;
 
@@ -27,6 +32,8 @@ pub enum RelayError {
     Broker(#[from] lapin::Error),
     #[error("the broker refused outbox row {0}")]
     Nacked(i64),
+    #[error("the broker returned {} job(s) no queue takes (first: outbox row {}); they stay in the outbox", .0.len(), .0.first().copied().unwrap_or_default())]
+    Unroutable(Vec<i64>),
 }
 
 /// Publishes up to `max` pending rows; returns how many went out.
@@ -65,27 +72,47 @@ pub async fn relay_batch(
             .basic_publish(
                 exchange.as_str().into(),
                 key.as_str().into(),
-                BasicPublishOptions::default(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
                 body.as_bytes(),
                 props,
             )
             .await?;
         confirms.push((*id, confirm));
     }
+    let mut sent = Vec::with_capacity(confirms.len());
+    let mut returned = Vec::new();
     for (id, confirm) in confirms {
-        if confirm.await?.is_nack() {
-            return Err(RelayError::Nacked(id));
+        match confirm.await? {
+            lapin::Confirmation::Nack(_) => return Err(RelayError::Nacked(id)),
+            // Confirmed, but with the message handed back: no queue took it.
+            lapin::Confirmation::Ack(Some(_)) => returned.push(id),
+            _ => sent.push(id),
         }
     }
-    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     sqlx::query(
         "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1)",
     )
-    .bind(&ids)
+    .bind(&sent)
     .execute(&mut *tx)
     .await?;
+    if !returned.is_empty() {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1,
+                    last_error = 'returned by the broker: no queue is bound for its routing key'
+             WHERE id = ANY($1)",
+        )
+        .bind(&returned)
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
-    Ok(ids.len())
+    if !returned.is_empty() {
+        return Err(RelayError::Unroutable(returned));
+    }
+    Ok(sent.len())
 }
 
 /// Rows the relay has not yet published, and the age of the oldest in
@@ -134,7 +161,10 @@ pub async fn run(
         match session(&pool, &cfg, &metrics, &mut stop).await {
             Ok(()) => return,
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "relay: broker or database unavailable; rows wait");
+                if let RelayError::Unroutable(ids) = &e {
+                    metrics.relay_returned.inc_by(ids.len() as u64);
+                }
+                tracing::warn!(error = %e, retry_in = ?backoff, "relay: rows wait");
                 metrics.relay_errors.inc();
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}

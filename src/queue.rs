@@ -136,6 +136,12 @@ impl Topology {
 
     /// Messages waiting in `queue` (a passive declare).
     pub async fn depth(&self, ch: &Channel, queue: &str) -> Result<u32, lapin::Error> {
+        Ok(self.status(ch, queue).await?.0)
+    }
+
+    /// Messages waiting in `queue` and consumers attached to it (a passive
+    /// declare).
+    pub async fn status(&self, ch: &Channel, queue: &str) -> Result<(u32, u32), lapin::Error> {
         let q = ch
             .queue_declare(
                 queue.into(),
@@ -146,7 +152,7 @@ impl Topology {
                 FieldTable::default(),
             )
             .await?;
-        Ok(q.message_count())
+        Ok((q.message_count(), q.consumer_count()))
     }
 }
 
@@ -208,7 +214,10 @@ pub async fn publish_confirmed(
         .basic_publish(
             exchange.into(),
             SAMPLES.into(),
-            BasicPublishOptions::default(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
             &body,
             persistent(job.severity.priority(), &job.job_id.to_string()),
         )
@@ -216,6 +225,9 @@ pub async fn publish_confirmed(
         .await?;
     if confirm.is_nack() {
         return Err(PublishError::Nacked);
+    }
+    if confirm.take_message().is_some() {
+        return Err(PublishError::Unroutable);
     }
     Ok(())
 }
@@ -227,6 +239,8 @@ pub enum PublishError {
     Broker(#[from] lapin::Error),
     #[error("the broker refused the message (nack)")]
     Nacked,
+    #[error("the broker returned the message: no queue is bound for it")]
+    Unroutable,
     #[error("encoding the job: {0}")]
     Encode(#[source] serde_json::Error),
 }

@@ -32,6 +32,8 @@ async fn health_readiness_and_metrics() {
             amqp_url: amqp.to_owned(),
             topology: env.topology.clone(),
             metrics: env.intake.metrics.clone(),
+            consumer_grace: std::time::Duration::ZERO,
+            unconsumed: Default::default(),
         })
     };
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -46,7 +48,11 @@ async fn health_readiness_and_metrics() {
     tokio::spawn(axum::serve(bad, app("amqp://guest:guest@127.0.0.1:1/%2f")).into_future());
 
     assert_eq!(get(port, "/healthz").await.0, 200);
-    assert_eq!(get(port, "/readyz").await.0, 200);
+    let (code, body) = get(port, "/readyz").await;
+    assert_eq!(code, 200, "{body}");
+    // No worker is attached to this test's queue: shown, but still ready.
+    assert!(body.contains("deciding: ok"), "{body}");
+    assert!(body.contains("warning: no worker has consumed"), "{body}");
     let (code, body) = get(bad_port, "/readyz").await;
     assert_eq!(code, 503);
     assert!(body.contains("broker:"), "{body}");

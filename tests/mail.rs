@@ -874,3 +874,73 @@ async fn overlong_lines_and_garbage_get_clean_refusals() {
     drop(server);
     env.cleanup().await;
 }
+
+/// Sends `session` in one write after the greeting and reads replies until
+/// the server closes after `QUIT`: every reply line's code, in order.
+fn replies_to(port: u16, session: &[u8]) -> Vec<String> {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut text = String::new();
+    let mut sent = false;
+    loop {
+        let n = c.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if !sent && text.contains("220 ") {
+            c.write_all(session).expect("write");
+            sent = true;
+        }
+    }
+    for line in text.lines() {
+        // The last line of a multi-line reply has a space after the code.
+        if line.len() >= 4 && line.as_bytes()[3] == b' ' {
+            got.push(line[..3].to_owned());
+        }
+    }
+    got
+}
+
+/// SMTP smuggling: a bare-LF "end of data" followed by a second envelope.
+/// A safe server reads one message; a lax one runs the lines after it as
+/// commands and answers 250, 250, 250, 354. Same with a bare CR, on SMTP and
+/// on LMTP.
+#[tokio::test(flavor = "multi_thread")]
+async fn bare_lf_or_cr_end_of_data_smuggles_nothing() {
+    let env = Env::new().await;
+    let sink = Sink::start();
+    let server = Server::start(&env, &sink, &[]);
+    let smuggle = |hello: &str, end: &str| {
+        format!(
+            "{hello} client.example\r\nMAIL FROM:<bob@acme.example>\r\nRCPT TO:<{LAB}>\r\nDATA\r\n\
+             From: bob@acme.example\r\nMessage-ID: <smuggle-{hello}-{}@acme.example>\r\nSubject: x\r\n\r\n\
+             first{end}.{end}MAIL FROM:<evil@evil.test>\r\nRCPT TO:<{LAB}>\r\nDATA\r\nforged\r\n.\r\nQUIT\r\n",
+            end.len()
+        )
+    };
+    for (port, hello) in [(server.smtp, "EHLO"), (server.lmtp, "LHLO")] {
+        for end in ["\n", "\r"] {
+            let codes = replies_to(port, smuggle(hello, end).as_bytes());
+            assert_eq!(
+                codes,
+                ["220", "250", "250", "250", "354", "250", "221"],
+                "{hello} with {end:?}"
+            );
+        }
+    }
+    eventually(Duration::from_secs(30), "four messages", || async {
+        (submissions(&env).await == 4).then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.count("SELECT count(*) FROM submissions WHERE sender LIKE '%evil%'")
+            .await,
+        0
+    );
+    drop(server);
+    env.cleanup().await;
+}

@@ -2,7 +2,13 @@
 //! busy, receiving — a customer's MTA waiting for its `250`, a portal upload
 //! in flight — goes first, and decisions catch up in the gaps. Rayon's pool,
 //! which reads a wrapper's entries in parallel, is niced the same way.
+//!
+//! A decision that panics (a parser bug met by hostile bytes) is caught here
+//! and returned as [`Failed::Panicked`]: the thread lives on, and the caller
+//! records the failure against its input instead of losing a thread for good.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -11,10 +17,41 @@ type Job = Box<dyn FnOnce() + Send>;
 /// How much lower than receiving deciding runs.
 const NICE: i32 = 10;
 
-/// The pool went away (a decider thread panicked while holding the queue).
+/// A decision did not produce its result.
 #[derive(Debug, thiserror::Error)]
-#[error("the decision threads are gone")]
-pub struct Gone;
+pub enum Failed {
+    /// No decision thread is left to run it.
+    #[error("the decision threads are gone")]
+    Gone,
+    /// The decision panicked; the thread survived.
+    #[error("deciding panicked: {0}")]
+    Panicked(String),
+}
+
+/// Decision threads running now (they only leave when the pool is dropped,
+/// which `/readyz` would report).
+static ALIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether a decision can run at all: at least one decision thread is alive.
+pub fn available() -> bool {
+    LazyLock::force(&POOL).is_some() && ALIVE.load(Ordering::SeqCst) > 0
+}
+
+/// Counts a decision thread as alive for as long as it runs.
+struct Alive;
+
+impl Alive {
+    fn new() -> Self {
+        ALIVE.fetch_add(1, Ordering::SeqCst);
+        Alive
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        ALIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 static POOL: LazyLock<Option<mpsc::Sender<Job>>> = LazyLock::new(start);
 
@@ -54,6 +91,7 @@ fn start() -> Option<mpsc::Sender<Job>> {
         let spawned = std::thread::Builder::new()
             .name(format!("decide-{i}"))
             .spawn(move || {
+                let _alive = Alive::new();
                 lower_priority();
                 loop {
                     let job = match rx.lock() {
@@ -71,18 +109,32 @@ fn start() -> Option<mpsc::Sender<Job>> {
     (started > 0).then_some(tx)
 }
 
-/// Runs `f` on a decision thread and waits for its result.
-pub async fn run<F, R>(f: F) -> Result<R, Gone>
+/// Runs `f` on a decision thread and waits for its result. A panic in `f`
+/// comes back as [`Failed::Panicked`] with its message.
+pub async fn run<F, R>(f: F) -> Result<R, Failed>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
-        let _ = tx.send(f());
+        let out = catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_message(p.as_ref()));
+        let _ = tx.send(out);
     });
-    POOL.as_ref().ok_or(Gone)?.send(job).map_err(|_| Gone)?;
-    rx.await.map_err(|_| Gone)
+    POOL.as_ref()
+        .ok_or(Failed::Gone)?
+        .send(job)
+        .map_err(|_| Failed::Gone)?;
+    rx.await.map_err(|_| Failed::Gone)?.map_err(Failed::Panicked)
+}
+
+/// The text a panic carried (`panic!("...")` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 #[cfg(test)]
@@ -97,5 +149,21 @@ mod tests {
             out.push(m.await.expect("ran"));
         }
         assert_eq!(out, (0..32).map(|i| i * 2).collect::<Vec<_>>());
+    }
+
+    /// A panicking decision is returned as a failure, and every thread is
+    /// still there for the next decisions: more panics than threads leave
+    /// the pool whole.
+    #[tokio::test]
+    async fn a_panic_is_a_failure_and_the_threads_survive() {
+        for i in 0..(super::count() * 2 + 1) {
+            let r = super::run(move || -> u32 { panic!("injected panic {i}") }).await;
+            match r {
+                Err(super::Failed::Panicked(m)) => assert_eq!(m, format!("injected panic {i}")),
+                other => panic!("expected a panic failure, got {other:?}"),
+            }
+        }
+        assert!(super::available());
+        assert_eq!(super::run(|| 7).await.expect("still runs"), 7);
     }
 }

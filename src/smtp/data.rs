@@ -1,5 +1,10 @@
 //! The message after `DATA`: lines until a lone `.`, with the leading dot of
 //! stuffed lines removed (RFC 5321 §4.5.2), counted against the size limit.
+//!
+//! Only `CRLF . CRLF` ends the data. A bare LF or CR is data, and a line
+//! that follows a bare LF is not a line start: `first\n.\nMAIL FROM:...`
+//! is one message, not a message and smuggled commands (the SMTP smuggling
+//! class; Postfix's `smtpd_forbid_bare_newline = normalize` does the same).
 //! Bytes past the limit are read and dropped so the reply comes at the end,
 //! where the client listens for it; so are lines over the length limit.
 //!
@@ -22,6 +27,12 @@ pub struct DataReader {
     partial: Vec<u8>,
     /// The unfinished line is already over `max_line`.
     partial_too_long: bool,
+    /// The next line starts after a CRLF (or at the start of the data), so
+    /// it may be the end marker or carry a stuffed dot.
+    at_line_start: bool,
+    /// The dropped tail of an over-long line ended in CR (its CRLF may be
+    /// split across two reads).
+    tail_cr: bool,
 }
 
 impl DataReader {
@@ -35,6 +46,8 @@ impl DataReader {
             too_long: false,
             partial: Vec::new(),
             partial_too_long: false,
+            at_line_start: true,
+            tail_cr: false,
         }
     }
 
@@ -56,6 +69,9 @@ impl DataReader {
                 let line = std::mem::take(&mut self.partial);
                 let done = if std::mem::take(&mut self.partial_too_long) {
                     self.too_long = true;
+                    let piece = &buf[at..end];
+                    self.at_line_start = piece.ends_with(b"\r\n")
+                        || (piece.len() == 1 && std::mem::take(&mut self.tail_cr));
                     false
                 } else {
                     self.take(&line)
@@ -76,6 +92,9 @@ impl DataReader {
     /// Keeps the unfinished start of a line, unless it is already too long.
     fn hold(&mut self, bytes: &[u8]) {
         if self.partial_too_long {
+            if let Some(&last) = bytes.last() {
+                self.tail_cr = last == b'\r';
+            }
             return;
         }
         if self.partial.len() + bytes.len() > self.max_line {
@@ -88,14 +107,19 @@ impl DataReader {
 
     /// One whole line with its ending; true when it was the end marker.
     fn take(&mut self, line: &[u8]) -> bool {
+        let line_start = std::mem::replace(&mut self.at_line_start, line.ends_with(b"\r\n"));
         if line.len() > self.max_line {
             self.too_long = true;
             return false;
         }
-        if line == b".\r\n" || line == b".\n" {
+        if line_start && line == b".\r\n" {
             return true;
         }
-        let line = line.strip_prefix(b".").unwrap_or(line);
+        let line = if line_start {
+            line.strip_prefix(b".").unwrap_or(line)
+        } else {
+            line
+        };
         self.size += line.len() as u64;
         if self.size <= self.max_size {
             self.raw.extend_from_slice(line);

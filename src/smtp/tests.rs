@@ -219,13 +219,43 @@ fn data_is_unstuffed_and_counted() {
 
     let mut d = DataReader::new(10, 1000);
     assert_eq!(d.feed(b"0123456789abc\r\n"), (15, false));
-    assert!(d.feed(b".\n").1, "a bare LF end marker counts too");
+    assert!(!d.feed(b".\n").1, "a bare LF end marker is data");
+    assert!(d.feed(b".\r\n").1);
     assert_eq!(d.finish().0, DataEnd::TooBig);
 
     let mut d = DataReader::new(100, 10);
     assert!(!d.feed(b"01234567890123\r\n").1);
     assert!(d.feed(b".\r\n").1);
     assert_eq!(d.finish().0, DataEnd::LineTooLong);
+}
+
+/// The SMTP smuggling session: after a bare-LF "end of data" come commands
+/// that a lax server would run as a second message. Only `CRLF.CRLF` ends the
+/// data, so all of it is one message and nothing follows it.
+#[test]
+fn bare_lf_or_cr_never_ends_data() {
+    let smuggled = b"first\n.\nMAIL FROM:<evil@evil.test>\r\nRCPT TO:<samples@lab.example>\r\nDATA\r\nforged\r\n.\r\n";
+    let mut d = DataReader::new(10_000, 1000);
+    let (used, done) = d.feed(smuggled);
+    assert!(done);
+    assert_eq!(used, smuggled.len(), "nothing is left to run as commands");
+    let (end, raw) = d.finish();
+    assert_eq!(end, DataEnd::Complete);
+    assert_eq!(
+        raw,
+        b"first\n.\nMAIL FROM:<evil@evil.test>\r\nRCPT TO:<samples@lab.example>\r\nDATA\r\nforged\r\n"
+    );
+    // A bare CR around the dot is data too.
+    for stream in [&b"a\r\n.\rMAIL FROM:<e@e>\r\n.\r\n"[..], b"a\r.\r\nb\r\n.\r\n"] {
+        let mut d = DataReader::new(10_000, 1000);
+        let (used, done) = d.feed(stream);
+        assert!(done && used == stream.len(), "{stream:?}");
+    }
+    // A CRLF split over two reads after an over-long line still counts.
+    let mut d = DataReader::new(10_000, 4);
+    assert!(!d.feed(b"0123456789\r").1);
+    assert!(!d.feed(b"\n").1);
+    assert!(d.feed(b".\r\n").1);
 }
 
 /// Reads `stream` fed in pieces cut at `cuts`: the message, where the next

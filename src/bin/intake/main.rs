@@ -54,6 +54,11 @@ enum Command {
     Migrate,
     /// Record inputs that were stored but never recorded (after a crash).
     Replay,
+    /// Stored inputs whose deciding failed and that were parked.
+    Inputs {
+        #[command(subcommand)]
+        action: InputsAction,
+    },
     /// Manage entitlements.
     Grants {
         #[command(subcommand)]
@@ -98,6 +103,18 @@ enum SrAction {
         #[arg(long, env = "USER", default_value = "staff")]
         by: String,
     },
+}
+
+#[derive(Subcommand)]
+enum InputsAction {
+    /// List the inputs parked as failed, with their tries and reason.
+    Failed {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a parked input back for the replay loop, its tries counted afresh.
+    Retry { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -157,6 +174,30 @@ fn main() -> ExitCode {
                 let app = app::App::start(config).await?;
                 let n = app.intake.replay_pending().await?;
                 println!("recorded {n} stored inputs");
+                Ok(())
+            }
+            Command::Inputs { action } => {
+                let app = app::App::start_without_broker(config).await?;
+                let pool = &app.intake.pool;
+                match action {
+                    InputsAction::Failed { json } => {
+                        let parked = intake::inputs::failed(pool).await?;
+                        if *json {
+                            for p in &parked {
+                                println!("{}", serde_json::to_string(p)?);
+                            }
+                        } else {
+                            print_parked(&parked);
+                        }
+                    }
+                    InputsAction::Retry { id } => {
+                        if intake::inputs::retry(pool, *id).await? {
+                            println!("input {id} goes back to the replay loop of `intake serve`");
+                        } else {
+                            anyhow::bail!("input {id} is not parked as failed");
+                        }
+                    }
+                }
                 Ok(())
             }
             Command::Hashes {
@@ -232,6 +273,30 @@ fn main() -> ExitCode {
             eprintln!("intake: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The parked inputs as a table, one line each; the reason on one line.
+fn print_parked(parked: &[intake::inputs::Parked]) {
+    if parked.is_empty() {
+        println!("no input is parked as failed");
+        return;
+    }
+    println!(
+        "{:>8}  {:<7}  {:<20}  {:>5}  {:<40}  reason",
+        "input", "channel", "failed at", "tries", "message id / upload id"
+    );
+    for p in parked {
+        let when = p
+            .failed_at
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
+        let reason = p.error.as_deref().unwrap_or("").replace(['\n', '\r'], " ");
+        let id: String = p.external_id.chars().take(40).collect();
+        println!(
+            "{:>8}  {:<7}  {:<20}  {:>5}  {:<40}  {reason}",
+            p.id, p.channel, when, p.attempts, id
+        );
     }
 }
 

@@ -66,6 +66,8 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
         amqp_url: app.cfg.amqp_url.clone(),
         topology: app.topology.clone(),
         metrics: app.intake.metrics.clone(),
+        consumer_grace: std::time::Duration::from_secs(app.cfg.consumer_grace_secs),
+        unconsumed: Default::default(),
     });
     tokio::spawn(async move {
         shutdown_signal().await;
