@@ -50,6 +50,21 @@ pub fn zip_with(items: &[Item<'_>], lock: Lock<'_>, method: CompressionMethod) -
     w.finish().expect("finish").into_inner()
 }
 
+/// `zip` with every occurrence of the name `from` (in local headers and the
+/// central directory) replaced by `to`, of the same length: how tests make
+/// an archive whose directory lists one name twice, which the zip crate's
+/// writer refuses to write. Names are plaintext even in encrypted archives.
+pub fn renamed(mut zip: Vec<u8>, from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len(), "same length keeps every offset");
+    let (from, to) = (from.as_bytes(), to.as_bytes());
+    let mut at = 0;
+    while let Some(p) = memchr::memmem::find(&zip[at..], from) {
+        zip[at + p..at + p + from.len()].copy_from_slice(to);
+        at += p + from.len();
+    }
+    zip
+}
+
 /// A wrapper the way customers make them: ZipCrypto with `infected`.
 pub fn wrapper(items: &[Item<'_>]) -> Vec<u8> {
     zip(items, Lock::ZipCrypto(b"infected"))

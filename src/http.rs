@@ -77,8 +77,14 @@ async fn readyz(State(h): State<Arc<Health>>) -> impl IntoResponse {
     let mut body = format!(
         "database: {}\nbroker: {}\ndeciding: {}\n",
         db.as_ref().map_or_else(|e| e.to_string(), |()| "ok".into()),
-        broker.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into()),
-        if deciding { "ok" } else { "no decision thread is left" },
+        broker
+            .as_ref()
+            .map_or_else(|e| e.to_string(), |_| "ok".into()),
+        if deciding {
+            "ok"
+        } else {
+            "no decision thread is left"
+        },
     );
     if let Ok(Some(idle)) = &broker
         && *idle >= h.consumer_grace

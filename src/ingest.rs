@@ -247,7 +247,10 @@ impl Intake {
         };
         self.metrics
             .decide_failures
-            .get_or_create(&vec![("kind", kind.to_owned()), ("parked", parked.to_string())])
+            .get_or_create(&vec![
+                ("kind", kind.to_owned()),
+                ("parked", parked.to_string()),
+            ])
             .inc();
         if parked {
             tracing::error!(inbound = claim.id, attempt = claim.attempt, error = %e,

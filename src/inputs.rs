@@ -103,12 +103,14 @@ pub async fn claim_next(
     .bind(now)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(id, attempt, channel, raw_sha256, envelope)| Pending {
-        claim: Claim { id, attempt },
-        channel,
-        raw_sha256,
-        envelope,
-    }))
+    Ok(
+        row.map(|(id, attempt, channel, raw_sha256, envelope)| Pending {
+            claim: Claim { id, attempt },
+            channel,
+            raw_sha256,
+            envelope,
+        }),
+    )
 }
 
 /// Extends the lease of `claim` from `now`.

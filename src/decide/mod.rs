@@ -119,6 +119,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy, keep: &dyn Keep) -> Result<Rep
         passwords,
     };
     let mut leaves = Vec::new();
+    let mut names = Unique::default();
     for (i, a) in input.attachments.iter().enumerate() {
         let fallback = format!("attachment-{}", i + 1);
         let mut safe = safe_name(a.name.as_deref().unwrap_or(""), &fallback);
@@ -133,6 +134,7 @@ pub fn decide(input: &Input<'_>, policy: &Policy, keep: &dyn Keep) -> Result<Rep
         if safe.changed && a.name.is_some() {
             warnings.push(renamed_warning(a.name.as_deref().unwrap_or("")));
         }
+        safe.name = names.claim(&safe.name, &mut warnings);
         if let Some(kind) = a.not_a_file {
             let sha256 = Sha256::of(&a.bytes);
             keep.keep(&sha256, &a.bytes)
@@ -157,10 +159,20 @@ pub fn decide(input: &Input<'_>, policy: &Policy, keep: &dyn Keep) -> Result<Rep
     let missing_fields = metadata.missing_fields();
     let mut samples = Vec::new();
     let mut rejected = Vec::new();
+    // Names are unique level by level; a safe name with a `/` of its own can
+    // still meet a nested path (`a/b.exe` beside a wrapper `a` holding
+    // `b.exe`), so every path is checked once more here.
+    let mut paths = Unique::default();
     for leaf in leaves {
         match leaf {
-            Leaf::Sample(s) => samples.push(s),
-            Leaf::Rejected(r) => rejected.push(r),
+            Leaf::Sample(mut s) => {
+                s.path = paths.claim(&s.path, &mut s.warnings);
+                samples.push(s);
+            }
+            Leaf::Rejected(mut r) => {
+                r.path = paths.claim(&r.path, &mut Vec::new());
+                rejected.push(r);
+            }
         }
     }
     Ok(Report {
@@ -178,6 +190,34 @@ pub fn decide(input: &Input<'_>, policy: &Policy, keep: &dyn Keep) -> Result<Rep
 enum Leaf {
     Sample(SampleEntry),
     Rejected(RejectedEntry),
+}
+
+/// Names already given at one level of a submission. Two files may carry
+/// the same name (two attachments, two entries of one zip, `../a.exe` and
+/// `a.exe` once made safe): the later ones get `~2`, `~3`, ... so every path
+/// of a report names one file.
+#[derive(Default)]
+struct Unique(std::collections::HashSet<String>);
+
+impl Unique {
+    /// `name`, or the first free `name~n`; a renamed file says so in
+    /// `warnings`.
+    fn claim(&mut self, name: &str, warnings: &mut Vec<String>) -> String {
+        if self.0.insert(name.to_owned()) {
+            return name.to_owned();
+        }
+        let mut n = 2u64;
+        loop {
+            let candidate = format!("{name}~{n}");
+            if self.0.insert(candidate.clone()) {
+                warnings.push(format!(
+                    "another file of this submission is also named {name:?}"
+                ));
+                return candidate;
+            }
+            n += 1;
+        }
+    }
 }
 
 impl Leaf {
@@ -401,14 +441,36 @@ impl Walk<'_> {
                 self.limits.max_entries
             ))));
         }
-        let read = |i: usize| {
+        // Each entry's path, made safe and then unique in this wrapper, in
+        // the directory's order. Directory entries take no name: they are
+        // skipped silently unless reading finds data under one (the final
+        // pass in `decide` keeps such a path unique).
+        let mut names = Unique::default();
+        let named: Vec<(usize, String, Vec<String>)> = (0..w.len())
+            .map(|i| {
+                let raw = w.name(i);
+                let safe = safe_name(raw, &format!("entry-{}", i + 1));
+                let mut warnings = if safe.changed && !w.is_dir(i) {
+                    vec![renamed_warning(raw)]
+                } else {
+                    Vec::new()
+                };
+                let name = if w.is_dir(i) {
+                    safe.name
+                } else {
+                    names.claim(&safe.name, &mut warnings)
+                };
+                (i, format!("{path}/{name}"), warnings)
+            })
+            .collect();
+        let read = |(i, entry_path, warnings): (usize, String, Vec<String>)| {
             let mut w = w.clone();
-            self.entry(&mut w, i, path, depth, given)
+            self.entry(&mut w, i, entry_path, warnings, depth, given)
         };
         let outs: Vec<Result<EntryOut, Stop>> = if depth == 1 {
-            (0..w.len()).into_par_iter().map(read).collect()
+            named.into_par_iter().map(read).collect()
         } else {
-            (0..w.len()).map(read).collect()
+            named.into_iter().map(read).collect()
         };
         let mut entries = Vec::with_capacity(outs.len());
         for o in outs {
@@ -438,23 +500,16 @@ impl Walk<'_> {
         Ok(Ok(leaves))
     }
 
-    /// Reads and judges entry `i` of the wrapper at `prefix`.
+    /// Reads and judges entry `i` of a wrapper, reported as `path`.
     fn entry(
         &self,
         w: &mut Wrapper<'_>,
         i: usize,
-        prefix: &str,
+        path: String,
+        warnings: Vec<String>,
         depth: u32,
         given: bool,
     ) -> Result<EntryOut, Stop> {
-        let raw = w.name(i);
-        let safe = safe_name(&raw, &format!("entry-{}", i + 1));
-        let path = format!("{prefix}/{}", safe.name);
-        let warnings = if safe.changed {
-            vec![renamed_warning(&raw)]
-        } else {
-            Vec::new()
-        };
         let mut out = EntryOut::default();
         match w.read(i, self.limits) {
             Entry::Dir => {}

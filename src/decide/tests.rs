@@ -3,7 +3,7 @@ use std::sync::Mutex;
 use zip::AesMode;
 
 use super::*;
-use crate::fixture::{EICAR, Item, Lock, email, wrapper, zip};
+use crate::fixture::{EICAR, Item, Lock, email, renamed, wrapper, zip};
 use crate::mail;
 
 const BODY: &str = "Grant Number: 1\r\nFile List: a\r\nSymptoms: b\r\nDetected: no\r\nMcAfee Product Name: ENS\r\nEngine Version: 1\r\nDAT Version: 2\r\nOperating System: Win\r\n";
@@ -395,4 +395,107 @@ fn chinese_password_line_and_portal_passwords() {
     let r = decide(&input, &Policy::default(), &Discard).expect("discard");
     assert_eq!(r.samples.len(), 1);
     assert_eq!(r.samples[0].warnings, [GIVEN_PASSWORD_WARNING]);
+}
+
+fn paths(r: &Report) -> Vec<&str> {
+    r.samples
+        .iter()
+        .map(|s| s.path.as_str())
+        .chain(r.rejected.iter().map(|x| x.path.as_str()))
+        .collect()
+}
+
+/// Two entries called `dup.exe` with different content: both are samples,
+/// the later one suffixed. (The zip crate keys entries by name and showed
+/// only one.) The same in a nested wrapper, and for two attachments.
+#[test]
+fn entries_with_one_name_are_all_judged() {
+    let z = renamed(
+        wrapper(&[
+            Item::File("dup1.exe", PE),
+            Item::File("dup2.exe", EICAR),
+            Item::Dir("dir1/"),
+            Item::File("../a.exe", b"echo one"),
+            Item::File("a.exe", b"echo two"),
+        ]),
+        "dup2.exe",
+        "dup1.exe",
+    );
+    let r = check(&[("s.zip", &z)]);
+    assert_eq!(
+        paths(&r),
+        [
+            "s.zip/dup1.exe",
+            "s.zip/dup1.exe~2",
+            "s.zip/a.exe",
+            "s.zip/a.exe~2"
+        ]
+    );
+    assert_eq!(r.samples[0].sha256, Sha256::of(PE));
+    assert_eq!(r.samples[1].sha256, Sha256::of(EICAR));
+    assert!(
+        r.samples[1]
+            .warnings
+            .iter()
+            .any(|w| w.contains("also named"))
+    );
+
+    let inner = renamed(
+        wrapper(&[Item::File("x1.exe", PE), Item::File("x2.exe", EICAR)]),
+        "x2.exe",
+        "x1.exe",
+    );
+    let outer = renamed(
+        wrapper(&[Item::File("in1.zip", &inner), Item::File("in2.zip", &inner)]),
+        "in2.zip",
+        "in1.zip",
+    );
+    let r = check(&[
+        ("s.zip", &outer),
+        ("s.zip", &wrapper(&[Item::File("x1.exe", PE)])),
+    ]);
+    assert_eq!(
+        paths(&r),
+        [
+            "s.zip/in1.zip/x1.exe",
+            "s.zip/in1.zip/x1.exe~2",
+            "s.zip/in1.zip~2/x1.exe",
+            "s.zip/in1.zip~2/x1.exe~2",
+            "s.zip~2/x1.exe",
+        ]
+    );
+}
+
+/// 10,001 entries of one name are 10,001 entries: past the limit, the
+/// wrapper is a bomb, however the names repeat.
+#[test]
+fn repeated_names_do_not_slip_past_the_entry_limit() {
+    let names: Vec<String> = (0..11).map(|i| format!("f{i:04}")).collect();
+    let items: Vec<Item<'_>> = names.iter().map(|n| Item::File(n, b"x")).collect();
+    let mut z = wrapper(&items);
+    for n in &names[1..] {
+        z = renamed(z, n, &names[0]);
+    }
+    let policy = Policy {
+        limits: Limits {
+            max_entries: 10,
+            ..Limits::default()
+        },
+        ..Policy::default()
+    };
+    let r = decide_email(&email(BODY, &[("s.zip", &z)]), &policy);
+    assert_eq!(reasons(&r), [("s.zip", RejectReason::ArchiveBomb)]);
+}
+
+/// A name ending in `/` with data behind it is read like a file: nothing
+/// hides behind a trailing slash.
+#[test]
+fn a_directory_with_data_is_a_file() {
+    let z = renamed(
+        wrapper(&[Item::File("hide", EICAR), Item::File("keep.exe", PE)]),
+        "hide",
+        "hid/",
+    );
+    let r = check(&[("s.zip", &z)]);
+    assert_eq!(paths(&r), ["s.zip/hid", "s.zip/keep.exe"]);
 }

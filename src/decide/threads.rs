@@ -125,7 +125,9 @@ where
         .ok_or(Failed::Gone)?
         .send(job)
         .map_err(|_| Failed::Gone)?;
-    rx.await.map_err(|_| Failed::Gone)?.map_err(Failed::Panicked)
+    rx.await
+        .map_err(|_| Failed::Gone)?
+        .map_err(Failed::Panicked)
 }
 
 /// The text a panic carried (`panic!("...")` gives a `&str` or a `String`).

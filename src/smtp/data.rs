@@ -65,13 +65,20 @@ impl DataReader {
             let done = if self.partial.is_empty() && !self.partial_too_long {
                 self.take(&buf[at..end])
             } else {
-                self.hold(&buf[at..end]);
+                let piece = &buf[at..end];
+                // Whether the line ends in CRLF, its CR possibly in an
+                // earlier read (held, or dropped with an over-long line).
+                let prev_cr = if self.partial_too_long {
+                    self.tail_cr
+                } else {
+                    self.partial.last() == Some(&b'\r')
+                };
+                let crlf = piece.ends_with(b"\r\n") || (piece.len() == 1 && prev_cr);
+                self.hold(piece);
                 let line = std::mem::take(&mut self.partial);
                 let done = if std::mem::take(&mut self.partial_too_long) {
                     self.too_long = true;
-                    let piece = &buf[at..end];
-                    self.at_line_start = piece.ends_with(b"\r\n")
-                        || (piece.len() == 1 && std::mem::take(&mut self.tail_cr));
+                    self.at_line_start = crlf;
                     false
                 } else {
                     self.take(&line)
@@ -99,6 +106,7 @@ impl DataReader {
         }
         if self.partial.len() + bytes.len() > self.max_line {
             self.partial_too_long = true;
+            self.tail_cr = bytes.last() == Some(&b'\r');
             self.partial.clear();
         } else {
             self.partial.extend_from_slice(bytes);

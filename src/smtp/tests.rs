@@ -220,6 +220,10 @@ fn data_is_unstuffed_and_counted() {
     let mut d = DataReader::new(10, 1000);
     assert_eq!(d.feed(b"0123456789abc\r\n"), (15, false));
     assert!(!d.feed(b".\n").1, "a bare LF end marker is data");
+    assert!(
+        !d.feed(b".\r\n").1,
+        "a line after a bare LF is no line start"
+    );
     assert!(d.feed(b".\r\n").1);
     assert_eq!(d.finish().0, DataEnd::TooBig);
 
@@ -246,7 +250,10 @@ fn bare_lf_or_cr_never_ends_data() {
         b"first\n.\nMAIL FROM:<evil@evil.test>\r\nRCPT TO:<samples@lab.example>\r\nDATA\r\nforged\r\n"
     );
     // A bare CR around the dot is data too.
-    for stream in [&b"a\r\n.\rMAIL FROM:<e@e>\r\n.\r\n"[..], b"a\r.\r\nb\r\n.\r\n"] {
+    for stream in [
+        &b"a\r\n.\rMAIL FROM:<e@e>\r\n.\r\n"[..],
+        b"a\r.\r\nb\r\n.\r\n",
+    ] {
         let mut d = DataReader::new(10_000, 1000);
         let (used, done) = d.feed(stream);
         assert!(done && used == stream.len(), "{stream:?}");

@@ -7,11 +7,14 @@
 //! `decide` walks the tree. Everything works on bytes in memory: inputs are
 //! already bounded by the message or upload size limit.
 
+mod directory;
 mod name;
 #[cfg(test)]
 mod tests;
 
-use std::io::{Cursor, Read};
+use std::io::Read;
+
+use directory::{Directory, Listed, View};
 
 use zip::ZipArchive;
 use zip::result::ZipError;
@@ -70,23 +73,21 @@ pub enum Probe<'a> {
 /// Looks into the zip in `bytes`, trying `passwords` in order (`infected`
 /// first, then those the customer gave).
 pub fn probe<'a>(bytes: &'a [u8], passwords: &[&[u8]]) -> Probe<'a> {
-    let mut archive = match ZipArchive::new(Cursor::new(bytes)) {
+    let Directory { entries, view } = match directory::read(bytes) {
+        Ok(d) => d,
+        Err(e) => return Probe::Corrupt(format!("not a readable zip: {e}")),
+    };
+    let mut archive = match ZipArchive::new(view) {
         Ok(a) => a,
         Err(e) => return Probe::Corrupt(describe(&e)),
     };
-    let mut first_encrypted = None;
-    let mut office = false;
-    for i in 0..archive.len() {
-        let Ok(entry) = archive.by_index_data(i) else {
-            return Probe::Corrupt(format!("entry {i} unreadable"));
-        };
-        let raw = entry.name_raw();
-        office |= raw == b"[Content_Types].xml" || raw == b"mimetype";
-        if entry.encrypted() && first_encrypted.is_none() {
-            first_encrypted = Some(i);
-        }
+    if archive.len() != entries.len() {
+        return Probe::Corrupt("the central directory does not read back".to_owned());
     }
-    let Some(i) = first_encrypted else {
+    let office = entries
+        .iter()
+        .any(|e| e.name == "[Content_Types].xml" || e.name == "mimetype");
+    let Some(i) = entries.iter().position(|e| e.encrypted) else {
         return Probe::Plain { office };
     };
     // A password check (ZipCrypto's byte, AES's verifier) lets some wrong
@@ -109,6 +110,7 @@ pub fn probe<'a>(bytes: &'a [u8], passwords: &[&[u8]]) -> Probe<'a> {
     };
     Probe::Wrapper(Wrapper {
         archive,
+        entries: entries.into(),
         password,
         index,
         others: candidates,
@@ -130,7 +132,9 @@ fn describe(e: &ZipError) -> String {
 /// lets entries be read on several threads.
 #[derive(Clone)]
 pub struct Wrapper<'a> {
-    archive: ZipArchive<Cursor<&'a [u8]>>,
+    archive: ZipArchive<View<'a>>,
+    /// Every record of the central directory, duplicates and all.
+    entries: std::sync::Arc<[Listed]>,
     /// The password entries are read with ...
     password: Vec<u8>,
     /// ... its place in the list `probe` was given ...
@@ -181,26 +185,23 @@ impl Wrapper<'_> {
 
     /// Number of entries the central directory lists.
     pub fn len(&self) -> usize {
-        self.archive.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.archive.len() == 0
+        self.entries.is_empty()
     }
 
-    /// The raw name of entry `i`, decoded: UTF-8 when the bytes are UTF-8
-    /// (many tools omit the flag), else the zip crate's reading (CP437).
-    pub fn name(&self, i: usize) -> String {
-        match self.archive.by_index_data(i) {
-            Ok(e) => match std::str::from_utf8(e.name_raw()) {
-                Ok(s) => s.to_owned(),
-                Err(_) => e
-                    .name()
-                    .map(|n| n.into_owned())
-                    .unwrap_or_else(|_| String::from_utf8_lossy(e.name_raw()).into_owned()),
-            },
-            Err(_) => String::new(),
-        }
+    /// The name of entry `i` as the archive lists it, decoded: UTF-8 when
+    /// the bytes are UTF-8 (many tools omit the flag), else CP437.
+    pub fn name(&self, i: usize) -> &str {
+        self.entries.get(i).map_or("", |e| e.name.as_str())
+    }
+
+    /// Whether entry `i` is named as a directory (its name ends in a
+    /// separator); reading tells whether it is one.
+    pub fn is_dir(&self, i: usize) -> bool {
+        self.entries.get(i).is_some_and(|e| e.is_dir)
     }
 
     /// Reads entry `i` under `limits`.
@@ -213,9 +214,7 @@ impl Wrapper<'_> {
         let compressed = meta.compressed_size();
         let declared = meta.size();
         let special = special_kind(meta.unix_mode(), meta.is_symlink());
-        if meta.is_dir() && declared == 0 {
-            return Entry::Dir;
-        }
+        let is_dir = meta.is_dir();
         let mut file = match self.archive.by_index_decrypt(i, &self.password) {
             Ok(f) => f,
             Err(ZipError::InvalidPassword) => {
@@ -261,6 +260,11 @@ impl Wrapper<'_> {
                 return Entry::TooLarge { head: bytes };
             }
             bytes.extend_from_slice(&chunk[..n]);
+        }
+        // A directory is skipped only when it holds nothing: a name ending
+        // in a separator must not hide data.
+        if is_dir && bytes.is_empty() {
+            return Entry::Dir;
         }
         Entry::File { bytes, encrypted }
     }

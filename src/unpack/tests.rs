@@ -15,7 +15,7 @@ fn open(bytes: &[u8]) -> Wrapper<'_> {
 fn read_all(bytes: &[u8]) -> Vec<(String, Entry)> {
     let mut w = open(bytes);
     (0..w.len())
-        .map(|i| (w.name(i), w.read(i, &Limits::default())))
+        .map(|i| (w.name(i).to_owned(), w.read(i, &Limits::default())))
         .collect()
 }
 
