@@ -77,10 +77,11 @@ pub enum RejectReason {
     TooLarge,
     NotAFile,
     TooDeep,
+    TooManyFiles,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 13] = [
+    pub const ALL: [RejectReason; 14] = [
         RejectReason::Empty,
         RejectReason::Screenshot,
         RejectReason::AvLog,
@@ -94,6 +95,7 @@ impl RejectReason {
         RejectReason::TooLarge,
         RejectReason::NotAFile,
         RejectReason::TooDeep,
+        RejectReason::TooManyFiles,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -111,6 +113,7 @@ impl RejectReason {
             RejectReason::TooLarge => "too_large",
             RejectReason::NotAFile => "not_a_file",
             RejectReason::TooDeep => "too_deep",
+            RejectReason::TooManyFiles => "too_many_files",
         }
     }
 
@@ -133,6 +136,9 @@ impl RejectReason {
             }
             RejectReason::NotAFile => "send regular files only (no links or devices)",
             RejectReason::TooDeep => "put the files in one zip with the password infected",
+            RejectReason::TooManyFiles => {
+                "send at most the limit of files at once, or upload them on the portal"
+            }
         }
     }
 }

@@ -272,6 +272,11 @@ impl TemplateError {
     }
 }
 
+/// How many accepted and how many refused files an answer lists by name;
+/// the rest are counted. A message of thousands of files must not make an
+/// answer of megabytes.
+pub const LISTED: usize = 50;
+
 /// Composes the answer for `notice` on SR `sr` to `to`.
 pub fn compose(
     sr: &SrNumber,
@@ -296,8 +301,9 @@ pub fn compose(
                 (Outcome::NeedsInfo, None) => AnswerKind::NeedsInfo,
                 (Outcome::Accepted, None) => AnswerKind::Accepted,
             };
-            let rejected: Vec<_> = rejected
+            let rejected_shown: Vec<_> = rejected
                 .iter()
+                .take(LISTED)
                 .map(|r| serde_json::json!({ "path": r.path, "reason": r.reason.as_str() }))
                 .collect();
             let missing: Vec<&str> = missing.iter().map(|f| f.key()).collect();
@@ -305,8 +311,11 @@ pub fn compose(
                 sr => sr_text,
                 vendor => vendor,
                 held => held.clone().unwrap_or_default(),
-                samples => Value::from(Serde(samples)),
-                rejected => Value::from(Serde(&rejected)),
+                samples => Value::from(Serde(&samples[..samples.len().min(LISTED)])),
+                sample_count => samples.len(),
+                samples_more => samples.len().saturating_sub(LISTED),
+                rejected => Value::from(Serde(&rejected_shown)),
+                rejected_more => rejected.len().saturating_sub(LISTED),
                 missing => Value::from(Serde(&missing)),
                 completed => *completed,
             };

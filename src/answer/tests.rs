@@ -280,3 +280,41 @@ fn every_answer_renders_in_both_languages() {
     assert!(a.body.contains("dropper.exe (129 bytes"), "{}", a.body);
     assert!(a.body.contains("it is a screenshot"), "{}", a.body);
 }
+
+/// A message of thousands of files gets an answer of a few kilobytes: the
+/// first files by name, then how many more.
+#[test]
+fn long_lists_are_cut_with_a_count() {
+    let files: Vec<FileLine> = (0..3000)
+        .map(|i| FileLine {
+            path: format!("s.zip/f{i}.exe"),
+            size: 1,
+            sha256: crate::digest::Sha256::of(format!("{i}").as_bytes()),
+        })
+        .collect();
+    let refused: Vec<RejectedEntry> = (0..5000)
+        .map(|i| RejectedEntry {
+            path: format!("shot{i}.png"),
+            sha256: None,
+            size: 1,
+            reason: RejectReason::Screenshot,
+            detail: String::new(),
+        })
+        .collect();
+    for lang in [Lang::En, Lang::Zh] {
+        let n = Notice::Received {
+            outcome: Outcome::Accepted,
+            held: None,
+            samples: &files,
+            rejected: &refused,
+            missing: &[],
+            completed: false,
+        };
+        let a = compose(&sr(), &to(lang), &n, "McAfee").expect("renders");
+        assert!(a.body.len() < 20_000, "{} bytes", a.body.len());
+        assert!(a.body.contains("3000"), "{}", a.body);
+        assert!(a.body.contains(&format!("{}", 3000 - LISTED)), "{}", a.body);
+        assert!(a.body.contains(&format!("{}", 5000 - LISTED)), "{}", a.body);
+        assert!(a.body.contains("s.zip/f49.exe") && !a.body.contains("s.zip/f50.exe"));
+    }
+}

@@ -121,15 +121,13 @@ pub fn decide(input: &Input<'_>, policy: &Policy, keep: &dyn Keep) -> Result<Rep
     let mut leaves = Vec::new();
     let mut names = Unique::default();
     for (i, a) in input.attachments.iter().enumerate() {
-        let fallback = format!("attachment-{}", i + 1);
-        let mut safe = safe_name(a.name.as_deref().unwrap_or(""), &fallback);
-        if walk.email {
-            // An attachment has a file name, not a path: some clients send the
-            // sender's full path, which must not read as archive steps.
-            if let Some((_, base)) = safe.name.rsplit_once('/') {
-                safe.name = base.to_owned();
-            }
+        if i >= walk.limits.max_files {
+            let max = walk.limits.max_files;
+            let rest = &input.attachments[i..];
+            leaves.push(too_many_files(rest, i, walk.email, &mut names, max));
+            break;
         }
+        let mut safe = attachment_name(a, i, walk.email);
         let mut warnings = Vec::new();
         if safe.changed && a.name.is_some() {
             warnings.push(renamed_warning(a.name.as_deref().unwrap_or("")));
@@ -581,6 +579,42 @@ impl Walk<'_> {
         }
         Ok(out)
     }
+}
+
+/// The safe name of attachment `index`. By email an attachment has a file
+/// name, not a path: some clients send the sender's full path, which must
+/// not read as archive steps.
+fn attachment_name(a: &Attachment<'_>, index: usize, email: bool) -> unpack::SafeName {
+    let fallback = format!("attachment-{}", index + 1);
+    let mut safe = safe_name(a.name.as_deref().unwrap_or(""), &fallback);
+    if email && let Some((_, base)) = safe.name.rsplit_once('/') {
+        safe.name = base.to_owned();
+    }
+    safe
+}
+
+/// The one rejection that stands for the files of an input past the limit:
+/// named after the first of them, not read (no digest).
+fn too_many_files(
+    rest: &[Attachment<'_>],
+    index: usize,
+    email: bool,
+    names: &mut Unique,
+    max: usize,
+) -> Leaf {
+    let first = &rest[0];
+    let name = names.claim(&attachment_name(first, index, email).name, &mut Vec::new());
+    Leaf::rejected(
+        name,
+        None,
+        first.bytes.len() as u64,
+        RejectReason::TooManyFiles,
+        format!(
+            "the input holds {} files, over the limit of {max}; {} were not read",
+            index + rest.len(),
+            rest.len()
+        ),
+    )
 }
 
 /// Why an attached or uploaded zip stays shut.

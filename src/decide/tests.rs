@@ -499,3 +499,41 @@ fn a_directory_with_data_is_a_file() {
     let r = check(&[("s.zip", &z)]);
     assert_eq!(paths(&r), ["s.zip/hid", "s.zip/keep.exe"]);
 }
+
+/// More attachments than the per-input limit: the first are judged, one
+/// rejection stands for the rest, named after the first not read.
+#[test]
+fn files_past_the_limit_are_one_rejection() {
+    let policy = Policy {
+        limits: Limits {
+            max_files: 3,
+            ..Limits::default()
+        },
+        ..Policy::default()
+    };
+    let shot = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    let z = wrapper(&[Item::File("a.exe", PE)]);
+    let attachments: Vec<(String, &[u8])> = (0..10)
+        .map(|i| {
+            if i == 0 {
+                ("s.zip".to_owned(), &z[..])
+            } else {
+                (format!("shot{i}.png"), &shot[..])
+            }
+        })
+        .collect();
+    let refs: Vec<(&str, &[u8])> = attachments.iter().map(|(n, b)| (n.as_str(), *b)).collect();
+    let r = decide_email(&email(BODY, &refs), &policy);
+    assert_eq!(r.samples.len(), 1);
+    assert_eq!(
+        reasons(&r),
+        [
+            ("shot1.png", RejectReason::Screenshot),
+            ("shot2.png", RejectReason::Screenshot),
+            ("shot3.png", RejectReason::TooManyFiles),
+        ]
+    );
+    let last = &r.rejected[2];
+    assert_eq!(last.sha256, None);
+    assert!(last.detail.contains("7 were not read"), "{}", last.detail);
+}

@@ -41,6 +41,9 @@ pub struct Limits {
     pub max_entries: usize,
     /// Deepest wrapper unpacked; the attached wrapper is depth 1 (3).
     pub max_depth: u32,
+    /// Most attachments or uploaded files of one input judged (1,000); one
+    /// rejection stands for the rest.
+    pub max_files: usize,
 }
 
 impl Default for Limits {
@@ -52,6 +55,7 @@ impl Default for Limits {
             ratio_floor: 1 << 20,
             max_entries: 10_000,
             max_depth: 3,
+            max_files: 1_000,
         }
     }
 }
