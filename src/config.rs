@@ -31,6 +31,10 @@ pub struct Config {
     pub vendor: String,
     /// Where blobs (raw inputs, samples, quarantine) are kept.
     pub blobs: BlobConfig,
+    /// The key blobs are neutered with, `id:64 hex digits`; empty: the
+    /// built-in key. Keys once used must stay readable: the built-in one
+    /// always is.
+    pub blob_key: Option<String>,
     pub limits: Limits,
     /// Delay before a failed analysis job is retried, in milliseconds.
     pub retry_delay_ms: u32,
@@ -88,6 +92,7 @@ impl Default for Config {
             blobs: BlobConfig::Local {
                 dir: PathBuf::from("var/blobs"),
             },
+            blob_key: None,
             limits: Limits::default(),
             retry_delay_ms: 30_000,
             max_attempts: 5,
@@ -165,6 +170,9 @@ impl Config {
         }
         if let Some(v) = get("INTAKE_BLOB_DIR") {
             self.blobs = BlobConfig::Local { dir: v.into() };
+        }
+        if let Some(v) = get("INTAKE_BLOB_KEY") {
+            self.blob_key = Some(v);
         }
         if let Some(v) = get("INTAKE_RETRY_DELAY_MS") {
             self.retry_delay_ms = v.parse().map_err(|e| ConfigError::Env {

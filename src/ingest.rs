@@ -212,15 +212,9 @@ impl Intake {
     {
         let claim = match inbound.claim {
             Some(c) => c,
-            None => match inputs::claim(&self.pool, inbound.id, Utc::now()).await? {
+            None => match self.claim_or_wait(inbound.id).await? {
                 Ok(c) => c,
-                Err(NotClaimed::Recorded) => {
-                    if let Some(done) = record::recorded(&self.pool, inbound.id).await? {
-                        return Ok(done);
-                    }
-                    return Err(IngestError::NotClaimed(inbound.id, NotClaimed::Recorded));
-                }
-                Err(other) => return Err(IngestError::NotClaimed(inbound.id, other)),
+                Err(done) => return Ok(done),
             },
         };
         inbound.claim = Some(claim);
@@ -231,6 +225,29 @@ impl Intake {
             self.note_failure(claim, e).await;
         }
         result
+    }
+
+    /// Claims input `id`; when another decision holds it (a redelivery
+    /// racing the first delivery), waits for that one's recording and
+    /// answers with it. Gives up after [`CLAIM_WAIT`]: the input is stored,
+    /// and the replay loop takes it if its holder died.
+    async fn claim_or_wait(&self, id: i64) -> Result<Result<Claim, Recorded>, IngestError> {
+        let started = Instant::now();
+        loop {
+            match inputs::claim(&self.pool, id, Utc::now()).await? {
+                Ok(c) => return Ok(Ok(c)),
+                Err(NotClaimed::Recorded) => {
+                    return match record::recorded(&self.pool, id).await? {
+                        Some(done) => Ok(Err(done)),
+                        None => Err(IngestError::NotClaimed(id, NotClaimed::Recorded)),
+                    };
+                }
+                Err(NotClaimed::Busy) if started.elapsed() < CLAIM_WAIT => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(other) => return Err(IngestError::NotClaimed(id, other)),
+            }
+        }
     }
 
     /// Records a failed try on the claimed input, parking it when its tries
@@ -583,6 +600,10 @@ impl Intake {
         Ok((input, stored))
     }
 }
+
+/// How long a second delivery of an input waits for the first one's
+/// decision before leaving it to the replay loop.
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Renews a claim's lease in the background until dropped, so a long
 /// decision keeps its input and a crashed process lets it go within

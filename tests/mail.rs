@@ -919,7 +919,7 @@ async fn bare_lf_or_cr_end_of_data_smuggles_nothing() {
             "{hello} client.example\r\nMAIL FROM:<bob@acme.example>\r\nRCPT TO:<{LAB}>\r\nDATA\r\n\
              From: bob@acme.example\r\nMessage-ID: <smuggle-{hello}-{}@acme.example>\r\nSubject: x\r\n\r\n\
              first{end}.{end}MAIL FROM:<evil@evil.test>\r\nRCPT TO:<{LAB}>\r\nDATA\r\nforged\r\n.\r\nQUIT\r\n",
-            end.len()
+            u32::from(end.as_bytes()[0])
         )
     };
     for (port, hello) in [(server.smtp, "EHLO"), (server.lmtp, "LHLO")] {

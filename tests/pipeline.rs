@@ -540,3 +540,265 @@ mod harness_proxy {
         }
     }
 }
+
+/// A decision that panics (a test-only hook makes it, on inputs carrying a
+/// marker) is a recorded failure of that input: the decision threads all
+/// survive more panics than there are threads, the input is tried again a
+/// bounded number of times and then parked as `failed` with its reason, and
+/// good inputs go on being recorded.
+#[tokio::test]
+async fn a_panicking_decision_is_parked_and_the_threads_survive() {
+    let env = Env::new().await;
+    let marker = format!("INTAKE-TEST-PANIC-{}", env.prefix);
+    intake::fault::arm_decide_panic(&marker);
+    let threads = intake::decide::threads::count();
+    for i in 0..threads + 1 {
+        let raw = format!(
+            "From: bob@acme.example\r\nMessage-ID: <panic-{i}@acme.example>\r\nSubject: {marker}\r\n\r\nhi\r\n"
+        );
+        let err = env
+            .intake
+            .email(raw.into_bytes(), None)
+            .await
+            .expect_err("the decision panics");
+        assert!(err.to_string().contains("panicked"), "{err}");
+    }
+    // Every thread is still there: a good input is recorded at once.
+    let good = env
+        .intake
+        .email(sample_email("01-accepted-zipcrypto.eml"), None)
+        .await
+        .expect("a good input after the panics");
+    assert_eq!(good.outcome, Outcome::Accepted);
+    assert!(intake::decide::threads::available());
+    let failing = "SELECT count(*) FROM inbound WHERE error LIKE '%panicked%'";
+    assert_eq!(env.count(failing).await, (threads + 1) as i64);
+    // Replays try again until the tries run out, then the inputs are parked.
+    for _ in 1..intake::inputs::MAX_ATTEMPTS {
+        assert_eq!(env.intake.replay_pending().await.expect("replay"), 0);
+    }
+    let parked = intake::inputs::failed(&env.pool).await.expect("failed");
+    assert_eq!(parked.len(), threads + 1);
+    assert!(
+        parked
+            .iter()
+            .all(|p| p.attempts == intake::inputs::MAX_ATTEMPTS)
+    );
+    assert!(
+        parked
+            .iter()
+            .all(|p| p.error.as_deref().unwrap_or("").contains("panicked"))
+    );
+    // Parked inputs are left alone by the replay loop until staff retry one.
+    assert_eq!(env.intake.replay_pending().await.expect("replay"), 0);
+    assert!(
+        intake::inputs::retry(&env.pool, parked[0].id)
+            .await
+            .expect("retry")
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM inbound WHERE state = 'failed'")
+            .await,
+        threads as i64
+    );
+    env.cleanup().await;
+}
+
+/// One stored input whose blob is gone does not stop the replay: it is
+/// parked with its reason, and the others are recorded.
+#[tokio::test]
+async fn replay_skips_a_bad_row_and_records_the_rest() {
+    let env = Env::new().await;
+    let mut ids = Vec::new();
+    for name in [
+        "01-accepted-zipcrypto.eml",
+        "09-forwarded-rfc822.eml",
+        "10-alternative-rfc2047.eml",
+    ] {
+        let raw = std::sync::Arc::new(sample_email(name));
+        ids.push(
+            env.intake
+                .receive_email(raw, None)
+                .await
+                .expect("receive")
+                .id,
+        );
+    }
+    // The first input's raw blob disappears (an operator, a full disk).
+    let sha: String = sqlx::query_scalar("SELECT raw_sha256 FROM inbound WHERE id = $1")
+        .bind(ids[0])
+        .fetch_one(&env.pool)
+        .await
+        .expect("sha");
+    let digest: intake::digest::Sha256 = sha.parse().expect("digest");
+    let intake::blob::Blobs::Local(local) = &env.intake.blobs else {
+        panic!("the test store is local");
+    };
+    std::fs::remove_file(local.path(&digest)).expect("remove the blob");
+    assert_eq!(env.intake.replay_pending().await.expect("replay"), 2);
+    assert_eq!(env.count("SELECT count(*) FROM submissions").await, 2);
+    let parked = intake::inputs::failed(&env.pool).await.expect("failed");
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].id, ids[0]);
+    assert!(
+        parked[0].error.as_deref().unwrap_or("").contains(&sha),
+        "{parked:?}"
+    );
+    env.cleanup().await;
+}
+
+/// An input being decided holds a lease: another replay (this process's
+/// loop, or a second `intake serve` on the same database) does not take it.
+#[tokio::test]
+async fn an_input_being_decided_is_not_replayed() {
+    let env = Env::new().await;
+    let raw = std::sync::Arc::new(sample_email("01-accepted-zipcrypto.eml"));
+    let inbound = env.intake.receive_email(raw, None).await.expect("receive");
+    let now = chrono::Utc::now();
+    let claim = intake::inputs::claim(&env.pool, inbound.id, now)
+        .await
+        .expect("db")
+        .expect("claimed");
+    assert_eq!(claim.attempt, 1);
+    // Someone else holds it: the replay finds nothing to do.
+    assert_eq!(env.intake.replay_pending().await.expect("replay"), 0);
+    assert_eq!(
+        intake::inputs::claim(&env.pool, inbound.id, now)
+            .await
+            .expect("db"),
+        Err(intake::inputs::NotClaimed::Busy)
+    );
+    // A crashed holder's lease runs out and the input is taken again.
+    let later = now + intake::inputs::LEASE + chrono::Duration::seconds(1);
+    let next = intake::inputs::claim_next(&env.pool, Duration::ZERO, later)
+        .await
+        .expect("db")
+        .expect("taken after the lease");
+    assert_eq!(next.claim.id, inbound.id);
+    assert_eq!(next.claim.attempt, 2);
+    env.cleanup().await;
+}
+
+/// A job whose queue was deleted under a running relay is returned by the
+/// broker (published `mandatory`), stays in the outbox, and goes out once
+/// the relay's next session has declared the queue again: not confirmed and
+/// forgotten.
+#[tokio::test]
+async fn a_job_nobody_can_route_stays_in_the_outbox() {
+    let env = Env::new().await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let relay = tokio::spawn(outbox::run(
+        env.pool.clone(),
+        outbox::RelayConfig {
+            amqp_url: AMQP.to_owned(),
+            topology: env.topology.clone(),
+            retry_delay_ms: 200,
+            batch: 100,
+            wake: env.intake.outbox_wake.clone(),
+        },
+        env.intake.metrics.clone(),
+        stop,
+    ));
+    let pending =
+        "SELECT count(*) FROM outbox WHERE published_at IS NULL AND kind = 'sample.analyse'";
+    env.intake
+        .email(sample_email("09-forwarded-rfc822.eml"), None)
+        .await
+        .expect("first");
+    eventually(
+        Duration::from_secs(20),
+        "the first job published",
+        || async { (env.count(pending).await == 0).then_some(()) },
+    )
+    .await;
+    // The queue goes away under the running relay.
+    let conn = queue::connect(AMQP).await.expect("broker");
+    let ch = conn.create_channel().await.expect("channel");
+    ch.queue_delete(
+        env.topology.samples_queue().as_str().into(),
+        Default::default(),
+    )
+    .await
+    .expect("delete the queue");
+    env.intake
+        .email(sample_email("10-alternative-rfc2047.eml"), None)
+        .await
+        .expect("second");
+    eventually(Duration::from_secs(20), "the broker's return", || async {
+        (env.intake.metrics.relay_returned.get() > 0).then_some(())
+    })
+    .await;
+    // The relay's next session declares the queue again and the job lands.
+    eventually(
+        Duration::from_secs(30),
+        "the job published again",
+        || async { (env.count(pending).await == 0).then_some(()) },
+    )
+    .await;
+    let depth = env
+        .topology
+        .depth(&ch, &env.topology.samples_queue())
+        .await
+        .expect("the queue is back");
+    assert_eq!(depth, 1, "the second job is in the queue");
+    let _ = stop_tx.send(true);
+    let _ = relay.await;
+    intake::queue::close(&conn, "test").await;
+    env.cleanup().await;
+}
+
+/// Samples at rest are neutered: after every demo email has gone through,
+/// no file under the blob store holds the EICAR string, and every sample
+/// and raw input reads back to its digest.
+#[tokio::test]
+async fn no_stored_file_holds_a_live_sample() {
+    let env = Env::new().await;
+    let mut names: Vec<_> = std::fs::read_dir(harness::root().join("samples/email"))
+        .expect("samples")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".eml"))
+        .collect();
+    names.sort();
+    for n in &names {
+        env.intake
+            .email(sample_email(n), None)
+            .await
+            .expect("ingest");
+    }
+    let mut files = 0;
+    let mut stack = vec![env.blob_dir.path().to_owned()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).expect("dir") {
+            let path = e.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&path).expect("read");
+            assert!(
+                !bytes
+                    .windows(b"EICAR-STANDARD".len())
+                    .any(|w| w == b"EICAR-STANDARD"),
+                "{} holds EICAR",
+                path.display()
+            );
+        }
+    }
+    assert!(files > names.len(), "{files} files");
+    let digests: Vec<String> = sqlx::query_scalar(
+        "SELECT sha256 FROM samples UNION SELECT raw_sha256 FROM inbound
+         UNION SELECT sha256 FROM rejected_items WHERE sha256 IS NOT NULL",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .expect("digests");
+    assert!(digests.len() > names.len());
+    for d in digests {
+        let digest: intake::digest::Sha256 = d.parse().expect("digest");
+        let bytes = env.intake.blobs.get(&digest).expect("reads back");
+        assert_eq!(intake::digest::Sha256::of(&bytes), digest);
+    }
+    env.cleanup().await;
+}

@@ -141,7 +141,8 @@ async fn run() -> anyhow::Result<()> {
     let pool = intake::database::connect(&cfg.database_url, 8)
         .await
         .context("start PostgreSQL (docker compose up -d postgres) or set INTAKE_DATABASE_URL")?;
-    let blobs = Blobs::open(&cfg.blobs, tokio::runtime::Handle::current()).context("blob store")?;
+    let blobs =
+        Blobs::from_config(&cfg, tokio::runtime::Handle::current()).context("blob store")?;
     let metrics = Metrics::new();
     let listen = std::env::var("INTAKE_WORKER_LISTEN").unwrap_or_else(|_| "127.0.0.1:9091".into());
     let served = metrics.clone();

@@ -52,7 +52,7 @@ impl App {
                 redact(&cfg.amqp_url)
             ));
         }
-        let blobs = Blobs::open(&cfg.blobs, tokio::runtime::Handle::current())
+        let blobs = Blobs::from_config(&cfg, tokio::runtime::Handle::current())
             .context("opening the blob store")?;
         let policy = Policy {
             limits: cfg.limits,

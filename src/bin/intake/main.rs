@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         action: GrantsAction,
     },
+    /// The blob store.
+    Blobs {
+        #[command(subcommand)]
+        action: BlobsAction,
+    },
     /// Manage known hashes (the lab's verdicts and imported lists).
     Hashes {
         #[command(subcommand)]
@@ -103,6 +108,13 @@ enum SrAction {
         #[arg(long, env = "USER", default_value = "staff")]
         by: String,
     },
+}
+
+#[derive(Subcommand)]
+enum BlobsAction {
+    /// Rewrite every blob stored before neutering in neutered form (safe to
+    /// run again, and while intake runs).
+    Neuter,
 }
 
 #[derive(Subcommand)]
@@ -174,6 +186,18 @@ fn main() -> ExitCode {
                 let app = app::App::start(config).await?;
                 let n = app.intake.replay_pending().await?;
                 println!("recorded {n} stored inputs");
+                Ok(())
+            }
+            Command::Blobs {
+                action: BlobsAction::Neuter,
+            } => {
+                let app = app::App::start_without_broker(config).await?;
+                let blobs = app.intake.blobs.clone();
+                let done = tokio::task::spawn_blocking(move || blobs.neuter_all()).await??;
+                println!(
+                    "neutered {} blobs; {} already were; {} do not hash to their name (left as they are)",
+                    done.converted, done.kept, done.damaged
+                );
                 Ok(())
             }
             Command::Inputs { action } => {

@@ -1,8 +1,12 @@
 //! Content-addressed blob storage for raw inputs, samples and quarantined
-//! files. A blob's name is its SHA-256, never anything the sender chose, so a
-//! sample cannot land under its original name, and writing the same bytes
-//! twice is a no-op. Local files are mode 0600 in 0700 folders: never
-//! executable. Calls block; use them from blocking contexts.
+//! files. A blob's name is its SHA-256 (of the original bytes), never
+//! anything the sender chose, so a sample cannot land under its original
+//! name, and writing the same bytes twice is a no-op. What is stored is
+//! neutered ([`neuter`]): no stored file holds a sample's bytes as they are.
+//! Local files are mode 0600 in 0700 folders: never executable. Calls block;
+//! use them from blocking contexts.
+
+pub mod neuter;
 
 use std::fs;
 use std::io::{self, Write};
@@ -17,6 +21,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use crate::config::BlobConfig;
 use crate::decide::Keep;
 use crate::digest::Sha256;
+pub use neuter::Keyring;
 
 /// Where blobs live.
 #[derive(Clone)]
@@ -26,10 +31,25 @@ pub enum Blobs {
 }
 
 impl Blobs {
-    /// Opens the store the configuration names. `runtime` drives the S3 client.
-    pub fn open(cfg: &BlobConfig, runtime: tokio::runtime::Handle) -> io::Result<Blobs> {
+    /// Opens the store and the neutering key the configuration names.
+    pub fn from_config(
+        cfg: &crate::config::Config,
+        runtime: tokio::runtime::Handle,
+    ) -> io::Result<Blobs> {
+        let keys = Keyring::new(cfg.blob_key.as_deref())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        Blobs::open(&cfg.blobs, keys, runtime)
+    }
+
+    /// Opens the store the configuration names, neutering with `keys`.
+    /// `runtime` drives the S3 client.
+    pub fn open(
+        cfg: &BlobConfig,
+        keys: Keyring,
+        runtime: tokio::runtime::Handle,
+    ) -> io::Result<Blobs> {
         match cfg {
-            BlobConfig::Local { dir } => Ok(Blobs::Local(LocalBlobs::open(dir)?)),
+            BlobConfig::Local { dir } => Ok(Blobs::Local(LocalBlobs::open(dir)?.with_keys(keys))),
             BlobConfig::S3 {
                 bucket,
                 endpoint,
@@ -55,6 +75,7 @@ impl Blobs {
                 Ok(Blobs::S3(S3Blobs {
                     store: Arc::new(store),
                     runtime,
+                    keys: Arc::new(keys),
                 }))
             }
         }
@@ -67,12 +88,42 @@ impl Blobs {
         }
     }
 
+    /// The original bytes of blob `sha256`.
     pub fn get(&self, sha256: &Sha256) -> io::Result<Vec<u8>> {
         match self {
             Blobs::Local(l) => l.get(sha256),
             Blobs::S3(s) => s.get(sha256),
         }
     }
+
+    /// Rewrites every blob stored before neutering in neutered form.
+    pub fn neuter_all(&self) -> io::Result<Converted> {
+        match self {
+            Blobs::Local(l) => l.neuter_all(),
+            Blobs::S3(s) => s.neuter_all(),
+        }
+    }
+}
+
+/// What `intake blobs neuter` did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Converted {
+    /// Rewritten in neutered form.
+    pub converted: u64,
+    /// Already neutered.
+    pub kept: u64,
+    /// Whose content does not hash to their name (torn or tampered): left
+    /// as they are and reported.
+    pub damaged: u64,
+}
+
+/// The digest a blob's key or file name gives, if it is one.
+fn digest_of_name(name: &str) -> Option<Sha256> {
+    (name.len() == 64).then(|| name.parse().ok()).flatten()
+}
+
+fn invalid(e: neuter::NeuterError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
 impl Keep for Blobs {
@@ -85,9 +136,12 @@ impl Keep for Blobs {
 #[derive(Debug, Clone)]
 pub struct LocalBlobs {
     root: PathBuf,
+    keys: Arc<Keyring>,
 }
 
 impl LocalBlobs {
+    /// Opens (and creates) the store at `root`, neutering with the built-in
+    /// key.
     pub fn open(root: &Path) -> io::Result<LocalBlobs> {
         fs::DirBuilder::new()
             .recursive(true)
@@ -95,7 +149,14 @@ impl LocalBlobs {
             .create(root.join("tmp"))?;
         Ok(LocalBlobs {
             root: root.to_owned(),
+            keys: Arc::new(Keyring::default()),
         })
+    }
+
+    /// The same store, neutering with `keys`.
+    pub fn with_keys(mut self, keys: Keyring) -> LocalBlobs {
+        self.keys = Arc::new(keys);
+        self
     }
 
     /// Where the blob `sha256` lives.
@@ -116,6 +177,8 @@ impl LocalBlobs {
         if dest.exists() {
             return self.verify_or_replace(sha256, &dest, &dir, bytes);
         }
+        let stored = self.keys.encode(sha256, bytes);
+        let bytes = &stored[..];
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -147,9 +210,18 @@ impl LocalBlobs {
         dir: &Path,
         bytes: &[u8],
     ) -> io::Result<()> {
-        if fs::read(dest).is_ok_and(|have| Sha256::of(&have) == *sha256) {
+        let have = fs::read(dest).ok().map(|b| self.keys.decode(b));
+        if let Some(Ok(have)) = have
+            && Sha256::of(&have) == *sha256
+        {
             return Ok(());
         }
+        self.replace(sha256, dest, dir, &self.keys.encode(sha256, bytes))
+    }
+
+    /// Puts `stored` at `dest` atomically, through a temporary file.
+    fn replace(&self, sha256: &Sha256, dest: &Path, dir: &Path, stored: &[u8]) -> io::Result<()> {
+        let bytes = stored;
         let tmp =
             self.root
                 .join("tmp")
@@ -167,8 +239,46 @@ impl LocalBlobs {
         fs::File::open(dir)?.sync_all()
     }
 
+    /// The original bytes of blob `sha256`.
     pub fn get(&self, sha256: &Sha256) -> io::Result<Vec<u8>> {
-        fs::read(self.path(sha256))
+        self.keys
+            .decode(fs::read(self.path(sha256))?)
+            .map_err(invalid)
+    }
+
+    /// Rewrites every blob stored as it came in neutered form; a crash
+    /// midway leaves each file whole (old or new), so it can run again.
+    pub fn neuter_all(&self) -> io::Result<Converted> {
+        let mut done = Converted::default();
+        for a in fs::read_dir(&self.root)? {
+            let a = a?.path();
+            if !a.is_dir() || a.file_name().is_some_and(|n| n == "tmp") {
+                continue;
+            }
+            for b in fs::read_dir(&a)? {
+                let b = b?.path();
+                if !b.is_dir() {
+                    continue;
+                }
+                for f in fs::read_dir(&b)? {
+                    let f = f?.path();
+                    let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    let Some(sha256) = digest_of_name(name) else {
+                        continue;
+                    };
+                    let stored = fs::read(&f)?;
+                    if neuter::is_neutered(&stored) {
+                        done.kept += 1;
+                    } else if Sha256::of(&stored) == sha256 {
+                        self.replace(&sha256, &f, &b, &self.keys.encode(&sha256, &stored))?;
+                        done.converted += 1;
+                    } else {
+                        done.damaged += 1;
+                    }
+                }
+            }
+        }
+        Ok(done)
     }
 }
 
@@ -197,6 +307,7 @@ fn write_and_sync(f: &mut fs::File, bytes: &[u8], dir: &Path) -> io::Result<()> 
 pub struct S3Blobs {
     store: Arc<dyn ObjectStore>,
     runtime: tokio::runtime::Handle,
+    keys: Arc<Keyring>,
 }
 
 impl S3Blobs {
@@ -207,7 +318,7 @@ impl S3Blobs {
 
     fn put(&self, sha256: &Sha256, bytes: &[u8]) -> io::Result<()> {
         let key = Self::key(sha256);
-        let payload = PutPayload::from(bytes.to_vec());
+        let payload = PutPayload::from(self.keys.encode(sha256, bytes));
         self.runtime
             .block_on(self.store.put(&key, payload))
             .map(|_| ())
@@ -216,10 +327,48 @@ impl S3Blobs {
 
     fn get(&self, sha256: &Sha256) -> io::Result<Vec<u8>> {
         let key = Self::key(sha256);
-        self.runtime
+        let stored = self
+            .runtime
             .block_on(async { self.store.get(&key).await?.bytes().await })
             .map(|b| b.to_vec())
-            .map_err(io::Error::other)
+            .map_err(io::Error::other)?;
+        self.keys.decode(stored).map_err(invalid)
+    }
+
+    fn neuter_all(&self) -> io::Result<Converted> {
+        use futures_util::StreamExt;
+        let prefix = ObjectPath::from("blobs");
+        let keys: Vec<ObjectPath> = self
+            .runtime
+            .block_on(async {
+                self.store
+                    .list(Some(&prefix))
+                    .map(|m| m.map(|m| m.location))
+                    .collect::<Vec<_>>()
+                    .await
+            })
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(io::Error::other)?;
+        let mut done = Converted::default();
+        for key in keys {
+            let Some(sha256) = key.filename().and_then(digest_of_name) else {
+                continue;
+            };
+            let stored = self
+                .runtime
+                .block_on(async { self.store.get(&key).await?.bytes().await })
+                .map_err(io::Error::other)?;
+            if neuter::is_neutered(&stored) {
+                done.kept += 1;
+            } else if Sha256::of(&stored) == sha256 {
+                self.put(&sha256, &stored)?;
+                done.converted += 1;
+            } else {
+                done.damaged += 1;
+            }
+        }
+        Ok(done)
     }
 }
 
@@ -252,5 +401,31 @@ mod tests {
             fs::read_dir(dir.path().join("tmp")).expect("tmp").count(),
             0
         );
+    }
+
+    /// Blobs written before neutering read as they are, and `neuter_all`
+    /// rewrites them; a torn file is reported, not touched.
+    #[test]
+    fn old_blobs_are_converted_in_place() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let blobs = LocalBlobs::open(dir.path()).expect("open");
+        let old = b"MZ an old sample stored raw";
+        let d = Sha256::of(old);
+        let p = blobs.path(&d);
+        fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
+        fs::write(&p, old).expect("raw");
+        let torn = Sha256::of(b"whole");
+        fs::create_dir_all(blobs.path(&torn).parent().expect("dir")).expect("mkdir");
+        fs::write(blobs.path(&torn), b"wh").expect("torn");
+        assert_eq!(blobs.get(&d).expect("raw reads"), old);
+        let done = blobs.neuter_all().expect("convert");
+        assert_eq!((done.converted, done.kept, done.damaged), (1, 0, 1));
+        assert!(neuter::is_neutered(&fs::read(&p).expect("read")));
+        assert_eq!(blobs.get(&d).expect("neutered reads"), old);
+        let again = blobs.neuter_all().expect("again");
+        assert_eq!((again.converted, again.kept), (0, 1));
+        // A new put of the same bytes finds the neutered file good.
+        blobs.put(&d, old).expect("put");
+        assert_eq!(blobs.get(&d).expect("get"), old);
     }
 }
