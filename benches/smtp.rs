@@ -65,6 +65,7 @@ async fn run() {
         listener,
         cfg.policy(Protocol::Smtp),
         cfg.clone(),
+        None,
         intake.clone(),
         stop,
     ));

@@ -40,6 +40,10 @@ pub struct Config {
     pub retry_delay_ms: u32,
     /// Attempts before a job is dead-lettered.
     pub max_attempts: u32,
+    /// Starts of one job before it is dead-lettered as one that kills or
+    /// stalls its worker; well above `max_attempts`, so an operator's kill
+    /// mid-job condemns nothing.
+    pub max_starts: u32,
     /// Jobs a worker holds unacknowledged at once.
     pub prefetch: u16,
     /// How long the samples queue may go without a consumer (workers down,
@@ -96,6 +100,7 @@ impl Default for Config {
             limits: Limits::default(),
             retry_delay_ms: 30_000,
             max_attempts: 5,
+            max_starts: 10,
             prefetch: 8,
             consumer_grace_secs: 300,
             smtp: SmtpConfig::default(),
@@ -186,6 +191,12 @@ impl Config {
         if let Some(v) = get("INTAKE_LMTP_LISTEN") {
             self.smtp.lmtp_listen = v;
         }
+        if let Some(v) = get("INTAKE_SMTP_TLS_CERT") {
+            self.smtp.tls_cert = Some(v.into());
+        }
+        if let Some(v) = get("INTAKE_SMTP_TLS_KEY") {
+            self.smtp.tls_key = Some(v.into());
+        }
         if let Some(v) = get("INTAKE_SMTP_ACCEPT") {
             self.smtp.accept = v.split(',').map(|a| a.trim().to_owned()).collect();
         }
@@ -204,6 +215,12 @@ impl Config {
         if let Some(v) = get("INTAKE_CONSUMER_GRACE_SECS") {
             self.consumer_grace_secs = v.parse().map_err(|e| ConfigError::Env {
                 name: "INTAKE_CONSUMER_GRACE_SECS",
+                why: format!("{e}"),
+            })?;
+        }
+        if let Some(v) = get("INTAKE_MAX_STARTS") {
+            self.max_starts = v.parse().map_err(|e| ConfigError::Env {
+                name: "INTAKE_MAX_STARTS",
                 why: format!("{e}"),
             })?;
         }

@@ -4,7 +4,8 @@
 //! release build has no hook at all.
 //!
 //! An input whose raw bytes contain an armed marker panics on its decision
-//! thread. Markers come from `INTAKE_FAULT_DECIDE_PANIC` (for a spawned
+//! thread. A sample containing the marker of `INTAKE_FAULT_ANALYSE_ABORT`
+//! aborts the worker analysing it, as a crashing parser would. Markers come from `INTAKE_FAULT_DECIDE_PANIC` (for a spawned
 //! `intake serve`) or [`arm_decide_panic`] (in-process tests, each with its
 //! own marker, so tests running side by side do not trip each other).
 
@@ -43,4 +44,18 @@ pub fn before_deciding(raw: &[u8]) {
     }
     #[cfg(not(debug_assertions))]
     let _ = raw;
+}
+
+/// Called on a worker before analysing `bytes`.
+pub fn before_analysing(bytes: &[u8]) {
+    #[cfg(debug_assertions)]
+    if let Some(marker) = std::env::var_os("INTAKE_FAULT_ANALYSE_ABORT")
+        && !marker.is_empty()
+        && memchr::memmem::find(bytes, marker.as_encoded_bytes()).is_some()
+    {
+        eprintln!("injected fault: the analysis aborts the worker");
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = bytes;
 }

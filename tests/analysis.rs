@@ -19,6 +19,7 @@ fn consumer(env: &Env, max_attempts: u32) -> Consumer {
         amqp_url: AMQP.to_owned(),
         prefetch: 4,
         max_attempts,
+        max_starts: 10,
         retry_delay_ms: 200,
         analysers: Arc::new(analysis::builtin()),
         metrics: env.intake.metrics.clone(),

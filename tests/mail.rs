@@ -944,3 +944,125 @@ async fn bare_lf_or_cr_end_of_data_smuggles_nothing() {
     drop(server);
     env.cleanup().await;
 }
+
+/// A self-signed certificate for `localhost` made with `openssl`; its
+/// SHA-256 fingerprint (of the DER form).
+fn make_certificate(dir: &Path) -> String {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new(harness::tools::openssl())
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let der = Command::new(harness::tools::openssl())
+        .args(["x509", "-outform", "der", "-in"])
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(&der.stdout))
+}
+
+/// Python's smtplib: EHLO, STARTTLS, EHLO again (no STARTTLS offered
+/// twice), one message; prints the server certificate's fingerprint.
+const STARTTLS_CLIENT: &str = r#"
+import hashlib, smtplib, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
+s.ehlo()
+assert s.has_extn("starttls"), "STARTTLS not offered"
+s.starttls(context=ctx)
+s.ehlo()
+assert not s.has_extn("starttls"), "STARTTLS offered again inside TLS"
+der = s.sock.getpeercert(binary_form=True)
+msg = "From: bob@acme.example\r\nMessage-ID: <%s@acme.example>\r\nSubject: tls\r\n\r\nhi\r\n" % sys.argv[2]
+s.sendmail("bob@acme.example", [sys.argv[3]], msg)
+s.quit()
+print(hashlib.sha256(der).hexdigest())
+"#;
+
+fn smtplib_starttls(port: u16, id: &str) -> String {
+    let out = Command::new("python3")
+        .args(["-c", STARTTLS_CLIENT, &port.to_string(), id, LAB])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// STARTTLS with a certificate the test makes: swaks --tls and Python's
+/// smtplib deliver over TLS; a renewed certificate is served without a
+/// restart; a command pipelined behind STARTTLS is refused, never run.
+#[tokio::test(flavor = "multi_thread")]
+async fn starttls_with_swaks_and_smtplib_and_a_renewed_certificate() {
+    let env = Env::new().await;
+    let sink = Sink::start();
+    let certs = tempfile::tempdir().expect("tmp");
+    let first = make_certificate(certs.path());
+    let cert = path(&certs.path().join("cert.pem"));
+    let key = path(&certs.path().join("key.pem"));
+    let server = Server::start(
+        &env,
+        &sink,
+        &[
+            ("INTAKE_SMTP_TLS_CERT", &cert),
+            ("INTAKE_SMTP_TLS_KEY", &key),
+        ],
+    );
+    let out = Command::new(harness::tools::swaks())
+        .args(["--server", &format!("127.0.0.1:{}", server.smtp), "--tls"])
+        .args(["--from", "bob@acme.example", "--to", LAB])
+        .args(["--data", &sample("01-accepted-zipcrypto.eml")])
+        .args(["--timeout", "60"])
+        .output()
+        .expect("swaks");
+    let transcript = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{transcript}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(transcript.contains("TLS started"), "{transcript}");
+    assert!(transcript.contains("250 2.0.0 accepted as"), "{transcript}");
+
+    assert_eq!(smtplib_starttls(server.smtp, "tls-1"), first);
+    // The certificate is renewed on disk: the next session gets the new one.
+    let renewed = make_certificate(certs.path());
+    assert_ne!(renewed, first);
+    assert_eq!(smtplib_starttls(server.smtp, "tls-2"), renewed);
+
+    // A command pipelined behind STARTTLS is refused and the session closed.
+    let codes = replies_to(
+        server.smtp,
+        b"EHLO x\r\nSTARTTLS\r\nMAIL FROM:<evil@evil.test>\r\n",
+    );
+    assert_eq!(codes, ["220", "250", "554"]);
+    eventually(Duration::from_secs(30), "three messages", || async {
+        (submissions(&env).await == 3).then_some(())
+    })
+    .await;
+    drop(server);
+    env.cleanup().await;
+}

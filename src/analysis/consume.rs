@@ -3,6 +3,13 @@
 //! through the delayed-retry queue and, after the last attempt, to the dead
 //! queue with an event staff can see. Stopping finishes the jobs in flight;
 //! anything unacknowledged is redelivered by the broker to another worker.
+//!
+//! A job that kills its worker (a parser's stack overflow, an OOM) has no
+//! failure path to take: the broker redelivers it for ever. So every start
+//! is counted in the database (`analysis_jobs`) before analysing begins, and
+//! a job started more than `max_starts` times is dead-lettered with that
+//! reason. The limit is well above `max_attempts`, so a worker an operator
+//! kills mid-job does not condemn an innocent sample.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +46,9 @@ pub struct Consumer {
     pub amqp_url: String,
     pub prefetch: u16,
     pub max_attempts: u32,
+    /// Starts of one job (deliveries that began analysing) before it is
+    /// dead-lettered as one that never finishes.
+    pub max_starts: u32,
     pub retry_delay_ms: u32,
     pub analysers: Arc<Vec<Box<dyn Analyser>>>,
     pub metrics: Metrics,
@@ -149,6 +159,14 @@ impl Consumer {
         let span = tracing::info_span!("job", sr = %job.sr_number, submission = %job.submission_id,
             sha256 = %job.sha256, attempt = job.attempt);
         let outcome = async {
+            let starts = self.started(&job).await?;
+            if starts > self.max_starts {
+                let why = format!(
+                    "analysis started {} times without finishing: it crashes or stalls the worker",
+                    starts - 1
+                );
+                return self.dead(&job, &why, publish).await;
+            }
             match self.analyse(&job).await {
                 Ok(()) => Ok(Done::Analysed),
                 Err(why) => self.fail(&job, &why, publish).await,
@@ -172,6 +190,45 @@ impl Consumer {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Counts a start of `job` before it is analysed; returns how many
+    /// starts it has had, this one included.
+    async fn started(&self, job: &SampleJob) -> Result<u32, sqlx::Error> {
+        let starts: i32 = sqlx::query_scalar(
+            "INSERT INTO analysis_jobs (job_id, sha256, submission_id, starts, state, updated_at)
+             VALUES ($1, $2, $3, 1, 'running', $4)
+             ON CONFLICT (job_id) DO UPDATE SET starts = analysis_jobs.starts + 1,
+                 state = 'running', updated_at = $4
+             RETURNING starts",
+        )
+        .bind(job.job_id)
+        .bind(job.sha256.to_hex())
+        .bind(job.submission_id)
+        .bind(chrono::Utc::now())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u32::try_from(starts).unwrap_or(u32::MAX))
+    }
+
+    /// Sets the state staff see for `job`.
+    async fn settle(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        job: &SampleJob,
+        state: &str,
+        error: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE analysis_jobs SET state = $2, last_error = $3, updated_at = $4 WHERE job_id = $1",
+        )
+        .bind(job.job_id)
+        .bind(state)
+        .bind(error)
+        .bind(chrono::Utc::now())
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
     }
 
     /// Runs the analysers not yet recorded for this sample and commits their
@@ -199,6 +256,7 @@ impl Consumer {
                 let bytes = blobs
                     .get(&j.sha256)
                     .map_err(|e| format!("sample blob: {e}"))?;
+                crate::fault::before_analysing(&bytes);
                 let mut out = Vec::new();
                 for i in todo {
                     let a = &analysers[i];
@@ -262,6 +320,7 @@ impl Consumer {
         .execute(&mut *tx)
         .await?;
         let names: Vec<&str> = results.iter().map(|r| r.0).collect();
+        self.settle(&mut tx, job, "done", None).await?;
         self.event(
             &mut tx,
             job,
@@ -302,16 +361,36 @@ impl Consumer {
     ) -> Result<Done, ConsumeError> {
         let last = job.attempt >= self.max_attempts;
         tracing::warn!(error = why, last, "analysis failed");
+        if last {
+            return self.dead(job, why, publish).await;
+        }
+        self.forward(job, why, publish, Done::Retried).await
+    }
+
+    /// Dead-letters `job` with the reason staff will see.
+    async fn dead(
+        &self,
+        job: &SampleJob,
+        why: &str,
+        publish: &Channel,
+    ) -> Result<Done, ConsumeError> {
+        tracing::error!(error = why, "analysis dead-lettered");
+        self.forward(job, why, publish, Done::Dead).await
+    }
+
+    /// Publishes `job` to the retry or the dead queue and records why.
+    async fn forward(
+        &self,
+        job: &SampleJob,
+        why: &str,
+        publish: &Channel,
+        done: Done,
+    ) -> Result<Done, ConsumeError> {
         let mut next = job.clone();
         next.attempt += 1;
-        let (exchange, done, kind) = if last {
-            (self.topology.dead_exchange(), Done::Dead, "analysis.dead")
-        } else {
-            (
-                self.topology.retry_exchange(),
-                Done::Retried,
-                "analysis.retry",
-            )
+        let (exchange, kind, state) = match done {
+            Done::Dead => (self.topology.dead_exchange(), "analysis.dead", "dead"),
+            _ => (self.topology.retry_exchange(), "analysis.retry", "retrying"),
         };
         queue::publish_confirmed(publish, &exchange, &next)
             .await
@@ -322,6 +401,7 @@ impl Consumer {
                 ))),
             })?;
         let mut tx = self.pool.begin().await?;
+        self.settle(&mut tx, job, state, Some(why)).await?;
         self.event(
             &mut tx,
             job,

@@ -2,17 +2,25 @@
 //! reads lines with caps on length and time, answers pipelined commands in
 //! one write, stores each message through [`Intake::receive_email`] before
 //! the `250`, and hands it to deciding and recording in the background.
+//!
+//! After `STARTTLS` the conversation continues over TLS on the same socket.
+//! Bytes a client pipelined behind `STARTTLS` are refused and the
+//! connection closed: they arrived in the clear and must never be read as
+//! commands of the protected session (the STARTTLS command-injection class).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tracing::Instrument;
 
 use super::data::DataReader;
 use super::session::{DataEnd, Reply, Session, SessionPolicy, Step};
+use super::tls::Certificates;
 use super::{SmtpConfig, command};
 use crate::ingest::Intake;
 use crate::metrics::label;
@@ -25,6 +33,7 @@ pub async fn serve(
     listener: TcpListener,
     policy: SessionPolicy,
     cfg: SmtpConfig,
+    tls: Option<Arc<Certificates>>,
     intake: Intake,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -49,11 +58,12 @@ pub async fn serve(
             tokio::spawn(refuse(stream));
             continue;
         };
-        let (policy, cfg, intake, deciding) = (
+        let (policy, cfg, intake, deciding, tls) = (
             policy.clone(),
             cfg.clone(),
             intake.clone(),
             deciding.clone(),
+            tls.clone(),
         );
         let proto = match policy.protocol {
             super::Protocol::Smtp => "smtp",
@@ -68,7 +78,14 @@ pub async fn serve(
         tokio::spawn(
             async move {
                 let total = Duration::from_secs(cfg.session_timeout_secs);
-                let run = session(stream, peer.to_string(), &policy, &cfg, &intake, &deciding);
+                let ctx = Ctx {
+                    policy: &policy,
+                    cfg: &cfg,
+                    intake: &intake,
+                    deciding: &deciding,
+                    tls: tls.as_deref(),
+                };
+                let run = session(stream, peer.to_string(), &ctx);
                 match tokio::time::timeout(total, run).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::debug!(error = %e, "session ended"),
@@ -131,33 +148,84 @@ fn trim_eol(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-async fn session(
-    stream: TcpStream,
-    peer: String,
-    policy: &SessionPolicy,
-    cfg: &SmtpConfig,
-    intake: &Intake,
-    deciding: &Arc<Backlog>,
-) -> std::io::Result<()> {
+/// What a session works with.
+struct Ctx<'a> {
+    policy: &'a SessionPolicy,
+    cfg: &'a SmtpConfig,
+    intake: &'a Intake,
+    deciding: &'a Arc<Backlog>,
+    tls: Option<&'a Certificates>,
+}
+
+/// How a conversation on one transport ended.
+enum Ended {
+    /// Closed (by either side, or a limit).
+    Closed,
+    /// The client asked for TLS and nothing followed the command.
+    StartTls,
+}
+
+async fn session(stream: TcpStream, peer: String, ctx: &Ctx<'_>) -> std::io::Result<()> {
+    let mut s = Session::new(ctx.policy, Some(peer));
     let (rd, wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(64 << 10, rd);
     let mut wr = BufWriter::new(wr);
-    let mut s = Session::new(policy, Some(peer));
-    let command_timeout = Duration::from_secs(cfg.command_timeout_secs);
-    let data_timeout = Duration::from_secs(cfg.data_timeout_secs);
     wr.write_all(&s.greeting().to_wire()).await?;
     wr.flush().await?;
+    if let Ended::Closed = converse(&mut rd, &mut wr, &mut s, ctx).await? {
+        return Ok(());
+    }
+    // `converse` returns StartTls only with nothing buffered behind the
+    // command, so dropping the buffers loses nothing.
+    let stream = rd
+        .into_inner()
+        .reunite(wr.into_inner())
+        .map_err(std::io::Error::other)?;
+    let acceptor = match ctx.tls.map(Certificates::acceptor) {
+        Some(Ok(a)) => a,
+        _ => return Ok(()),
+    };
+    let handshake = Duration::from_secs(ctx.cfg.command_timeout_secs);
+    let tls = match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "smtp: TLS handshake failed");
+            return Ok(());
+        }
+        Err(_) => return Ok(()),
+    };
+    s.tls_started();
+    let (rd, wr) = tokio::io::split(tls);
+    let mut rd = BufReader::with_capacity(64 << 10, rd);
+    let mut wr = BufWriter::new(wr);
+    converse(&mut rd, &mut wr, &mut s, ctx).await?;
+    Ok(())
+}
+
+/// Answers commands until the session ends or turns to TLS.
+async fn converse<R, W>(
+    rd: &mut BufReader<R>,
+    wr: &mut BufWriter<W>,
+    s: &mut Session<'_>,
+    ctx: &Ctx<'_>,
+) -> std::io::Result<Ended>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let policy = ctx.policy;
+    let command_timeout = Duration::from_secs(ctx.cfg.command_timeout_secs);
+    let data_timeout = Duration::from_secs(ctx.cfg.data_timeout_secs);
     let mut line = Vec::with_capacity(512);
     loop {
-        let read =
-            tokio::time::timeout(command_timeout, read_line(&mut rd, &mut line, MAX_COMMAND));
+        let read = tokio::time::timeout(command_timeout, read_line(rd, &mut line, MAX_COMMAND));
         let step = match read.await {
             Err(_) => {
-                send(&mut wr, &Reply::new(421, "4.4.2 idle too long, closing")).await?;
-                return Ok(());
+                send(wr, &Reply::new(421, "4.4.2 idle too long, closing")).await?;
+                return Ok(Ended::Closed);
             }
             Ok(r) => match r? {
-                Line::Eof => return Ok(()),
+                Line::Eof => return Ok(Ended::Closed),
                 Line::TooLong => s.line_too_long(),
                 Line::Full => s.command(command::parse(trim_eol(&line))),
             },
@@ -171,11 +239,23 @@ async fn session(
                 }
             }
             Step::Close(r) => {
-                send(&mut wr, &r).await?;
-                return Ok(());
+                send(wr, &r).await?;
+                return Ok(Ended::Closed);
+            }
+            Step::StartTls(r) => {
+                if !rd.buffer().is_empty() {
+                    let refuse = Reply::new(
+                        554,
+                        "5.5.0 commands pipelined behind STARTTLS are refused; closing",
+                    );
+                    send(wr, &refuse).await?;
+                    return Ok(Ended::Closed);
+                }
+                send(wr, &r).await?;
+                return Ok(Ended::StartTls);
             }
             Step::Data(r) => {
-                send(&mut wr, &r).await?;
+                send(wr, &r).await?;
                 let mut data = DataReader::new(
                     policy.limits.max_message_size,
                     policy.limits.max_line_length,
@@ -184,14 +264,14 @@ async fn session(
                 loop {
                     let buf = match tokio::time::timeout(data_timeout, rd.fill_buf()).await {
                         Err(_) => {
-                            send(&mut wr, &Reply::new(421, "4.4.2 data timeout, closing")).await?;
-                            return Ok(());
+                            send(wr, &Reply::new(421, "4.4.2 data timeout, closing")).await?;
+                            return Ok(Ended::Closed);
                         }
                         Ok(r) => r?,
                     };
                     // The client went away mid-message: nothing was accepted.
                     if buf.is_empty() {
-                        return Ok(());
+                        return Ok(Ended::Closed);
                     }
                     let (used, done) = data.feed(buf);
                     rd.consume(used);
@@ -202,10 +282,10 @@ async fn session(
                 let (end, raw) = data.finish();
                 let started = std::time::Instant::now();
                 let stored = match end {
-                    DataEnd::Complete => store(intake, deciding, raw, &s).await,
+                    DataEnd::Complete => store(ctx.intake, ctx.deciding, raw, s).await,
                     _ => Err(String::new()),
                 };
-                let m = &intake.metrics;
+                let m = &ctx.intake.metrics;
                 let reply = match (&end, &stored) {
                     (DataEnd::Complete, Ok(_)) => {
                         m.smtp_store_seconds

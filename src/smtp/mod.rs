@@ -14,6 +14,7 @@ pub mod listener;
 pub mod session;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 
 use serde::Deserialize;
 
@@ -57,8 +58,13 @@ pub struct SmtpConfig {
     /// Longest a whole session may last, in seconds.
     pub session_timeout_secs: u64,
     /// `authserv-id`s of the MTAs in front of intake whose
-    /// `Authentication-Results` are believed; empty believes the top-most.
+    /// `Authentication-Results` are believed; empty believes none.
     pub trusted_authserv_ids: Vec<String>,
+    /// PEM certificate chain for STARTTLS; with `tls_key`, STARTTLS is
+    /// offered. Both files are read again when they change.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for STARTTLS.
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for SmtpConfig {
@@ -77,6 +83,8 @@ impl Default for SmtpConfig {
             data_timeout_secs: 180,
             session_timeout_secs: 3600,
             trusted_authserv_ids: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -88,6 +96,7 @@ impl SmtpConfig {
             protocol,
             hostname: self.hostname.clone(),
             accept: Recipients::new(&self.accept),
+            starttls: self.tls_cert.is_some() && self.tls_key.is_some(),
             limits: SessionLimits {
                 max_message_size: self.max_message_size,
                 max_recipients: self.max_recipients,

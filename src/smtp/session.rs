@@ -1,7 +1,9 @@
 //! The state of one SMTP or LMTP session and the reply to every command:
 //! greeting, `EHLO`/`LHLO` with the extensions we announce, `MAIL` with its
 //! `SIZE`, `RCPT` against the addresses intake accepts, `DATA`, `RSET`,
-//! `QUIT`. Pure: bytes in and out belong to the listener.
+//! `QUIT`, `STARTTLS` when a certificate is configured (after it, the
+//! session starts over, RFC 3207 §4.2). Pure: bytes in and out belong to
+//! the listener.
 
 use super::command::{Command, CommandError};
 use super::{Protocol, Recipients, SessionLimits};
@@ -47,6 +49,9 @@ pub enum Step {
     Data(Reply),
     /// Send the reply, then close the connection.
     Close(Reply),
+    /// Send the reply (220), then run the TLS handshake and call
+    /// [`Session::tls_started`].
+    StartTls(Reply),
 }
 
 /// How reading the message ended, as the listener saw it.
@@ -68,6 +73,8 @@ pub struct SessionPolicy {
     pub hostname: String,
     pub accept: Recipients,
     pub limits: SessionLimits,
+    /// A certificate is configured: `STARTTLS` is offered.
+    pub starttls: bool,
 }
 
 /// One session's state.
@@ -79,6 +86,8 @@ pub struct Session<'a> {
     from: Option<String>,
     rcpts: Vec<String>,
     errors: u32,
+    /// The session runs over TLS.
+    tls: bool,
 }
 
 impl<'a> Session<'a> {
@@ -90,7 +99,21 @@ impl<'a> Session<'a> {
             from: None,
             rcpts: Vec::new(),
             errors: 0,
+            tls: false,
         }
+    }
+
+    /// The TLS handshake after `STARTTLS` succeeded: everything learnt
+    /// before it is forgotten, and the client must say `EHLO` again.
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+        self.hello = None;
+        self.reset();
+    }
+
+    /// Whether the session runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     pub fn greeting(&self) -> Reply {
@@ -191,7 +214,16 @@ impl<'a> Session<'a> {
                 214,
                 "2.0.0 send samples zipped with the password infected",
             )),
-            Command::StartTls => Step::Reply(Reply::new(454, "4.7.0 TLS not available here")),
+            Command::StartTls if !self.policy.starttls => {
+                Step::Reply(Reply::new(454, "4.7.0 TLS not available here"))
+            }
+            Command::StartTls if self.tls => {
+                self.error(Reply::new(503, "5.5.1 TLS is already active"))
+            }
+            Command::StartTls if self.hello.is_none() => {
+                self.error(Reply::new(503, "5.5.1 say EHLO first"))
+            }
+            Command::StartTls => Step::StartTls(Reply::new(220, "2.0.0 ready to start TLS")),
         }
     }
 
@@ -240,16 +272,17 @@ impl<'a> Session<'a> {
     }
 
     fn extensions(&self) -> Reply {
-        Reply {
-            code: 250,
-            lines: vec![
-                self.policy.hostname.clone(),
-                format!("SIZE {}", self.policy.limits.max_message_size),
-                "PIPELINING".to_owned(),
-                "8BITMIME".to_owned(),
-                "ENHANCEDSTATUSCODES".to_owned(),
-            ],
+        let mut lines = vec![
+            self.policy.hostname.clone(),
+            format!("SIZE {}", self.policy.limits.max_message_size),
+            "PIPELINING".to_owned(),
+            "8BITMIME".to_owned(),
+            "ENHANCEDSTATUSCODES".to_owned(),
+        ];
+        if self.policy.starttls && !self.tls {
+            lines.push("STARTTLS".to_owned());
         }
+        Reply { code: 250, lines }
     }
 
     fn reset(&mut self) {

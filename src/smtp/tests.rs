@@ -16,7 +16,7 @@ fn policy(protocol: Protocol) -> SessionPolicy {
 
 fn code(step: Step) -> u16 {
     match step {
-        Step::Reply(r) | Step::Data(r) | Step::Close(r) => r.code,
+        Step::Reply(r) | Step::Data(r) | Step::Close(r) | Step::StartTls(r) => r.code,
     }
 }
 
@@ -309,4 +309,34 @@ proptest::proptest! {
         let every: Vec<usize> = (0..stream.len()).collect();
         proptest::prop_assert_eq!(&whole, &fed_in_pieces(&stream, &every, 300, max_line));
     }
+}
+
+/// STARTTLS is announced and taken only with a certificate configured;
+/// after the handshake the session starts over and is not offered again.
+#[test]
+fn starttls_only_when_configured_and_the_session_starts_over() {
+    let plain = policy(Protocol::Smtp);
+    let mut s = Session::new(&plain, None);
+    let ehlo = s.command(parse(b"EHLO c.example"));
+    assert!(!format!("{ehlo:?}").contains("STARTTLS"));
+    assert_eq!(run(&mut s, "STARTTLS"), 454);
+
+    let mut tls = policy(Protocol::Smtp);
+    tls.starttls = true;
+    let mut s = Session::new(&tls, None);
+    assert_eq!(run(&mut s, "STARTTLS"), 503, "EHLO first");
+    let ehlo = s.command(parse(b"EHLO c.example"));
+    assert!(format!("{ehlo:?}").contains("STARTTLS"));
+    assert_eq!(run(&mut s, "MAIL FROM:<a@b.example>"), 250);
+    assert!(matches!(
+        s.command(parse(b"STARTTLS")),
+        Step::StartTls(Reply { code: 220, .. })
+    ));
+    s.tls_started();
+    assert!(s.is_tls());
+    // The sender given before TLS is forgotten, and so is EHLO.
+    assert_eq!(run(&mut s, "MAIL FROM:<a@b.example>"), 503);
+    let ehlo = s.command(parse(b"EHLO c.example"));
+    assert!(!format!("{ehlo:?}").contains("STARTTLS"));
+    assert_eq!(run(&mut s, "STARTTLS"), 503, "TLS already active");
 }

@@ -40,39 +40,64 @@ pub fn python() -> &'static Path {
     })
 }
 
-/// The `swaks` SMTP client, installed from Debian's packages when missing.
+/// The `swaks` SMTP client, installed from Debian's packages when missing,
+/// with the Perl modules its `--tls` needs.
 pub fn swaks() -> &'static Path {
     static SWAKS: OnceLock<PathBuf> = OnceLock::new();
     SWAKS.get_or_init(|| {
-        let found = || on_path("swaks");
-        if let Some(p) = found() {
-            return p;
-        }
-        let _lock = Lock::take();
-        if let Some(p) = found() {
-            return p;
-        }
-        let install = || {
-            Command::new("apt-get")
-                .args(["install", "-y", "-q", "--no-install-recommends", "swaks"])
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
+        let ready = || {
+            on_path("swaks").filter(|_| {
+                Command::new("perl")
+                    .args(["-MIO::Socket::SSL", "-MNet::SSLeay", "-e", "1"])
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })
         };
-        if !install() {
-            // A new machine's package lists may be empty or stale.
-            let _ = Command::new("apt-get")
-                .args(["update", "-q"])
-                .stdout(Stdio::null())
-                .status();
-            assert!(
-                install(),
-                "swaks is not installed and `apt-get install swaks` failed (run it as root)"
-            );
-        }
-        found().unwrap_or_else(|| panic!("swaks installed but not on PATH"))
+        debian(
+            ready,
+            &["swaks", "libio-socket-ssl-perl", "libnet-ssleay-perl"],
+        )
     })
+}
+
+/// The `openssl` command (certificates for the TLS tests).
+pub fn openssl() -> &'static Path {
+    static OPENSSL: OnceLock<PathBuf> = OnceLock::new();
+    OPENSSL.get_or_init(|| debian(|| on_path("openssl"), &["openssl"]))
+}
+
+/// What `found` finds, installing `packages` from Debian's archive first
+/// when it finds nothing.
+fn debian(found: impl Fn() -> Option<PathBuf>, packages: &[&str]) -> PathBuf {
+    if let Some(p) = found() {
+        return p;
+    }
+    let _lock = Lock::take();
+    if let Some(p) = found() {
+        return p;
+    }
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !install() {
+        // A new machine's package lists may be empty or stale.
+        let _ = Command::new("apt-get")
+            .args(["update", "-q"])
+            .stdout(Stdio::null())
+            .status();
+        assert!(
+            install(),
+            "{packages:?} not installed and `apt-get install` failed (run it as root)"
+        );
+    }
+    found().unwrap_or_else(|| panic!("{packages:?} installed but not usable"))
 }
 
 fn imports_all(python: &Path) -> bool {

@@ -170,6 +170,7 @@ async fn run() -> anyhow::Result<()> {
         amqp_url: cfg.amqp_url.clone(),
         prefetch: cfg.prefetch,
         max_attempts: cfg.max_attempts,
+        max_starts: cfg.max_starts,
         retry_delay_ms: cfg.retry_delay_ms,
         analysers: Arc::new(analysers(Some(pool.clone()))),
         metrics,

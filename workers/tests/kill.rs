@@ -14,8 +14,13 @@ use intake::digest::Sha256;
 use intake::queue::{self, SampleJob};
 
 fn worker(env: &Env) -> Child {
+    worker_with(env, &[])
+}
+
+fn worker_with(env: &Env, extra: &[(&str, &str)]) -> Child {
     let db = format!("postgres://postgres@127.0.0.1:5432/{}", env.db_name);
     Command::new(env!("CARGO_BIN_EXE_intake-worker"))
+        .envs(extra.iter().copied())
         .env("INTAKE_DATABASE_URL", db)
         .env("INTAKE_AMQP_URL", AMQP)
         .env("INTAKE_QUEUE_PREFIX", &env.prefix)
@@ -125,5 +130,83 @@ async fn kill_9_mid_job_is_redelivered_and_finished_once() {
         .await;
     assert_eq!(findings, analysers, "one finding per analyser");
     assert_eq!(analysers, 7);
+    env.cleanup().await;
+}
+
+/// A sample that kills the worker analysing it (a test-only hook aborts
+/// the process, as a parser's stack overflow would) is not redelivered for
+/// ever: each start is counted in the database, and past the limit the job
+/// is dead-lettered with the reason staff see.
+#[tokio::test]
+async fn a_job_that_kills_its_worker_is_dead_lettered() {
+    let env = Env::new().await;
+    let marker = format!("POISON-{}", env.prefix);
+    let bytes = format!("#!/bin/sh\necho {marker}\n").into_bytes();
+    let sha = Sha256::of(&bytes);
+    env.intake.blobs.put(&sha, &bytes).expect("blob");
+    sqlx::query("INSERT INTO samples (sha256, size, kind) VALUES ($1, $2, 'script')")
+        .bind(sha.to_hex())
+        .bind(bytes.len() as i64)
+        .execute(&env.pool)
+        .await
+        .expect("sample");
+    let job = SampleJob {
+        job_id: uuid::Uuid::new_v4(),
+        sha256: sha,
+        size: bytes.len() as u64,
+        kind: intake::classify::Kind::Script,
+        sr_number: intake::support::SrNumber::new(2026, 1),
+        submission_id: uuid::Uuid::nil(),
+        severity: intake::support::Severity::HIGH,
+        attempt: 1,
+    };
+    let conn = queue::connect(AMQP).await.expect("broker");
+    let ch = queue::confirm_channel(&conn).await.expect("channel");
+    queue::publish_confirmed(&ch, &env.topology.jobs_exchange(), &job)
+        .await
+        .expect("publish");
+    let _ = conn.close(200, "setup".into()).await;
+    let vars = [
+        ("INTAKE_FAULT_ANALYSE_ABORT", marker.as_str()),
+        ("INTAKE_MAX_STARTS", "3"),
+    ];
+    let dead = "SELECT count(*) FROM analysis_jobs WHERE state = 'dead'";
+    let mut aborted = 0;
+    let mut w = worker_with(&env, &vars);
+    // Each worker aborts on the job; the broker redelivers it to the next.
+    let outcome = eventually(Duration::from_secs(240), "the job dead-lettered", || {
+        let exited = w.try_wait().ok().flatten();
+        if exited.is_some() {
+            aborted += 1;
+            w = worker_with(&env, &vars);
+        }
+        async { (env.count(dead).await == 1).then_some(()) }
+    })
+    .await;
+    let _ = outcome;
+    let _ = w.kill();
+    let _ = w.wait();
+    assert_eq!(aborted, 3, "three starts crashed, the fourth dead-lettered");
+    let (starts, error): (i32, String) =
+        sqlx::query_as("SELECT starts, last_error FROM analysis_jobs WHERE job_id = $1")
+            .bind(job.job_id)
+            .fetch_one(&env.pool)
+            .await
+            .expect("job row");
+    assert_eq!(starts, 4);
+    assert!(
+        error.contains("started 3 times without finishing"),
+        "{error}"
+    );
+    let conn = queue::connect(AMQP).await.expect("broker");
+    let ch = conn.create_channel().await.expect("channel");
+    let in_dead = env
+        .topology
+        .depth(&ch, &env.topology.dead_queue())
+        .await
+        .expect("depth");
+    assert_eq!(in_dead, 1);
+    assert_eq!(env.count("SELECT count(*) FROM findings").await, 0);
+    let _ = conn.close(200, "done".into()).await;
     env.cleanup().await;
 }

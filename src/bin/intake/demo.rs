@@ -187,6 +187,7 @@ async fn analyse_in_process(app: &App) -> anyhow::Result<()> {
         amqp_url: app.cfg.amqp_url.clone(),
         prefetch: app.cfg.prefetch,
         max_attempts: app.cfg.max_attempts,
+        max_starts: app.cfg.max_starts,
         retry_delay_ms: app.cfg.retry_delay_ms,
         analysers: Arc::new(analysis::builtin()),
         metrics: app.intake.metrics.clone(),

@@ -37,6 +37,13 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
         stop.clone(),
     ));
     let mut mail = Vec::new();
+    let tls = match (&app.cfg.smtp.tls_cert, &app.cfg.smtp.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(smtp::tls::Certificates::open(cert, key).context("the STARTTLS certificate")?)
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("set both [smtp] tls_cert and tls_key (or neither)"),
+    };
     for (addr, proto) in [
         (&app.cfg.smtp.smtp_listen, Protocol::Smtp),
         (&app.cfg.smtp.lmtp_listen, Protocol::Lmtp),
@@ -52,6 +59,7 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
             l,
             app.cfg.smtp.policy(proto),
             app.cfg.smtp.clone(),
+            tls.clone(),
             app.intake.clone(),
             stop.clone(),
         )));
