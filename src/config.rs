@@ -35,6 +35,9 @@ pub struct Config {
     /// built-in key. Keys once used must stay readable: the built-in one
     /// always is.
     pub blob_key: Option<String>,
+    /// The secret reply tokens are made with; empty: the one the migrations
+    /// made for this database (every process of one lab must agree).
+    pub reply_secret: Option<String>,
     pub limits: Limits,
     /// Delay before a failed analysis job is retried, in milliseconds.
     pub retry_delay_ms: u32,
@@ -97,6 +100,7 @@ impl Default for Config {
                 dir: PathBuf::from("var/blobs"),
             },
             blob_key: None,
+            reply_secret: None,
             limits: Limits::default(),
             retry_delay_ms: 30_000,
             max_attempts: 5,
@@ -179,6 +183,9 @@ impl Config {
         if let Some(v) = get("INTAKE_BLOB_KEY") {
             self.blob_key = Some(v);
         }
+        if let Some(v) = get("INTAKE_REPLY_SECRET") {
+            self.reply_secret = Some(v);
+        }
         if let Some(v) = get("INTAKE_RETRY_DELAY_MS") {
             self.retry_delay_ms = v.parse().map_err(|e| ConfigError::Env {
                 name: "INTAKE_RETRY_DELAY_MS",
@@ -190,6 +197,13 @@ impl Config {
         }
         if let Some(v) = get("INTAKE_LMTP_LISTEN") {
             self.smtp.lmtp_listen = v;
+        }
+        if let Some(v) = get("INTAKE_TRUSTED_AUTHSERV_IDS") {
+            self.smtp.trusted_authserv_ids = v
+                .split(',')
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty())
+                .collect();
         }
         if let Some(v) = get("INTAKE_SMTP_TLS_CERT") {
             self.smtp.tls_cert = Some(v.into());

@@ -79,3 +79,11 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, Database
     MIGRATOR.run(&pool).await?;
     Ok(pool)
 }
+
+/// The shared secret `name` (see `migrations/0007_secrets.sql`).
+pub async fn secret(pool: &PgPool, name: &str) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT value FROM secrets WHERE name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+}

@@ -25,9 +25,22 @@ pub enum Verification {
     Verified,
     NoGrantNumber,
     UnknownGrant(String),
-    Expired { grant: String, on: NaiveDate },
+    Expired {
+        grant: String,
+        on: NaiveDate,
+    },
     NoSender,
-    DomainNotRegistered { grant: String, domain: String },
+    DomainNotRegistered {
+        grant: String,
+        domain: String,
+    },
+    /// A reply naming an SR without proof that it comes from the customer
+    /// (no reply token, no trusted aligned authentication): held as an SR
+    /// of its own, linked to the one it names.
+    UnprovenReply {
+        sr: String,
+        why: String,
+    },
 }
 
 impl Verification {
@@ -47,6 +60,9 @@ impl Verification {
             Verification::NoSender => "unverified: no sender address".to_owned(),
             Verification::DomainNotRegistered { grant, domain } => {
                 format!("unverified: {domain} is not registered for grant {grant}")
+            }
+            Verification::UnprovenReply { sr, why } => {
+                format!("unverified: names {sr} without proof it comes from the customer ({why})")
             }
         }
     }

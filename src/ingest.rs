@@ -17,7 +17,8 @@ use crate::blob::Blobs;
 use crate::decide::{self, Attachment, Input, Keep, KeepError, Policy};
 use crate::digest::Sha256;
 use crate::inputs::{self, Claim, Failure, NotClaimed};
-use crate::mail::{self, Delivery, SenderAuth};
+use crate::mail::token::TokenCheck;
+use crate::mail::{self, Delivery, ReplyProof, SenderAuth};
 use crate::metadata::Metadata;
 use crate::metrics::{Metrics, label};
 use crate::record::{self, RecordError, Recorded, Recording};
@@ -95,6 +96,9 @@ impl MailPolicy {
 /// What the mail channel adds to a decision for recording.
 struct MailFacts {
     sr_reference: Option<SrNumber>,
+    /// Whether the message proves it comes from the customer, when it
+    /// names an SR.
+    proof: ReplyProof,
     answer_to: Result<Correspondent, Silence>,
     auth: SenderAuth,
 }
@@ -320,15 +324,7 @@ impl Intake {
                 .get_or_create(&label("why", why.kind()))
                 .inc();
         }
-        self.finish(
-            &inbound,
-            &report,
-            facts.sr_reference,
-            facts.answer_to.as_ref().ok(),
-            &facts.auth,
-            started,
-        )
-        .await
+        self.finish(&inbound, &report, Some(&facts), started).await
     }
 
     /// Takes one portal upload end to end. `upload_id` identifies it for
@@ -396,31 +392,31 @@ impl Intake {
             };
             let report =
                 decide::threads::run(move || decide::decide(&input, &policy, &keep)).await??;
-            let auth = SenderAuth::default();
-            self.finish(&inbound, &report, None, None, &auth, started)
-                .await
+            self.finish(&inbound, &report, None, started).await
         })
         .instrument(span)
         .await
     }
 
+    /// Records a decided input; `mail` holds what the mail channel found
+    /// out (none for the portal).
     async fn finish(
         &self,
         inbound: &Inbound,
         report: &Report,
-        sr_reference: Option<SrNumber>,
-        answer_to: Option<&Correspondent>,
-        sender_auth: &SenderAuth,
+        mail: Option<&MailFacts>,
         started: Instant,
     ) -> Result<Recorded, IngestError> {
+        let no_auth = SenderAuth::default();
         let rec = record::record(
             &self.pool,
             Recording {
                 inbound_id: inbound.id,
                 report,
-                sr_reference,
-                answer_to,
-                sender_auth,
+                sr_reference: mail.and_then(|m| m.sr_reference.clone()),
+                reply_proof: mail.map(|m| &m.proof),
+                answer_to: mail.and_then(|m| m.answer_to.as_ref().ok()),
+                sender_auth: mail.map_or(&no_auth, |m| &m.auth),
                 vendor: &self.mail.answers.vendor,
                 now: Utc::now(),
             },
@@ -653,7 +649,7 @@ fn mail_facts(
     policy: &MailPolicy,
 ) -> MailFacts {
     let h = &env.headers;
-    let sr_reference = env
+    let claimed = env
         .subject
         .as_deref()
         .and_then(SrNumber::find_in)
@@ -664,6 +660,42 @@ fn mail_facts(
                 .find_map(|r| SrNumber::find_in(r))
         });
     let auth = SenderAuth::from_headers(&h.authentication_results, &policy.trusted_authserv_ids);
+    // A reply token may stand in the envelope's recipients or, without an
+    // envelope, in To and Cc: its MAC, not its place, is the proof.
+    let rcpts = delivery
+        .map(|d| d.rcpt_to.iter())
+        .into_iter()
+        .flatten()
+        .chain(h.recipients.iter())
+        .map(String::as_str);
+    let token = policy.answers.reply_key.check(rcpts);
+    let from_domain = env.sender.as_deref().and_then(crate::grants::domain_of);
+    let (sr_reference, proof) = match token {
+        TokenCheck::Valid(sr) => (Some(sr), ReplyProof::Token),
+        _ if from_domain.as_deref().is_some_and(|d| auth.aligned_pass(d)) => {
+            (claimed, ReplyProof::Authenticated)
+        }
+        TokenCheck::Forged => (
+            claimed,
+            ReplyProof::Unproven("its reply token does not verify".to_owned()),
+        ),
+        TokenCheck::Absent if auth.authserv_id.is_none() => (
+            claimed,
+            ReplyProof::Unproven(
+                "no reply token, and no Authentication-Results from a trusted server".to_owned(),
+            ),
+        ),
+        TokenCheck::Absent => (
+            claimed,
+            ReplyProof::Unproven(format!(
+                "no reply token, and {} vouched for no domain aligned with the sender's (spf={}, dkim={}, dmarc={})",
+                auth.authserv_id.as_deref().unwrap_or(""),
+                auth.spf.as_deref().unwrap_or("none"),
+                auth.dkim.as_deref().unwrap_or("none"),
+                auth.dmarc.as_deref().unwrap_or("none"),
+            )),
+        ),
+    };
     let asked = Asked {
         sender: env.sender.as_deref(),
         message_id: env.message_id.as_deref(),
@@ -676,6 +708,7 @@ fn mail_facts(
     let answer_to = answer::correspondent(&asked, |a| policy.is_ours(a));
     MailFacts {
         sr_reference,
+        proof,
         answer_to,
         auth,
     }

@@ -14,7 +14,7 @@ use crate::answer::{self, Correspondent, FileLine, Notice, TemplateError};
 use crate::classify::Kind;
 use crate::digest::Sha256;
 use crate::grants;
-use crate::mail::SenderAuth;
+use crate::mail::{ReplyProof, SenderAuth};
 use crate::metadata::Metadata;
 use crate::queue::{SAMPLES, SampleJob};
 use crate::report::{Outcome, Report};
@@ -25,8 +25,12 @@ pub struct Recording<'a> {
     /// The inbound row the input was stored as.
     pub inbound_id: i64,
     pub report: &'a Report,
-    /// The SR the input says it belongs to (subject, references or title).
+    /// The SR the input says it belongs to (reply token, subject or
+    /// references).
     pub sr_reference: Option<SrNumber>,
+    /// Whether a mail that names an SR proves it comes from the customer
+    /// (`None` for channels whose sender is signed in).
+    pub reply_proof: Option<&'a ReplyProof>,
     /// Whom to answer; `None` for channels without mail answers and for
     /// messages that must not be answered.
     pub answer_to: Option<&'a Correspondent>,
@@ -97,12 +101,24 @@ struct Earlier {
 /// commit, one round trip after the grant look-up. A reply naming an SR runs
 /// in a transaction that locks the SR and its open needs_info submission.
 pub async fn record(pool: &PgPool, r: Recording<'_>) -> Result<Recorded, RecordError> {
-    if r.sr_reference.is_some() && r.report.sender.is_some() {
+    let unproven = match (&r.sr_reference, r.reply_proof) {
+        (Some(sr), Some(ReplyProof::Unproven(why))) => Some(grants::Verification::UnprovenReply {
+            sr: sr.to_string(),
+            why: why.clone(),
+        }),
+        _ => None,
+    };
+    if unproven.is_none() && r.sr_reference.is_some() && r.report.sender.is_some() {
         return record_reply(pool, &r).await;
     }
     let facts = Facts::of(&r, None);
     let (grant, number) = grant_and_number(pool, facts.grant_number(), r.now).await?;
-    let plan = facts.verify(&r, grant);
+    let mut plan = facts.verify(&r, grant);
+    // A reply without proof of its origin never joins the SR it names: it
+    // is held as an SR of its own, linked to that one for staff.
+    if let Some(v) = unproven {
+        plan.verification = v;
+    }
     match write(pool, &r, plan, Target::New(number)).await {
         // Recorded meanwhile by another delivery of the same input: the
         // unique inbound_id refused this copy, so report the first one.
@@ -415,6 +431,20 @@ async fn write<'e>(
             serde_json::json!({ "why": verification }),
         ));
     }
+    // An unproven reply: linked both ways, so staff find it from either SR.
+    let (link_sr, link_detail) = match &plan.verification {
+        grants::Verification::UnprovenReply { sr, why } => {
+            events.push((
+                "reply.unproven",
+                serde_json::json!({ "names": sr, "why": why }),
+            ));
+            (
+                Some(sr.clone()),
+                Some(serde_json::json!({ "held_as": sr_number.to_string(), "why": why })),
+            )
+        }
+        _ => (None, None),
+    };
 
     let answer = match r.answer_to {
         Some(to) => {
@@ -492,7 +522,11 @@ async fn write<'e>(
          prev AS (
              UPDATE submissions SET completed_by = $1 WHERE id = $29),
          inb AS (
-             UPDATE inbound SET state = 'recorded', error = NULL WHERE id = $2)
+             UPDATE inbound SET state = 'recorded', error = NULL WHERE id = $2),
+         held AS (
+             INSERT INTO events (actor, sr_id, submission_id, kind, detail)
+             SELECT 'intake', id, $1, 'reply.held_elsewhere', $39::jsonb
+             FROM service_requests WHERE sr_number = $38::text)
          SELECT 1",
     )
     .bind(submission_id)
@@ -532,6 +566,8 @@ async fn write<'e>(
     .bind(r.now)
     .bind(escalate)
     .bind(update)
+    .bind(link_sr)
+    .bind(link_detail)
     .execute(db)
     .await?;
     Ok(Recorded {

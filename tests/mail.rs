@@ -478,8 +478,12 @@ async fn a_reply_to_needs_info_completes_the_submission() {
         .collect();
     assert_eq!(form, "DAT 版本: 11025.0\r\n");
     let answer_id = header(ask, "Message-ID");
+    // Replies go to the answer's Reply-To: the research address with the
+    // SR's reply token, which proves the reply answers our message.
+    let reply_to = header(ask, "Reply-To");
+    assert!(reply_to.starts_with("samples+SR-"), "{reply_to}");
     let reply = format!(
-        "From: Li Wei <li.wei@example.cn>\r\nTo: {LAB}\r\nSubject: Re: {asked}\r\n\
+        "From: Li Wei <li.wei@example.cn>\r\nTo: {reply_to}\r\nSubject: Re: {asked}\r\n\
          Message-ID: <reply-1@example.cn>\r\nIn-Reply-To: {answer_id}\r\nReferences: <demo-02@example.cn> {answer_id}\r\n\
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
          您好，\r\n\r\n{form}\r\n谢谢\r\n"
@@ -494,7 +498,7 @@ async fn a_reply_to_needs_info_completes_the_submission() {
         "--sender",
         "li.wei@example.cn",
         "--to",
-        LAB,
+        &reply_to,
     ]);
     assert_eq!(r["ok"], true, "{r}");
 
@@ -592,7 +596,12 @@ async fn killed_before_the_250_is_read_the_retry_gives_one_submission() {
 async fn lmtp_delivery_and_mail_that_must_not_be_answered() {
     let env = Env::new().await;
     let sink = Sink::start();
-    let server = Server::start(&env, &sink, &[]);
+    // The lab's MTA, whose Authentication-Results intake believes.
+    let server = Server::start(
+        &env,
+        &sink,
+        &[("INTAKE_TRUSTED_AUTHSERV_IDS", "mx.lab.example")],
+    );
     // LMTP as an MTA speaks it; swaks knows the protocol.
     let auto = "From: robot@acme.example\r\nTo: samples@lab.example\r\nSubject: Out of office\r\n\
                 Message-ID: <ooo@acme.example>\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n";

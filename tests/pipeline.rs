@@ -212,9 +212,16 @@ async fn a_reply_naming_its_sr_adds_to_it_only_for_entitled_senders() {
         .await
         .expect("first");
     assert_eq!(first.outcome, Outcome::NeedsInfo);
+    // Sent to the answer's Reply-To, which carries the SR's reply token.
+    let to = env
+        .intake
+        .mail
+        .answers
+        .reply_key
+        .reply_to("samples@lab.example", &first.sr_number);
     let reply = |from: &str, id: &str| {
         format!(
-            "From: {from}\r\nMessage-ID: <{id}>\r\nSubject: Re: [{sr}] 可疑文件\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nDAT Version: 5390\r\n",
+            "From: {from}\r\nTo: {to}\r\nMessage-ID: <{id}>\r\nSubject: Re: [{sr}] 可疑文件\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nDAT Version: 5390\r\n",
             sr = first.sr_number
         )
         .into_bytes()
@@ -800,5 +807,124 @@ async fn no_stored_file_holds_a_live_sample() {
         let bytes = env.intake.blobs.get(&digest).expect("reads back");
         assert_eq!(intake::digest::Sha256::of(&bytes), digest);
     }
+    env.cleanup().await;
+}
+
+/// A reply joins its SR only with proof that it comes from the customer: a
+/// trusted, aligned authentication pass, or the SR's reply token. A forged
+/// From (failed checks, a header the sender wrote, a token with a wrong MAC
+/// or another SR's token) becomes a new held SR, linked to the one it
+/// names, and nothing of it is queued for analysis.
+#[tokio::test]
+async fn a_reply_joins_its_sr_only_with_proof_of_origin() {
+    let env = Env::new().await;
+    let mut intake = env.intake.clone();
+    intake.mail = std::sync::Arc::new(intake::ingest::MailPolicy {
+        trusted_authserv_ids: vec!["mx.lab.example".to_owned()],
+        ..(*env.intake.mail).clone()
+    });
+    let first = intake
+        .email(sample_email("02-needs-info-gbk-aes256.eml"), None)
+        .await
+        .expect("first");
+    let key = &intake.mail.answers.reply_key;
+    let token_to = key.reply_to("samples@lab.example", &first.sr_number);
+    // The same reply each time, from li.wei, whose domain is entitled to the
+    // SR's grant: it gives the missing DAT version, so joining would
+    // complete the needs_info submission and queue its two files.
+    let reply = |id: &str, headers: &str, to: &str| {
+        format!(
+            "{headers}From: li.wei@example.cn\r\nTo: {to}\r\nMessage-ID: <{id}>\r\nSubject: Re: [{sr}] x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nDAT Version: 5390\r\n",
+            sr = first.sr_number,
+        )
+        .into_bytes()
+    };
+    let held = |r: &intake::record::Recorded| {
+        assert_ne!(r.sr_number, first.sr_number, "joined without proof");
+        assert!(r.sr_is_new);
+        assert_eq!(r.jobs, 0, "nothing of a held reply is analysed");
+        assert!(
+            r.verification.contains("without proof"),
+            "{}",
+            r.verification
+        );
+    };
+    let forged_auth = "Authentication-Results: mx.lab.example; spf=fail smtp.mailfrom=mallory@evil.test; dmarc=fail header.from=example.cn\r\n";
+    let a = intake
+        .email(
+            reply("f1@evil.test", forged_auth, "samples@lab.example"),
+            None,
+        )
+        .await
+        .expect("forged");
+    held(&a);
+    // A pass written by the sender, from a server nobody trusts.
+    let self_written = "Authentication-Results: mx.evil.test; spf=pass smtp.mailfrom=li.wei@example.cn; dmarc=pass header.from=example.cn\r\n";
+    held(
+        &intake
+            .email(
+                reply("f2@evil.test", self_written, "samples@lab.example"),
+                None,
+            )
+            .await
+            .expect("self-written"),
+    );
+    // A token with a wrong MAC.
+    let mut bad = token_to.clone();
+    let at = bad.find('@').expect("@") - 1;
+    let flipped = if bad.as_bytes()[at] == b'a' { "b" } else { "a" };
+    bad.replace_range(at..at + 1, flipped);
+    held(
+        &intake
+            .email(reply("f3@evil.test", "", &bad), None)
+            .await
+            .expect("bad mac"),
+    );
+    // Another SR's token (Mallory's own SR) with the subject naming this
+    // one: the token names Mallory's SR, to which li.wei is not entitled.
+    let other = intake
+        .email(
+            b"From: mallory@evil.test\r\nMessage-ID: <m0@evil.test>\r\nSubject: hi\r\n\r\nhello\r\n"
+                .to_vec(),
+            None,
+        )
+        .await
+        .expect("mallory's own SR");
+    let other_to = key.reply_to("samples@lab.example", &other.sr_number);
+    let b = intake
+        .email(reply("f4@evil.test", "", &other_to), None)
+        .await
+        .expect("another SR's token");
+    assert_ne!(b.sr_number, first.sr_number);
+    assert_eq!(b.jobs, 0);
+    // The held replies are linked from the SR they named.
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM events e JOIN service_requests sr ON sr.id = e.sr_id
+             WHERE e.kind = 'reply.held_elsewhere' AND sr.status = 'needs_info'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM outbox WHERE kind = 'sample.analyse'")
+            .await,
+        0
+    );
+    // A trusted, aligned pass joins without a token...
+    let pass = "Authentication-Results: mx.lab.example; spf=pass smtp.mailfrom=li.wei@example.cn; dkim=pass header.d=example.cn; dmarc=pass header.from=example.cn\r\n";
+    let joined = intake
+        .email(reply("ok1@example.cn", pass, "samples@lab.example"), None)
+        .await
+        .expect("authenticated");
+    assert_eq!(joined.sr_number, first.sr_number);
+    assert_eq!(joined.completes, Some(first.submission_id));
+    assert!(joined.jobs > 0);
+    // ...and so does the token.
+    let by_token = intake
+        .email(reply("ok2@example.cn", "", &token_to), None)
+        .await
+        .expect("token");
+    assert_eq!(by_token.sr_number, first.sr_number);
     env.cleanup().await;
 }

@@ -35,6 +35,10 @@ pub struct AnswerConfig {
     /// The vendor's name in the "<vendor> Product Name" label of forms.
     #[serde(skip)]
     pub vendor: String,
+    /// The key of the reply tokens in answers' `Reply-To` (the lab's own,
+    /// loaded from the database at start).
+    #[serde(skip)]
+    pub reply_key: crate::mail::token::ReplyKey,
 }
 
 impl Default for AnswerConfig {
@@ -44,6 +48,7 @@ impl Default for AnswerConfig {
             relay: String::new(),
             hostname: "intake.localhost".to_owned(),
             vendor: "McAfee".to_owned(),
+            reply_key: Default::default(),
         }
     }
 }

@@ -46,8 +46,14 @@ impl Header for AutoSubmitted {
 pub fn build(id: i64, a: &Answer, cfg: &AnswerConfig) -> Result<Message, String> {
     let from: Mailbox = cfg.from.parse().map_err(|e| format!("from address: {e}"))?;
     let to: Mailbox = a.to.parse().map_err(|e| format!("to address: {e}"))?;
+    let reply_to: Mailbox = cfg
+        .reply_key
+        .reply_to(&cfg.from, &a.sr_number)
+        .parse()
+        .map_err(|e| format!("reply-to address: {e}"))?;
     let mut b = Message::builder()
         .from(from)
+        .reply_to(reply_to)
         .to(to)
         .subject(a.subject.clone())
         .message_id(Some(format!(

@@ -318,3 +318,23 @@ fn long_lists_are_cut_with_a_count() {
         assert!(a.body.contains("s.zip/f49.exe") && !a.body.contains("s.zip/f50.exe"));
     }
 }
+
+/// Every answer's Reply-To carries the SR's reply token, so a reply to it
+/// proves it answers our message.
+#[test]
+fn answers_carry_the_reply_token() {
+    let cfg = AnswerConfig {
+        from: "samples@lab.example".into(),
+        ..AnswerConfig::default()
+    };
+    let n = Notice::Closed { note: None };
+    let a = compose(&sr(), &to(Lang::En), &n, "McAfee").expect("renders");
+    let m = send::build(7, &a, &cfg).expect("builds");
+    let text = String::from_utf8(m.formatted()).expect("utf-8");
+    let reply_to = cfg.reply_key.reply_to(&cfg.from, &sr());
+    assert!(text.contains(&format!("Reply-To: {reply_to}")), "{text}");
+    assert_eq!(
+        cfg.reply_key.check([reply_to.as_str()]),
+        crate::mail::token::TokenCheck::Valid(sr())
+    );
+}

@@ -2,7 +2,8 @@
 //! `Authentication-Results` header (RFC 8601). intake does not check SPF or
 //! DKIM itself: the MTA in front of it sees the connection, intake sees only
 //! what it forwards. Only headers from the configured `authserv-id`s are
-//! believed when any are configured; a sender can write such a header too.
+//! believed; with none configured, none is: anyone who reaches the listener
+//! writes their own `Authentication-Results`.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,22 +18,44 @@ pub struct SenderAuth {
     pub dkim: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dmarc: Option<String>,
+    /// `smtp.mailfrom` of the SPF result (its domain is what SPF vouched for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spf_domain: Option<String>,
+    /// `header.d` of the passing DKIM signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dkim_domain: Option<String>,
+    /// `header.from` of the DMARC result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dmarc_domain: Option<String>,
 }
 
 impl SenderAuth {
     /// From the message's `Authentication-Results` headers, top-most first:
-    /// the first from a `trusted` server, or the top-most when none is set.
+    /// the first from a `trusted` server; nothing when none is trusted.
     pub fn from_headers(results: &[String], trusted: &[String]) -> SenderAuth {
         results
             .iter()
             .map(|h| parse(h))
             .find(|a| {
-                trusted.is_empty()
-                    || a.authserv_id
-                        .as_deref()
-                        .is_some_and(|id| trusted.iter().any(|t| t.eq_ignore_ascii_case(id)))
+                a.authserv_id
+                    .as_deref()
+                    .is_some_and(|id| trusted.iter().any(|t| t.eq_ignore_ascii_case(id)))
             })
             .unwrap_or_default()
+    }
+
+    /// Whether the trusted MTA vouched for `from_domain`, the domain of the
+    /// From address: DMARC passed for it, or DKIM or SPF passed for a domain
+    /// aligned with it (the same, or one a subdomain of the other).
+    pub fn aligned_pass(&self, from_domain: &str) -> bool {
+        let from = from_domain.to_ascii_lowercase();
+        let passed = |result: &Option<String>, domain: &Option<String>| {
+            result.as_deref() == Some("pass")
+                && domain.as_deref().is_some_and(|d| aligned(d, &from))
+        };
+        passed(&self.dmarc, &self.dmarc_domain)
+            || passed(&self.dkim, &self.dkim_domain)
+            || passed(&self.spf, &self.spf_domain)
     }
 
     /// A definite failure that marks the From address as forged.
@@ -62,23 +85,49 @@ fn parse(header: &str) -> SenderAuth {
         let Some((method, rest)) = part.trim().split_once('=') else {
             continue;
         };
-        let result = rest
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let slot = match method.trim().to_ascii_lowercase().as_str() {
-            "spf" => &mut auth.spf,
-            "dkim" => &mut auth.dkim,
-            "dmarc" => &mut auth.dmarc,
+        let mut words = rest.split_whitespace();
+        let result = words.next().unwrap_or("").to_ascii_lowercase();
+        let property = |name: &str| {
+            rest.split_whitespace()
+                .filter_map(|w| w.split_once('='))
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| domain_part(v))
+        };
+        let (slot, domain, value) = match method.trim().to_ascii_lowercase().as_str() {
+            "spf" => (
+                &mut auth.spf,
+                &mut auth.spf_domain,
+                property("smtp.mailfrom"),
+            ),
+            "dkim" => (&mut auth.dkim, &mut auth.dkim_domain, property("header.d")),
+            "dmarc" => (
+                &mut auth.dmarc,
+                &mut auth.dmarc_domain,
+                property("header.from"),
+            ),
             _ => continue,
         };
         // Several DKIM signatures: one that passes is what counts.
-        if slot.is_none() || result == "pass" {
+        if slot.is_none() || (result == "pass" && slot.as_deref() != Some("pass")) {
             *slot = Some(result);
+            *domain = value;
         }
     }
     auth
+}
+
+/// The domain in a property value (`a@corp.example` or `corp.example`).
+fn domain_part(v: &str) -> String {
+    let v = v.trim_matches(|c| c == '"' || c == '<' || c == '>' || c == ';');
+    v.rsplit_once('@')
+        .map_or(v, |(_, d)| d)
+        .to_ascii_lowercase()
+}
+
+/// Relaxed alignment: the same domain, or one a subdomain of the other.
+fn aligned(a: &str, b: &str) -> bool {
+    let a = a.to_ascii_lowercase();
+    !a.is_empty() && (a == b || a.ends_with(&format!(".{b}")) || b.ends_with(&format!(".{a}")))
 }
 
 /// Drops `(comments)`, nested ones included.
@@ -111,11 +160,18 @@ mod tests {
                 .to_owned(),
             "forged.example; spf=fail".to_owned(),
         ];
-        let a = SenderAuth::from_headers(&headers, &[]);
+        // Nobody trusted: nothing believed, whoever wrote the header.
+        assert_eq!(
+            SenderAuth::from_headers(&headers, &[]),
+            SenderAuth::default()
+        );
+        let a = SenderAuth::from_headers(&headers, &["mx.lab.example".to_owned()]);
         assert_eq!(a.authserv_id.as_deref(), Some("mx.lab.example"));
         assert_eq!(a.spf.as_deref(), Some("pass"));
         assert_eq!(a.dkim.as_deref(), Some("pass"));
         assert_eq!(a.dmarc.as_deref(), Some("pass"));
+        assert_eq!(a.spf_domain.as_deref(), Some("corp.example"));
+        assert_eq!(a.dkim_domain.as_deref(), Some("corp.example"));
         assert_eq!(a.failed(), None);
         let f = SenderAuth::from_headers(&headers, &["FORGED.example".to_owned()]);
         assert_eq!(f.failed().as_deref(), Some("spf=fail"));
@@ -126,5 +182,23 @@ mod tests {
         assert_eq!(SenderAuth::from_headers(&[], &[]), SenderAuth::default());
         assert_eq!(parse("x; none").spf, None);
         assert_eq!(parse(";;==;(((").authserv_id, None);
+    }
+
+    /// A pass counts only for the domain it was about, aligned with From.
+    #[test]
+    fn a_pass_vouches_only_for_an_aligned_from_domain() {
+        let a = parse("mx; spf=pass smtp.mailfrom=bounce@mail.corp.example; dkim=none; dmarc=none");
+        assert!(a.aligned_pass("corp.example"));
+        assert!(a.aligned_pass("mail.corp.example"));
+        assert!(!a.aligned_pass("evil.test"));
+        assert!(!a.aligned_pass("notcorp.example"));
+        let d = parse("mx; dkim=pass header.d=evil.test; dmarc=pass header.from=evil.test");
+        assert!(!d.aligned_pass("corp.example"));
+        assert!(d.aligned_pass("evil.test"));
+        let forged = parse(
+            "mx; spf=fail smtp.mailfrom=mallory@evil.test; dmarc=fail header.from=corp.example",
+        );
+        assert!(!forged.aligned_pass("corp.example"));
+        assert!(!SenderAuth::default().aligned_pass("corp.example"));
     }
 }

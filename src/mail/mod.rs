@@ -7,6 +7,7 @@
 mod auth;
 #[cfg(test)]
 mod tests;
+pub mod token;
 
 pub use auth::SenderAuth;
 
@@ -54,6 +55,20 @@ pub struct Headers {
     pub content_language: Option<String>,
     /// Every `Authentication-Results` header, unfolded.
     pub authentication_results: Vec<String>,
+    /// The addresses of `To` and `Cc` (where a reply token may stand when
+    /// there is no envelope).
+    pub recipients: Vec<String>,
+}
+
+/// Whether a message that names an SR proves it comes from the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyProof {
+    /// Sent to the reply address of one of our answers about that SR.
+    Token,
+    /// A trusted MTA's SPF, DKIM or DMARC pass aligned with the From domain.
+    Authenticated,
+    /// Neither: why not.
+    Unproven(String),
 }
 
 /// How a message reached intake: the SMTP envelope, where there was one
@@ -121,9 +136,21 @@ fn headers(msg: &Message<'_>) -> Headers {
             .map(|id| format!("<{}>", id.trim()))
             .collect()
     };
+    let addresses = |a: Option<&mail_parser::Address<'_>>| -> Vec<String> {
+        a.map(|a| {
+            a.iter()
+                .filter_map(|x| x.address())
+                .map(|x| x.trim().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let mut recipients = addresses(msg.to());
+    recipients.extend(addresses(msg.cc()));
     let mut h = Headers {
         in_reply_to: ids(msg.in_reply_to()).pop(),
         references: ids(msg.references()),
+        recipients,
         ..Headers::default()
     };
     for (name, value) in msg.headers_raw() {

@@ -174,7 +174,7 @@ async fn a_job_that_kills_its_worker_is_dead_lettered() {
     let mut aborted = 0;
     let mut w = worker_with(&env, &vars);
     // Each worker aborts on the job; the broker redelivers it to the next.
-    let outcome = eventually(Duration::from_secs(240), "the job dead-lettered", || {
+    eventually(Duration::from_secs(240), "the job dead-lettered", || {
         let exited = w.try_wait().ok().flatten();
         if exited.is_some() {
             aborted += 1;
@@ -183,7 +183,6 @@ async fn a_job_that_kills_its_worker_is_dead_lettered() {
         async { (env.count(dead).await == 1).then_some(()) }
     })
     .await;
-    let _ = outcome;
     let _ = w.kill();
     let _ = w.wait();
     assert_eq!(aborted, 3, "three starts crashed, the fourth dead-lettered");

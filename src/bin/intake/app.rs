@@ -36,7 +36,7 @@ impl App {
     }
 
     async fn open(config: Option<&Path>, broker: bool) -> anyhow::Result<App> {
-        let cfg = Config::load(config)?;
+        let mut cfg = Config::load(config)?;
         let pool = match database::connect(&cfg.database_url, cfg.database_connections).await {
             Ok(p) => p,
             Err(e @ DatabaseError::Unreachable { .. }) => {
@@ -52,6 +52,13 @@ impl App {
                 redact(&cfg.amqp_url)
             ));
         }
+        let secret = match &cfg.reply_secret {
+            Some(s) => s.clone(),
+            None => database::secret(&pool, "reply_token")
+                .await
+                .context("reading the reply token key")?,
+        };
+        cfg.answers.reply_key = intake::mail::token::ReplyKey::from_secret(&secret);
         let blobs = Blobs::from_config(&cfg, tokio::runtime::Handle::current())
             .context("opening the blob store")?;
         let policy = Policy {
