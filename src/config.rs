@@ -49,6 +49,8 @@ pub struct Config {
     pub max_starts: u32,
     /// Jobs a worker holds unacknowledged at once.
     pub prefetch: u16,
+    /// Days a sent outbox row is kept before `intake serve` prunes it.
+    pub outbox_retention_days: u32,
     /// How long the samples queue may go without a consumer (workers down,
     /// a worker's mistyped prefix) before `/readyz` says so, in seconds.
     pub consumer_grace_secs: u64,
@@ -106,6 +108,7 @@ impl Default for Config {
             max_attempts: 5,
             max_starts: 10,
             prefetch: 8,
+            outbox_retention_days: 7,
             consumer_grace_secs: 300,
             smtp: SmtpConfig::default(),
             answers: AnswerConfig::default(),
@@ -235,6 +238,12 @@ impl Config {
         if let Some(v) = get("INTAKE_MAX_STARTS") {
             self.max_starts = v.parse().map_err(|e| ConfigError::Env {
                 name: "INTAKE_MAX_STARTS",
+                why: format!("{e}"),
+            })?;
+        }
+        if let Some(v) = get("INTAKE_OUTBOX_RETENTION_DAYS") {
+            self.outbox_retention_days = v.parse().map_err(|e| ConfigError::Env {
+                name: "INTAKE_OUTBOX_RETENTION_DAYS",
                 why: format!("{e}"),
             })?;
         }

@@ -99,6 +99,7 @@ struct MailFacts {
     /// Whether the message proves it comes from the customer, when it
     /// names an SR.
     proof: ReplyProof,
+    subject: Option<String>,
     answer_to: Result<Correspondent, Silence>,
     auth: SenderAuth,
 }
@@ -415,6 +416,7 @@ impl Intake {
                 report,
                 sr_reference: mail.and_then(|m| m.sr_reference.clone()),
                 reply_proof: mail.map(|m| &m.proof),
+                subject: mail.and_then(|m| m.subject.as_deref()),
                 answer_to: mail.and_then(|m| m.answer_to.as_ref().ok()),
                 sender_auth: mail.map_or(&no_auth, |m| &m.auth),
                 vendor: &self.mail.answers.vendor,
@@ -709,6 +711,7 @@ fn mail_facts(
     MailFacts {
         sr_reference,
         proof,
+        subject: env.subject.clone(),
         answer_to,
         auth,
     }

@@ -115,6 +115,26 @@ pub async fn relay_batch(
     Ok(sent.len())
 }
 
+/// Deletes up to `batch` rows sent before `before`; returns how many. What
+/// an answer said stays in the SR's correspondence; a job, once published,
+/// lives in the broker and the findings.
+pub async fn prune(
+    pool: &PgPool,
+    before: chrono::DateTime<chrono::Utc>,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM outbox WHERE id IN (
+             SELECT id FROM outbox WHERE published_at IS NOT NULL AND published_at < $1
+             ORDER BY published_at LIMIT $2)",
+    )
+    .bind(before)
+    .bind(batch)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Rows the relay has not yet published, and the age of the oldest in
 /// seconds (answers to customers are not the relay's).
 pub async fn lag(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {

@@ -31,6 +31,8 @@ pub struct Recording<'a> {
     /// Whether a mail that names an SR proves it comes from the customer
     /// (`None` for channels whose sender is signed in).
     pub reply_proof: Option<&'a ReplyProof>,
+    /// The message's subject, kept with the SR's correspondence.
+    pub subject: Option<&'a str>,
     /// Whom to answer; `None` for channels without mail answers and for
     /// messages that must not be answered.
     pub answer_to: Option<&'a Correspondent>,
@@ -496,9 +498,9 @@ async fn write<'e>(
              WHERE id = $3::bigint),
          sub AS (
              INSERT INTO submissions (id, inbound_id, sr_id, sender, outcome, verification,
-                                      missing_fields, metadata, report, sender_auth)
+                                      missing_fields, metadata, report, sender_auth, jobs)
              VALUES ($1, $2, COALESCE($3::bigint, (SELECT id FROM sr_new)), $4, $5, $6, $7,
-                     $8, $9, $26)),
+                     $8, $9, $26, cardinality($25::jsonb[]))),
          smp AS (
              INSERT INTO samples (sha256, size, kind)
              SELECT * FROM UNNEST($10::text[], $11::bigint[], $12::text[])
@@ -518,7 +520,18 @@ async fn write<'e>(
              SELECT 'sample.analyse', $23, $24, * FROM UNNEST($25::jsonb[])),
          ans AS (
              INSERT INTO outbox (kind, routing_key, priority, payload)
-             SELECT 'mail.answer', '', 0, $27::jsonb WHERE $27::jsonb IS NOT NULL),
+             SELECT 'mail.answer', '', 0, $27::jsonb WHERE $27::jsonb IS NOT NULL
+             RETURNING id),
+         cor_in AS (
+             INSERT INTO correspondence (sr_id, submission_id, direction, at, inbound_id,
+                                         sender, subject, message_id)
+             SELECT COALESCE($3::bigint, (SELECT id FROM sr_new)), $1, 'in', $35, $2, $4, $40,
+                    $41
+             WHERE $42),
+         cor_out AS (
+             INSERT INTO correspondence (sr_id, submission_id, direction, at, answer, outbox_id)
+             SELECT COALESCE($3::bigint, (SELECT id FROM sr_new)), $1, 'out', $35, $27::jsonb, id
+             FROM ans),
          prev AS (
              UPDATE submissions SET completed_by = $1 WHERE id = $29),
          inb AS (
@@ -568,6 +581,9 @@ async fn write<'e>(
     .bind(update)
     .bind(link_sr)
     .bind(link_detail)
+    .bind(r.subject)
+    .bind(report.message_id.as_deref())
+    .bind(report.channel == crate::report::Channel::Email)
     .execute(db)
     .await?;
     Ok(Recorded {
@@ -642,8 +658,7 @@ async fn existing<'e>(
     inbound_id: i64,
 ) -> Result<Option<Recorded>, RecordError> {
     let row: Option<(Uuid, String, i16, String, String, i64)> = sqlx::query_as(
-        "SELECT s.id, sr.sr_number, sr.severity, s.outcome, s.verification,
-                (SELECT count(*) FROM outbox o WHERE o.payload->>'submission_id' = s.id::text)
+        "SELECT s.id, sr.sr_number, sr.severity, s.outcome, s.verification, s.jobs::bigint
          FROM submissions s JOIN service_requests sr ON sr.id = s.sr_id
          WHERE s.inbound_id = $1",
     )

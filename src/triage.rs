@@ -207,9 +207,15 @@ async fn finish(
     };
     let a = answer::compose(action.sr, &to, notice, vendor)?;
     sqlx::query(
-        "INSERT INTO outbox (kind, routing_key, priority, payload) VALUES ('mail.answer', '', 0, $1)",
+        "WITH ans AS (
+             INSERT INTO outbox (kind, routing_key, priority, payload)
+             VALUES ('mail.answer', '', 0, $1) RETURNING id)
+         INSERT INTO correspondence (sr_id, direction, at, answer, outbox_id)
+         SELECT sr.id, 'out', $3, $1, ans.id FROM ans, service_requests sr WHERE sr.sr_number = $2",
     )
     .bind(serde_json::to_value(&a).map_err(|e| TriageError::Inconsistent(e.to_string()))?)
+    .bind(action.sr.to_string())
+    .bind(chrono::Utc::now())
     .execute(&mut **tx)
     .await?;
     Ok(true)

@@ -928,3 +928,48 @@ async fn a_reply_joins_its_sr_only_with_proof_of_origin() {
     assert_eq!(by_token.sr_number, first.sr_number);
     env.cleanup().await;
 }
+
+/// Each SR keeps its correspondence (the message in, the answer out), so
+/// sent outbox rows can be pruned after their retention; a redelivery of
+/// the input is still answered with its jobs.
+#[tokio::test]
+async fn correspondence_outlives_the_pruned_outbox() {
+    let env = Env::new().await;
+    let raw = sample_email("01-accepted-zipcrypto.eml");
+    let first = env.intake.email(raw.clone(), None).await.expect("first");
+    assert!(first.jobs > 0);
+    let (inn, out): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE direction = 'in' AND subject IS NOT NULL AND message_id IS NOT NULL),
+                count(*) FILTER (WHERE direction = 'out' AND answer->>'body' IS NOT NULL)
+         FROM correspondence",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .expect("correspondence");
+    assert_eq!((inn, out), (1, 1));
+    // Everything was sent eight days ago; the retention is seven.
+    sqlx::query("UPDATE outbox SET published_at = now() - interval '8 days'")
+        .execute(&env.pool)
+        .await
+        .expect("age");
+    let pruned = outbox::prune(
+        &env.pool,
+        chrono::Utc::now() - chrono::Duration::days(7),
+        10_000,
+    )
+    .await
+    .expect("prune");
+    assert_eq!(pruned as usize, first.jobs + 1);
+    assert_eq!(env.count("SELECT count(*) FROM outbox").await, 0);
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM correspondence WHERE direction = 'out' AND answer IS NOT NULL"
+        )
+        .await,
+        1
+    );
+    let again = env.intake.email(raw, None).await.expect("again");
+    assert!(again.duplicate);
+    assert_eq!(again.jobs, first.jobs);
+    env.cleanup().await;
+}

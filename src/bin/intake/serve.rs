@@ -64,7 +64,8 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
             stop.clone(),
         )));
     }
-    tokio::spawn(repair(app.intake.clone(), stop.clone()));
+    let retention = chrono::Duration::days(i64::from(app.cfg.outbox_retention_days));
+    tokio::spawn(repair(app.intake.clone(), retention, stop.clone()));
     let listener = tokio::net::TcpListener::bind(&app.cfg.listen)
         .await
         .with_context(|| format!("listening on {}", app.cfg.listen))?;
@@ -98,8 +99,13 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
 }
 
 /// Records, every minute, inputs stored more than two minutes ago whose
-/// recording failed (a database outage while deciding in the background).
-async fn repair(intake: intake::ingest::Intake, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// recording failed (a database outage while deciding in the background),
+/// and prunes outbox rows sent longer than `retention` ago.
+async fn repair(
+    intake: intake::ingest::Intake,
+    retention: chrono::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
@@ -112,6 +118,12 @@ async fn repair(intake: intake::ingest::Intake, mut stop: tokio::sync::watch::Re
             Ok(0) => {}
             Ok(n) => tracing::info!(recorded = n, "recorded inputs left behind"),
             Err(e) => tracing::warn!(error = %e, "replay failed; trying again in a minute"),
+        }
+        let before = chrono::Utc::now() - retention;
+        match outbox::prune(&intake.pool, before, 10_000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "sent outbox rows past their retention removed"),
+            Err(e) => tracing::warn!(error = %e, "pruning the outbox failed"),
         }
     }
 }
