@@ -136,6 +136,15 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The decision's policy: the limits and the template's labels. `intake
+    /// check` and the live pipeline take it from here, so both decide alike.
+    pub fn policy(&self) -> crate::decide::Policy {
+        crate::decide::Policy {
+            limits: self.limits,
+            labels: crate::metadata::Labels::new(&self.vendor),
+        }
+    }
+
     /// Reads `path` if given, then applies the environment.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let mut cfg = match path {

@@ -214,3 +214,36 @@ fn rename_all_numbered(mut zip: Vec<u8>, count: usize) -> Vec<u8> {
     assert_eq!(renamed, 2 * count);
     zip
 }
+
+/// `intake check` applies the configuration's `[limits]`, as the running
+/// pipeline does (it used the built-in defaults whatever the file said).
+#[test]
+fn check_applies_the_configured_limits() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = tmp.path().join("intake.toml");
+    std::fs::write(&config, "[limits]\nmax_files = 1\n").expect("config");
+    let eml = tmp.path().join("m.eml");
+    let one = wrapper(&[("a.exe", b"MZ a")]);
+    let two = wrapper(&[("b.exe", b"MZ b")]);
+    std::fs::write(&eml, email(&[("one.zip", &one), ("two.zip", &two)])).expect("eml");
+    let out = Command::new(env!("CARGO_BIN_EXE_intake"))
+        .args(["--config"])
+        .arg(&config)
+        .args(["check", "--json"])
+        .arg(&eml)
+        .output()
+        .expect("intake check");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        report["rejected"][0]["reason"], "too_many_files",
+        "{report:#}"
+    );
+    assert_eq!(report["rejected"][0]["path"], "two.zip");
+    assert!(report["rejected"][0]["sha256"].is_null());
+}

@@ -9,9 +9,7 @@ use anyhow::{Context, anyhow};
 use intake::blob::Blobs;
 use intake::config::Config;
 use intake::database::{self, DatabaseError};
-use intake::decide::Policy;
 use intake::ingest::{Intake, MailPolicy};
-use intake::metadata::Labels;
 use intake::metrics::Metrics;
 use intake::queue::{self, Topology};
 use intake::smtp::Recipients;
@@ -61,10 +59,7 @@ impl App {
         cfg.answers.reply_key = intake::mail::token::ReplyKey::from_secret(&secret);
         let blobs = Blobs::from_config(&cfg, tokio::runtime::Handle::current())
             .context("opening the blob store")?;
-        let policy = Policy {
-            limits: cfg.limits,
-            labels: Labels::new(&cfg.vendor),
-        };
+        let policy = cfg.policy();
         let topology = Topology::new(&cfg.queue_prefix);
         let intake = Intake {
             pool,

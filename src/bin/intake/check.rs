@@ -6,8 +6,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use intake::decide::{self, Discard, Policy};
-use intake::metadata::Labels;
+use std::path::Path;
+
+use intake::config::Config;
+use intake::decide::{self, Discard};
 use intake::{mail, portal};
 
 #[derive(clap::Args)]
@@ -20,9 +22,10 @@ pub struct Args {
     /// Print exactly one JSON object (the contract of shared/CHECK_REPORT.md).
     #[arg(long)]
     json: bool,
-    /// The vendor name in the "<vendor> Product Name" label.
-    #[arg(long, default_value = "McAfee", env = "INTAKE_VENDOR")]
-    vendor: String,
+    /// The vendor name in the "<vendor> Product Name" label (default: the
+    /// configuration's, McAfee unless set).
+    #[arg(long)]
+    vendor: Option<String>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -31,11 +34,17 @@ enum ChannelArg {
     Portal,
 }
 
-pub fn run(args: &Args) -> ExitCode {
-    let policy = Policy {
-        labels: Labels::new(&args.vendor),
-        ..Policy::default()
+/// Decides `args.file` with the policy of the configuration at `config`
+/// (its `[limits]` and vendor), as the running pipeline would.
+pub fn run(args: &Args, config: Option<&Path>) -> ExitCode {
+    let mut cfg = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => return unusable(&e.to_string()),
     };
+    if let Some(v) = &args.vendor {
+        cfg.vendor = v.clone();
+    }
+    let policy = cfg.policy();
     let report = match args.channel {
         ChannelArg::Email => {
             let raw = match std::fs::read(&args.file) {

@@ -151,7 +151,7 @@ enum GrantsAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Check(args) = &cli.command {
-        return check::run(args);
+        return check::run(args, cli.config.as_deref());
     }
     // The demo prints its own table; its logs stay quiet unless asked for.
     init_logs(if matches!(cli.command, Command::Demo { .. }) {
