@@ -76,3 +76,53 @@ async fn health_readiness_and_metrics() {
     );
     env.cleanup().await;
 }
+
+/// Only `intake migrate` changes the schema: every other command on a
+/// database it has not migrated stops with one line saying to run it.
+#[tokio::test]
+async fn commands_stop_on_a_schema_that_is_behind() {
+    let base = std::env::var("INTAKE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+    let name = format!(
+        "intake_test_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let admin = sqlx::PgPool::connect(&format!("{base}/postgres"))
+        .await
+        .expect("admin");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&admin)
+        .await
+        .expect("create");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_intake"))
+            .args(args)
+            .env("INTAKE_DATABASE_URL", format!("{base}/{name}"))
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("intake")
+    };
+    let out = run(&["replay"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("run `intake migrate`"), "{err}");
+    let out = run(&["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["replay"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("recorded 0"));
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await;
+}

@@ -24,7 +24,7 @@ impl BenchDb {
     pub async fn new(id: &str, connections: u32) -> BenchDb {
         let name = format!("intake_bench_{id}");
         // As intake's default: no TLS on loopback.
-        let pool = database::connect(&format!("{PG}/{name}?sslmode=disable"), connections)
+        let pool = database::migrate(&format!("{PG}/{name}?sslmode=disable"), connections)
             .await
             .expect("PostgreSQL on 127.0.0.1:5432");
         let csv = b"grant_number,company,email_domains,support_level,expires_on\nB-1,Bench,bench.example,gold,\n";

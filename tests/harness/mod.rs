@@ -36,7 +36,7 @@ impl Env {
     pub async fn new() -> Env {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let db_name = format!("intake_test_{}", &id[..12]);
-        let pool = intake::database::connect(&format!("{}/{db_name}", base_url()), 5)
+        let pool = intake::database::migrate(&format!("{}/{db_name}", base_url()), 5)
             .await
             .expect("PostgreSQL must run on 127.0.0.1:5432 (see .ci/run)");
         let prefix = format!("test-{}", &id[..12]);

@@ -140,7 +140,7 @@ async fn run() -> anyhow::Result<()> {
     let cfg = Config::load(path.as_deref())?;
     let pool = intake::database::connect(&cfg.database_url, 8)
         .await
-        .context("start PostgreSQL (docker compose up -d postgres) or set INTAKE_DATABASE_URL")?;
+        .context("PostgreSQL (start it, set INTAKE_DATABASE_URL, or run `intake migrate`)")?;
     let blobs =
         Blobs::from_config(&cfg, tokio::runtime::Handle::current()).context("blob store")?;
     let metrics = Metrics::new();

@@ -21,29 +21,35 @@ pub struct App {
 }
 
 impl App {
-    /// Connects to PostgreSQL and checks RabbitMQ is reachable.
+    /// Connects to PostgreSQL (whose schema must be current) and checks
+    /// RabbitMQ is reachable.
     pub async fn start(config: Option<&Path>) -> anyhow::Result<App> {
-        App::open(config, true).await
+        App::open(config, true, false).await
+    }
+
+    /// Like [`App::start`], creating the database and applying the
+    /// migrations first: `intake migrate`, and `intake demo` on its own
+    /// database.
+    pub async fn migrating(config: Option<&Path>) -> anyhow::Result<App> {
+        App::open(config, true, true).await
     }
 
     /// Connects to PostgreSQL only: storing and recording need no broker
     /// (the relay publishes later), so mail taken from an MTA pipe is not
     /// refused while RabbitMQ is down.
     pub async fn start_without_broker(config: Option<&Path>) -> anyhow::Result<App> {
-        App::open(config, false).await
+        App::open(config, false, false).await
     }
 
-    async fn open(config: Option<&Path>, broker: bool) -> anyhow::Result<App> {
+    async fn open(config: Option<&Path>, broker: bool, migrate: bool) -> anyhow::Result<App> {
         let mut cfg = Config::load(config)?;
-        let pool = match database::connect(&cfg.database_url, cfg.database_connections).await {
-            Ok(p) => p,
-            Err(e @ DatabaseError::Unreachable { .. }) => {
-                return Err(anyhow!(
-                    "{e}. Start it with `docker compose up -d postgres` (or `pg_ctlcluster --skip-systemctl-redirect 15 main start`), or point INTAKE_DATABASE_URL at a running server."
-                ));
-            }
-            Err(e) => return Err(e.into()),
+        let (url, connections) = (&cfg.database_url, cfg.database_connections);
+        let pool = if migrate {
+            database::migrate(url, connections).await
+        } else {
+            database::connect(url, connections).await
         };
+        let pool = pool.map_err(explain)?;
         if broker && let Err(e) = queue::connect(&cfg.amqp_url).await {
             return Err(anyhow!(
                 "RabbitMQ is not reachable at {} ({e}). Start it with `docker compose up -d rabbitmq` (or `rabbitmq-server -detached`), or point INTAKE_AMQP_URL at a running broker.",
@@ -78,6 +84,17 @@ impl App {
             intake,
             topology,
         })
+    }
+}
+
+/// A database error as the operator's one line: how to start an unreachable
+/// server, what to run for a schema that is behind.
+pub fn explain(e: DatabaseError) -> anyhow::Error {
+    match e {
+        e @ DatabaseError::Unreachable { .. } => anyhow!(
+            "{e}. Start it with `docker compose up -d postgres` (or `pg_ctlcluster --skip-systemctl-redirect 15 main start`), or point INTAKE_DATABASE_URL at a running server."
+        ),
+        e => e.into(),
     }
 }
 

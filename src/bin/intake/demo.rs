@@ -15,7 +15,7 @@ use intake::{grants, outbox, portal};
 use crate::app::App;
 
 pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
-    let app = App::start(config).await?;
+    let app = App::migrating(config).await?;
     let pool = &app.intake.pool;
     let csv = std::fs::File::open(samples.join("grants.csv")).context("samples/grants.csv")?;
     let n = grants::import(pool, &grants::parse_csv(csv)?).await?;

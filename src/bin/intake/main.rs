@@ -50,7 +50,8 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         jobs: usize,
     },
-    /// Apply the database migrations.
+    /// Create the database if needed and apply the migrations: the only
+    /// command that changes the schema (besides `demo` on its own database).
     Migrate,
     /// Record inputs that were stored but never recorded (after a crash).
     Replay,
@@ -179,9 +180,18 @@ fn main() -> ExitCode {
             Command::IngestDir { dir, jobs } => ingest::dir(config, dir, *jobs).await,
             Command::Demo { samples } => demo::run(config, samples).await,
             Command::Serve => serve::run(config).await,
-            Command::Migrate => app::App::start(config).await.map(|_| {
-                println!("migrations applied");
-            }),
+            Command::Migrate => {
+                // Needs PostgreSQL only (and a role that may change the schema).
+                let cfg = intake::config::Config::load(config)?;
+                intake::database::migrate(&cfg.database_url, 2)
+                    .await
+                    .map_err(app::explain)?;
+                println!(
+                    "migrations applied (schema version {})",
+                    intake::database::schema_wanted()
+                );
+                Ok(())
+            }
             Command::Replay => {
                 let app = app::App::start(config).await?;
                 let n = app.intake.replay_pending().await?;
