@@ -95,13 +95,11 @@ async fn readyz(State(h): State<Arc<Health>>) -> impl IntoResponse {
             idle.as_secs()
         ));
     }
-    let ready = db.is_ok() && broker.is_ok() && deciding;
-    let code = if ready {
-        StatusCode::OK
+    if db.is_ok() && broker.is_ok() && deciding {
+        (StatusCode::OK, format!("ready\n{body}"))
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, body)
+        (StatusCode::SERVICE_UNAVAILABLE, body)
+    }
 }
 
 /// Looks at the samples queue's consumers and updates the watch and its
