@@ -27,6 +27,7 @@ pub mod record;
 pub mod report;
 pub mod reputation;
 pub mod smtp;
+pub mod sr;
 pub mod support;
 pub mod triage;
 pub mod unpack;

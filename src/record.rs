@@ -18,6 +18,7 @@ use crate::mail::{ReplyProof, SenderAuth};
 use crate::metadata::Metadata;
 use crate::queue::{SAMPLES, SampleJob};
 use crate::report::{Outcome, Report};
+use crate::sr::{self, Status};
 use crate::support::{self, Severity, SrNumber, Tier};
 
 /// What is being recorded.
@@ -149,7 +150,14 @@ async fn record_reply(pool: &PgPool, r: &Recording<'_>) -> Result<Recorded, Reco
         Some(sr) => open_needs_info(&mut tx, sr.id).await?,
         None => None,
     };
-    let plan = Plan::make(&mut *tx, r, earlier).await?;
+    // A reply is judged with its SR: the SR's latest facts fill what the
+    // reply leaves out, and its grant is the SR's.
+    let fill = match (&referenced, &earlier) {
+        (Some(sr), None) => latest_metadata(&mut tx, sr.id).await?,
+        _ => None,
+    };
+    let grant = referenced.as_ref().and_then(|sr| sr.grant.clone());
+    let plan = Plan::make(&mut *tx, r, earlier, fill, grant).await?;
     let target = match referenced {
         Some(sr) => Target::Referenced(sr),
         None => Target::New(next_sr_number(&mut *tx, r.now).await?),
@@ -291,6 +299,14 @@ impl Facts {
         }
     }
 
+    /// Fills what the facts lack from an SR's latest ones; the outcome is
+    /// judged again on the completed facts.
+    fn complete_from(&mut self, fill: &Metadata) {
+        self.meta.complete_from(fill);
+        self.missing = self.meta.missing_fields();
+        self.outcome = Outcome::decide(self.samples.len(), &self.missing);
+    }
+
     /// The grant number the facts name.
     fn grant_number(&self) -> Option<&str> {
         self.meta.grant_number.as_deref()
@@ -318,13 +334,24 @@ impl Facts {
 }
 
 impl Plan {
-    /// Plans `r`, looking up the grant its (completed) facts name.
+    /// Plans the reply `r` to an SR: completed from `earlier` (its open
+    /// needs_info submission) or `fill` (its latest facts), filed under
+    /// `grant` when the SR has one, looking up that grant.
     async fn make<'e>(
         db: impl sqlx::PgExecutor<'e>,
         r: &Recording<'_>,
         earlier: Option<Earlier>,
+        fill: Option<Metadata>,
+        grant: Option<String>,
     ) -> Result<Plan, RecordError> {
-        let facts = Facts::of(r, earlier);
+        let mut facts = Facts::of(r, earlier);
+        if let Some(fill) = fill {
+            facts.complete_from(&fill);
+        }
+        if let Some(g) = grant {
+            facts.meta.grant_number = Some(g);
+            facts.missing = facts.meta.missing_fields();
+        }
         let grant = match facts.grant_number() {
             Some(g) => grants::find(db, g).await?,
             None => None,
@@ -336,12 +363,16 @@ impl Plan {
         self.outcome == Outcome::Accepted && self.verification.is_verified()
     }
 
-    fn status(&self) -> &'static str {
-        match (self.outcome, self.verification.is_verified()) {
-            (Outcome::Rejected, _) => "open",
-            (_, false) => "unverified",
-            (Outcome::NeedsInfo, true) => "needs_info",
-            (Outcome::Accepted, true) => "in_analysis",
+    /// What this recording brings to an SR it replies to.
+    fn as_reply(&self, report: &Report) -> sr::Reply {
+        let text_only = report.samples.is_empty() && report.rejected.is_empty();
+        if text_only && self.earlier.is_none() {
+            sr::Reply::Update
+        } else {
+            sr::Reply::Submission {
+                outcome: self.outcome,
+                verified: self.verification.is_verified(),
+            }
         }
     }
 }
@@ -357,15 +388,24 @@ async fn write<'e>(
     target: Target,
 ) -> Result<Recorded, RecordError> {
     let report = r.report;
-    let status = plan.status();
     let queue_jobs = plan.queues_jobs();
     let mut events = Vec::new();
-    let (existing_sr, sr_number, severity, sr_is_new) = match target {
+    let mut update_only = false;
+    let (existing_sr, sr_number, severity, sr_is_new, status) = match target {
         Target::Referenced(sr) => {
             if sr.closed {
                 events.push(("sr.reopened", serde_json::json!({ "by": report.sender })));
             }
-            (Some(sr.id), sr.number, sr.severity, false)
+            let reply = plan.as_reply(report);
+            update_only = reply == sr::Reply::Update;
+            if update_only {
+                events.push((
+                    "sr.customer_update",
+                    serde_json::json!({ "by": report.sender }),
+                ));
+            }
+            let status = sr.status.after_reply(reply);
+            (Some(sr.id), sr.number, sr.severity, false, status)
         }
         Target::New(number) => {
             let (severity, why) = support::assess(&plan.meta, report);
@@ -373,7 +413,8 @@ async fn write<'e>(
                 "sr.opened",
                 serde_json::json!({ "severity": severity.level(), "why": why, "tier": "L1" }),
             ));
-            (None, number, severity, true)
+            let status = Status::opened_by(plan.outcome, plan.verification.is_verified());
+            (None, number, severity, true, status)
         }
     };
     let (escalate, update) = support::deadlines(severity, Tier::L1, r.now);
@@ -448,7 +489,9 @@ async fn write<'e>(
         _ => (None, None),
     };
 
-    let answer = match r.answer_to {
+    // A customer update is recorded, not acknowledged with a refusal.
+    let answer_to = r.answer_to.filter(|_| !update_only);
+    let answer = match answer_to {
         Some(to) => {
             let files: Vec<FileLine> = plan
                 .samples
@@ -494,7 +537,8 @@ async fn write<'e>(
              RETURNING id),
          sr_upd AS (
              UPDATE service_requests
-             SET status = $33, closed_at = NULL, correspondent = COALESCE($28::jsonb, correspondent)
+             SET status = $33, closed_at = NULL, resolution = NULL, closed_from = NULL,
+                 correspondent = COALESCE($28::jsonb, correspondent)
              WHERE id = $3::bigint),
          sub AS (
              INSERT INTO submissions (id, inbound_id, sr_id, sender, outcome, verification,
@@ -574,7 +618,7 @@ async fn write<'e>(
     .bind(sr_is_new.then(|| sr_number.to_string()))
     .bind(grant)
     .bind(i16::from(severity.level()))
-    .bind(status)
+    .bind(status.as_str())
     .bind(Tier::L1.as_str())
     .bind(r.now)
     .bind(escalate)
@@ -646,6 +690,21 @@ async fn open_needs_info(
     }))
 }
 
+/// The facts of the SR's latest submission that gave any.
+async fn latest_metadata(
+    tx: &mut Transaction<'_, Postgres>,
+    sr_id: i64,
+) -> Result<Option<Metadata>, RecordError> {
+    let row: Option<sqlx::types::Json<Metadata>> = sqlx::query_scalar(
+        "SELECT metadata FROM submissions WHERE sr_id = $1
+         ORDER BY (metadata->>'grant_number' IS NOT NULL) DESC, created_at DESC LIMIT 1",
+    )
+    .bind(sr_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(|m| m.0))
+}
+
 /// How `inbound_id` was recorded, if it was: a redelivered input is answered
 /// from here without being decided again.
 pub async fn recorded(pool: &PgPool, inbound_id: i64) -> Result<Option<Recorded>, RecordError> {
@@ -692,8 +751,12 @@ struct Referenced {
     id: i64,
     number: SrNumber,
     severity: Severity,
-    /// Resolved or closed (within the reopening window): the input reopens it.
+    /// Closed (within the reopening window): the input reopens it.
     closed: bool,
+    /// Where it stands; for a closed SR, where it was closed from.
+    status: Status,
+    /// The grant it is filed under, the reply's facts notwithstanding.
+    grant: Option<String>,
 }
 
 /// How long after closing a reply reopens an SR (support policy); later
@@ -717,24 +780,31 @@ async fn referenced_sr(
         i16,
         Option<String>,
         String,
+        Option<String>,
         Option<DateTime<Utc>>,
     );
     let row: Option<Row> = sqlx::query_as(
-        "SELECT id, grant_number, severity, customer_email, status, closed_at
+        "SELECT id, grant_number, severity, customer_email, status, closed_from, closed_at
              FROM service_requests WHERE sr_number = $1 FOR UPDATE",
     )
     .bind(number.to_string())
     .fetch_optional(&mut **tx)
     .await?;
-    let Some((id, grant_number, severity, customer, status, closed_at)) = row else {
+    let Some((id, grant_number, severity, customer, status, closed_from, closed_at)) = row else {
         return Ok(None);
     };
-    let closed = matches!(status.as_str(), "resolved" | "closed");
+    let status: Status = status.parse().map_err(RecordError::Inconsistent)?;
+    let closed = status == Status::Closed;
+    let status = if closed {
+        Status::reopened(closed_from.and_then(|s| s.parse().ok()))
+    } else {
+        status
+    };
     if closed && closed_at.is_some_and(|at| now - at > chrono::Duration::days(REOPEN_WITHIN_DAYS)) {
         return Ok(None);
     }
-    let entitled = match grant_number {
-        Some(g) => grants::find(&mut **tx, &g)
+    let entitled = match &grant_number {
+        Some(g) => grants::find(&mut **tx, g)
             .await?
             .is_some_and(|g| grants::entitled(&g, sender)),
         // An SR without a grant belongs to whoever opened it.
@@ -747,6 +817,8 @@ async fn referenced_sr(
             number: number.clone(),
             severity,
             closed,
+            status,
+            grant: grant_number,
         }),
         _ => None,
     })

@@ -8,6 +8,7 @@ use sqlx::PgPool;
 
 use crate::answer::{self, Correspondent, Notice, TemplateError};
 use crate::digest::Sha256;
+use crate::sr::{Resolution, Status};
 use crate::support::SrNumber;
 
 /// A staff verdict on a file.
@@ -73,10 +74,18 @@ pub async fn close_sr(
 ) -> Result<Done, TriageError> {
     let mut tx = pool.begin().await?;
     let (id, to) = lock_sr(&mut tx, sr).await?;
-    sqlx::query("UPDATE service_requests SET status = 'closed', closed_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE service_requests
+         SET closed_from = CASE WHEN status = $2 THEN closed_from ELSE status END,
+             status = $2, resolution = $3, closed_at = $4
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(Status::Closed.as_str())
+    .bind(Resolution::Resolved.as_str())
+    .bind(chrono::Utc::now())
+    .execute(&mut *tx)
+    .await?;
     let notice = Notice::Closed { note };
     let action = Action {
         sr_id: id,
@@ -128,12 +137,12 @@ pub async fn record_verdict(
     .bind(actor)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "UPDATE service_requests SET status = 'awaiting_verdict' WHERE id = $1 AND status = 'in_analysis'",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("UPDATE service_requests SET status = $3 WHERE id = $1 AND status = $2")
+        .bind(id)
+        .bind(Status::InAnalysis.as_str())
+        .bind(Status::InAnalysis.after_verdict().as_str())
+        .execute(&mut *tx)
+        .await?;
     let notice = Notice::Verdict {
         path: &path,
         sha256: *sha256,

@@ -262,7 +262,8 @@ async fn a_reply_naming_its_sr_adds_to_it_only_for_entitled_senders() {
     );
     // ...but not after 30 days: that opens a new one.
     sqlx::query(
-        "UPDATE service_requests SET status = 'closed', closed_at = now() - interval '31 days'",
+        "UPDATE service_requests SET status = 'closed', resolution = 'resolved',
+                closed_at = now() - interval '31 days'",
     )
     .execute(&env.pool)
     .await
@@ -971,5 +972,89 @@ async fn correspondence_outlives_the_pruned_outbox() {
     let again = env.intake.email(raw, None).await.expect("again");
     assert!(again.duplicate);
     assert_eq!(again.jobs, first.jobs);
+    env.cleanup().await;
+}
+
+/// A reply is judged together with its SR: "Any update?" is a customer
+/// update (the SR stays in analysis, no refusal is mailed), and files sent
+/// without the form join the SR under its grant, its latest facts filling
+/// in what the reply leaves out. (Both used to move the SR backwards: to
+/// `open` with "No file could be accepted", and to `unverified`.)
+#[tokio::test]
+async fn a_reply_never_moves_its_sr_backwards() {
+    let env = Env::new().await;
+    let raw = String::from_utf8(sample_email("01-accepted-zipcrypto.eml")).expect("utf-8");
+    let first = env
+        .intake
+        .email(raw.clone().into_bytes(), None)
+        .await
+        .expect("first");
+    assert_eq!(first.outcome, Outcome::Accepted);
+    let to = env
+        .intake
+        .mail
+        .answers
+        .reply_key
+        .reply_to("samples@lab.example", &first.sr_number);
+    let status = || async {
+        sqlx::query_scalar::<_, String>("SELECT status FROM service_requests")
+            .fetch_one(&env.pool)
+            .await
+            .expect("status")
+    };
+    let answers = "SELECT count(*) FROM outbox WHERE kind = 'mail.answer'";
+    assert_eq!(status().await, "in_analysis");
+    assert_eq!(env.count(answers).await, 1);
+
+    let update = format!(
+        "From: bob@acme.example\r\nTo: {to}\r\nMessage-ID: <upd@acme.example>\r\nSubject: Re: [{}] x\r\n\r\nAny update?\r\n",
+        first.sr_number
+    );
+    let u = env
+        .intake
+        .email(update.into_bytes(), None)
+        .await
+        .expect("update");
+    assert_eq!(u.sr_number, first.sr_number);
+    assert_eq!(status().await, "in_analysis");
+    assert_eq!(
+        env.count(answers).await,
+        1,
+        "no refusal mailed for an update"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE kind = 'sr.customer_update'")
+            .await,
+        1
+    );
+
+    // The same files again, with a note and no form.
+    let boundary = "--=_intake_demo_outer";
+    let text_start = raw.find(boundary).expect("first part");
+    let text_end = raw[text_start + boundary.len()..]
+        .find(boundary)
+        .map(|i| i + text_start + boundary.len())
+        .expect("next part");
+    let files_only = format!(
+        "{}{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOne more file for you.\r\n\r\n{}",
+        &raw[..text_start],
+        &raw[text_end..]
+    )
+    .replace("<demo-01@acme.example>", "<files@acme.example>")
+    .replace("To: samples@lab.example", &format!("To: {to}"))
+    .replace(
+        "Subject: Suspicious files from ACME",
+        &format!("Subject: Re: [{}] more", first.sr_number),
+    );
+    let f = env
+        .intake
+        .email(files_only.into_bytes(), None)
+        .await
+        .expect("files only");
+    assert_eq!(f.sr_number, first.sr_number);
+    assert_eq!(f.outcome, Outcome::Accepted, "the SR's facts fill the form");
+    assert_eq!(f.verification, "verified");
+    assert!(f.jobs > 0);
+    assert_eq!(status().await, "in_analysis");
     env.cleanup().await;
 }

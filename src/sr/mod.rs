@@ -1,0 +1,240 @@
+//! The service request's life: its seven statuses, the resolutions of a
+//! closed SR, and the moves between them. Every channel and staff action
+//! asks this module where an SR goes next, so the rules live in one place.
+//! Pure: no I/O.
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::Outcome;
+
+/// Where an SR stands (DESIGN.md, "The service request's life").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Received; or only text so far, or only refused files.
+    Open,
+    /// Samples in, required facts missing: waiting on the customer.
+    NeedsInfo,
+    /// The entitlement is to be checked by staff.
+    Unverified,
+    /// Samples queued for analysis.
+    InAnalysis,
+    /// Analysis done (or a verdict recorded): staff's answer is due.
+    AwaitingVerdict,
+    /// Staff answered the customer.
+    Answered,
+    /// Closed, with a [`Resolution`]; reopening puts it back where it was.
+    Closed,
+}
+
+/// Why a closed SR was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    Resolved,
+    /// Three contact attempts, a business day apart, went unanswered.
+    NoContact,
+    Duplicate,
+    Withdrawn,
+}
+
+/// What a proven reply from the customer brings to its SR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// Text only, completing nothing: a customer update.
+    Update,
+    /// Files (or facts completing earlier files), judged together with the
+    /// SR: the combined outcome, and whether the SR's grant verified it.
+    Submission { outcome: Outcome, verified: bool },
+}
+
+impl Status {
+    pub const ALL: [Status; 7] = [
+        Status::Open,
+        Status::NeedsInfo,
+        Status::Unverified,
+        Status::InAnalysis,
+        Status::AwaitingVerdict,
+        Status::Answered,
+        Status::Closed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::NeedsInfo => "needs_info",
+            Status::Unverified => "unverified",
+            Status::InAnalysis => "in_analysis",
+            Status::AwaitingVerdict => "awaiting_verdict",
+            Status::Answered => "answered",
+            Status::Closed => "closed",
+        }
+    }
+
+    /// How far the work has come, in the order an SR moves forward.
+    fn progress(self) -> u8 {
+        match self {
+            Status::Open | Status::Unverified => 0,
+            Status::NeedsInfo => 1,
+            Status::InAnalysis => 2,
+            Status::AwaitingVerdict => 3,
+            Status::Answered => 4,
+            Status::Closed => 5,
+        }
+    }
+
+    /// The status of an SR a new input opens.
+    pub fn opened_by(outcome: Outcome, verified: bool) -> Status {
+        match (outcome, verified) {
+            (Outcome::Rejected, _) => Status::Open,
+            (_, false) => Status::Unverified,
+            (Outcome::NeedsInfo, true) => Status::NeedsInfo,
+            (Outcome::Accepted, true) => Status::InAnalysis,
+        }
+    }
+
+    /// Where a proven reply from the customer moves an SR in this status
+    /// (a closed one is reopened first, see [`Status::reopened`]). A reply
+    /// never moves an SR backwards: text alone is an update, refused files
+    /// change nothing, and files move it only forward.
+    pub fn after_reply(self, reply: Reply) -> Status {
+        let Reply::Submission { outcome, verified } = reply else {
+            return self;
+        };
+        // An SR waiting on its entitlement waits for staff, not the customer.
+        if self == Status::Unverified {
+            return self;
+        }
+        let proposed = Status::opened_by(outcome, verified);
+        if proposed.progress() > self.progress() {
+            proposed
+        } else {
+            self
+        }
+    }
+
+    /// Where a reopened SR goes: back to the status it was closed from.
+    pub fn reopened(closed_from: Option<Status>) -> Status {
+        match closed_from {
+            Some(Status::Closed) | None => Status::Open,
+            Some(s) => s,
+        }
+    }
+
+    /// Where staff's verdict on a file moves the SR: its analysis has an
+    /// answer waiting.
+    pub fn after_verdict(self) -> Status {
+        match self {
+            Status::InAnalysis => Status::AwaitingVerdict,
+            other => other,
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not an SR status"))
+    }
+}
+
+impl Resolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Resolved => "resolved",
+            Resolution::NoContact => "no_contact",
+            Resolution::Duplicate => "duplicate",
+            Resolution::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILES_OK: Reply = Reply::Submission {
+        outcome: Outcome::Accepted,
+        verified: true,
+    };
+
+    #[test]
+    fn statuses_read_back() {
+        for s in Status::ALL {
+            assert_eq!(s.as_str().parse::<Status>(), Ok(s));
+        }
+        assert!("resolved".parse::<Status>().is_err());
+    }
+
+    /// "Any update?" on an SR in analysis leaves it in analysis (it used to
+    /// move it to `open`).
+    #[test]
+    fn a_text_reply_is_an_update() {
+        for s in Status::ALL {
+            assert_eq!(s.after_reply(Reply::Update), s);
+        }
+    }
+
+    #[test]
+    fn replies_never_move_an_sr_backwards() {
+        let refused = Reply::Submission {
+            outcome: Outcome::Rejected,
+            verified: true,
+        };
+        let incomplete = Reply::Submission {
+            outcome: Outcome::NeedsInfo,
+            verified: true,
+        };
+        assert_eq!(Status::InAnalysis.after_reply(refused), Status::InAnalysis);
+        assert_eq!(
+            Status::InAnalysis.after_reply(incomplete),
+            Status::InAnalysis
+        );
+        assert_eq!(Status::Answered.after_reply(FILES_OK), Status::Answered);
+        assert_eq!(
+            Status::AwaitingVerdict.after_reply(FILES_OK),
+            Status::AwaitingVerdict
+        );
+        // ...and forward when they bring what was missing.
+        assert_eq!(Status::NeedsInfo.after_reply(FILES_OK), Status::InAnalysis);
+        assert_eq!(Status::Open.after_reply(FILES_OK), Status::InAnalysis);
+        assert_eq!(Status::Open.after_reply(incomplete), Status::NeedsInfo);
+        // An unverified SR waits for staff whatever the customer sends.
+        assert_eq!(Status::Unverified.after_reply(FILES_OK), Status::Unverified);
+    }
+
+    #[test]
+    fn reopening_goes_back_where_it_was() {
+        assert_eq!(Status::reopened(Some(Status::Answered)), Status::Answered);
+        assert_eq!(Status::reopened(None), Status::Open);
+        assert_eq!(Status::reopened(Some(Status::Closed)), Status::Open);
+    }
+
+    #[test]
+    fn new_srs_start_from_the_outcome() {
+        assert_eq!(Status::opened_by(Outcome::Rejected, true), Status::Open);
+        assert_eq!(
+            Status::opened_by(Outcome::Accepted, false),
+            Status::Unverified
+        );
+        assert_eq!(
+            Status::opened_by(Outcome::NeedsInfo, true),
+            Status::NeedsInfo
+        );
+        assert_eq!(
+            Status::opened_by(Outcome::Accepted, true),
+            Status::InAnalysis
+        );
+        assert_eq!(Status::InAnalysis.after_verdict(), Status::AwaitingVerdict);
+        assert_eq!(Status::Answered.after_verdict(), Status::Answered);
+    }
+}
