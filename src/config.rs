@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::answer::AnswerConfig;
+pub use crate::blob::BlobConfig;
+use crate::blob::{Blobs, Keyring};
 use crate::smtp::SmtpConfig;
 use crate::unpack::Limits;
 
@@ -58,32 +60,6 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// Answers to customers.
     pub answers: AnswerConfig,
-}
-
-/// Blob storage.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum BlobConfig {
-    /// A local directory (one host).
-    Local { dir: PathBuf },
-    /// An S3-compatible object store (several hosts).
-    S3 {
-        bucket: String,
-        #[serde(default)]
-        endpoint: Option<String>,
-        #[serde(default = "default_region")]
-        region: String,
-        #[serde(default)]
-        access_key_id: Option<String>,
-        #[serde(default)]
-        secret_access_key: Option<String>,
-        #[serde(default)]
-        allow_http: bool,
-    },
-}
-
-fn default_region() -> String {
-    "us-east-1".to_owned()
 }
 
 impl Default for Config {
@@ -143,6 +119,14 @@ impl Config {
             limits: self.limits,
             labels: crate::metadata::Labels::new(&self.vendor),
         }
+    }
+
+    /// The blob store and neutering key the configuration names. `runtime`
+    /// drives the S3 client.
+    pub fn blobs(&self, runtime: tokio::runtime::Handle) -> std::io::Result<Blobs> {
+        let keys = Keyring::new(self.blob_key.as_deref())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Blobs::open(&self.blobs, keys, runtime)
     }
 
     /// Reads `path` if given, then applies the environment.

@@ -18,12 +18,11 @@ use crate::decide::{self, Attachment, Input, Keep, KeepError, Policy};
 use crate::digest::Sha256;
 use crate::inputs::{self, Claim, Failure, NotClaimed};
 use crate::mail::token::TokenCheck;
-use crate::mail::{self, Delivery, ReplyProof, SenderAuth};
+use crate::mail::{self, Delivery, Recipients, ReplyProof, SenderAuth};
 use crate::metadata::Metadata;
 use crate::metrics::{Metrics, label};
 use crate::record::{self, RecordError, Recorded, Recording};
 use crate::report::{Channel, Report};
-use crate::smtp::Recipients;
 use crate::support::SrNumber;
 
 /// Ingesting an input failed. Nothing is lost: the raw input is stored and

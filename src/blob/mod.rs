@@ -18,10 +18,37 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use crate::config::BlobConfig;
+use serde::Deserialize;
+
 use crate::decide::Keep;
 use crate::digest::Sha256;
 pub use neuter::Keyring;
+
+/// Blob storage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum BlobConfig {
+    /// A local directory (one host).
+    Local { dir: PathBuf },
+    /// An S3-compatible object store (several hosts).
+    S3 {
+        bucket: String,
+        #[serde(default)]
+        endpoint: Option<String>,
+        #[serde(default = "default_region")]
+        region: String,
+        #[serde(default)]
+        access_key_id: Option<String>,
+        #[serde(default)]
+        secret_access_key: Option<String>,
+        #[serde(default)]
+        allow_http: bool,
+    },
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
 
 /// Where blobs live.
 #[derive(Clone)]
@@ -31,16 +58,6 @@ pub enum Blobs {
 }
 
 impl Blobs {
-    /// Opens the store and the neutering key the configuration names.
-    pub fn from_config(
-        cfg: &crate::config::Config,
-        runtime: tokio::runtime::Handle,
-    ) -> io::Result<Blobs> {
-        let keys = Keyring::new(cfg.blob_key.as_deref())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        Blobs::open(&cfg.blobs, keys, runtime)
-    }
-
     /// Opens the store the configuration names, neutering with `keys`.
     /// `runtime` drives the S3 client.
     pub fn open(

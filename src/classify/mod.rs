@@ -9,12 +9,12 @@ mod hijackthis;
 mod image;
 mod kind;
 mod prefetch;
+mod reason;
 mod script;
 mod text;
 
-use crate::report::RejectReason;
-
 pub use kind::{Kind, kind_of};
+pub use reason::RejectReason;
 pub use text::text_head;
 
 /// What a file is, before any transport rule is applied.

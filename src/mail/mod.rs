@@ -5,11 +5,13 @@
 //! encodings); this module only chooses what to take from it.
 
 mod auth;
+mod recipients;
 #[cfg(test)]
 mod tests;
 pub mod token;
 
 pub use auth::SenderAuth;
+pub use recipients::Recipients;
 
 use std::borrow::Cow;
 

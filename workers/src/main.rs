@@ -19,7 +19,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use intake::analysis::{self, Analyser, Consumer};
-use intake::blob::Blobs;
 use intake::config::Config;
 use intake::metrics::Metrics;
 use intake::queue::Topology;
@@ -141,8 +140,9 @@ async fn run() -> anyhow::Result<()> {
     let pool = intake::database::connect(&cfg.database_url, 8)
         .await
         .context("PostgreSQL (start it, set INTAKE_DATABASE_URL, or run `intake migrate`)")?;
-    let blobs =
-        Blobs::from_config(&cfg, tokio::runtime::Handle::current()).context("blob store")?;
+    let blobs = cfg
+        .blobs(tokio::runtime::Handle::current())
+        .context("blob store")?;
     let metrics = Metrics::new();
     let listen = std::env::var("INTAKE_WORKER_LISTEN").unwrap_or_else(|_| "127.0.0.1:9091".into());
     let served = metrics.clone();

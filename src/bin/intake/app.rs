@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
-use intake::blob::Blobs;
 use intake::config::Config;
 use intake::database::{self, DatabaseError};
 use intake::ingest::{Intake, MailPolicy};
@@ -63,7 +62,8 @@ impl App {
                 .context("reading the reply token key")?,
         };
         cfg.answers.reply_key = intake::mail::token::ReplyKey::from_secret(&secret);
-        let blobs = Blobs::from_config(&cfg, tokio::runtime::Handle::current())
+        let blobs = cfg
+            .blobs(tokio::runtime::Handle::current())
             .context("opening the blob store")?;
         let policy = cfg.policy();
         let topology = Topology::new(&cfg.queue_prefix);
