@@ -328,15 +328,8 @@ async fn portal_uploads_are_deduplicated_by_upload_id() {
     assert!(b.duplicate);
     assert_eq!(env.count("SELECT count(*) FROM submissions").await, 1);
     // Every sample's bytes are in the blob store, uploaded files included.
-    let shas: Vec<String> = sqlx::query_scalar("SELECT sha256 FROM samples")
-        .fetch_all(&env.pool)
-        .await
-        .expect("samples");
-    for sha in shas {
-        let d: intake::digest::Sha256 = sha.parse().expect("digest");
-        let bytes = env.intake.blobs.get(&d).expect("blob kept");
-        assert_eq!(intake::digest::Sha256::of(&bytes), d);
-    }
+    env.assert_blobs_read_back("SELECT sha256 FROM samples")
+        .await;
     env.cleanup().await;
 }
 
@@ -795,19 +788,13 @@ async fn no_stored_file_holds_a_live_sample() {
         }
     }
     assert!(files > names.len(), "{files} files");
-    let digests: Vec<String> = sqlx::query_scalar(
-        "SELECT sha256 FROM samples UNION SELECT raw_sha256 FROM inbound
-         UNION SELECT sha256 FROM rejected_items WHERE sha256 IS NOT NULL",
-    )
-    .fetch_all(&env.pool)
-    .await
-    .expect("digests");
-    assert!(digests.len() > names.len());
-    for d in digests {
-        let digest: intake::digest::Sha256 = d.parse().expect("digest");
-        let bytes = env.intake.blobs.get(&digest).expect("reads back");
-        assert_eq!(intake::digest::Sha256::of(&bytes), digest);
-    }
+    let read = env
+        .assert_blobs_read_back(
+            "SELECT sha256 FROM samples UNION SELECT raw_sha256 FROM inbound
+             UNION SELECT sha256 FROM rejected_items WHERE sha256 IS NOT NULL",
+        )
+        .await;
+    assert!(read > names.len());
     env.cleanup().await;
 }
 

@@ -84,6 +84,21 @@ impl Env {
             .expect("count")
     }
 
+    /// Asserts that every digest `sql` selects reads back from the blob
+    /// store to bytes of that digest; returns how many there were.
+    pub async fn assert_blobs_read_back(&self, sql: &'static str) -> usize {
+        let digests: Vec<String> = sqlx::query_scalar(sql)
+            .fetch_all(&self.pool)
+            .await
+            .expect("digests");
+        for d in &digests {
+            let digest: intake::digest::Sha256 = d.parse().expect("digest");
+            let bytes = self.intake.blobs.get(&digest).expect("reads back");
+            assert_eq!(intake::digest::Sha256::of(&bytes), digest);
+        }
+        digests.len()
+    }
+
     /// Drops the database and queues (best effort).
     pub async fn cleanup(self) {
         self.pool.close().await;

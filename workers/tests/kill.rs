@@ -36,6 +36,36 @@ fn worker_with(env: &Env, extra: &[(&str, &str)]) -> Child {
         .expect("start intake-worker")
 }
 
+/// Stores `bytes` as a sample and publishes one analysis job for it.
+async fn queue_sample(env: &Env, bytes: &[u8], kind: intake::classify::Kind) -> SampleJob {
+    let sha = Sha256::of(bytes);
+    env.intake.blobs.put(&sha, bytes).expect("blob");
+    sqlx::query("INSERT INTO samples (sha256, size, kind) VALUES ($1, $2, $3)")
+        .bind(sha.to_hex())
+        .bind(bytes.len() as i64)
+        .bind(kind.as_str())
+        .execute(&env.pool)
+        .await
+        .expect("sample");
+    let job = SampleJob {
+        job_id: uuid::Uuid::new_v4(),
+        sha256: sha,
+        size: bytes.len() as u64,
+        kind,
+        sr_number: intake::support::SrNumber::new(2026, 1),
+        submission_id: uuid::Uuid::nil(),
+        severity: intake::support::Severity::HIGH,
+        attempt: 1,
+    };
+    let conn = queue::connect(AMQP).await.expect("broker");
+    let ch = queue::confirm_channel(&conn).await.expect("channel");
+    queue::publish_confirmed(&ch, &env.topology.jobs_exchange(), &job)
+        .await
+        .expect("publish");
+    let _ = conn.close(200, "setup".into()).await;
+    job
+}
+
 async fn ready(env: &Env) -> u32 {
     let conn = queue::connect(AMQP).await.expect("broker");
     let ch = conn.create_channel().await.expect("channel");
@@ -60,30 +90,7 @@ async fn kill_9_mid_job_is_redelivered_and_finished_once() {
         x ^= x << 17;
         bytes.extend_from_slice(&x.to_le_bytes());
     }
-    let sha = Sha256::of(&bytes);
-    env.intake.blobs.put(&sha, &bytes).expect("blob");
-    sqlx::query("INSERT INTO samples (sha256, size, kind) VALUES ($1, $2, 'other')")
-        .bind(sha.to_hex())
-        .bind(bytes.len() as i64)
-        .execute(&env.pool)
-        .await
-        .expect("sample");
-    let job = SampleJob {
-        job_id: uuid::Uuid::new_v4(),
-        sha256: sha,
-        size: bytes.len() as u64,
-        kind: intake::classify::Kind::Other,
-        sr_number: intake::support::SrNumber::new(2026, 1),
-        submission_id: uuid::Uuid::nil(),
-        severity: intake::support::Severity::HIGH,
-        attempt: 1,
-    };
-    let conn = queue::connect(AMQP).await.expect("broker");
-    let ch = queue::confirm_channel(&conn).await.expect("channel");
-    queue::publish_confirmed(&ch, &env.topology.jobs_exchange(), &job)
-        .await
-        .expect("publish");
-    let _ = conn.close(200, "setup".into()).await;
+    queue_sample(&env, &bytes, intake::classify::Kind::Other).await;
 
     let mut first = worker(&env);
     eventually(
@@ -142,30 +149,7 @@ async fn a_job_that_kills_its_worker_is_dead_lettered() {
     let env = Env::new().await;
     let marker = format!("POISON-{}", env.prefix);
     let bytes = format!("#!/bin/sh\necho {marker}\n").into_bytes();
-    let sha = Sha256::of(&bytes);
-    env.intake.blobs.put(&sha, &bytes).expect("blob");
-    sqlx::query("INSERT INTO samples (sha256, size, kind) VALUES ($1, $2, 'script')")
-        .bind(sha.to_hex())
-        .bind(bytes.len() as i64)
-        .execute(&env.pool)
-        .await
-        .expect("sample");
-    let job = SampleJob {
-        job_id: uuid::Uuid::new_v4(),
-        sha256: sha,
-        size: bytes.len() as u64,
-        kind: intake::classify::Kind::Script,
-        sr_number: intake::support::SrNumber::new(2026, 1),
-        submission_id: uuid::Uuid::nil(),
-        severity: intake::support::Severity::HIGH,
-        attempt: 1,
-    };
-    let conn = queue::connect(AMQP).await.expect("broker");
-    let ch = queue::confirm_channel(&conn).await.expect("channel");
-    queue::publish_confirmed(&ch, &env.topology.jobs_exchange(), &job)
-        .await
-        .expect("publish");
-    let _ = conn.close(200, "setup".into()).await;
+    let job = queue_sample(&env, &bytes, intake::classify::Kind::Script).await;
     let vars = [
         ("INTAKE_FAULT_ANALYSE_ABORT", marker.as_str()),
         ("INTAKE_MAX_STARTS", "3"),
