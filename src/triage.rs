@@ -8,40 +8,8 @@ use sqlx::PgPool;
 
 use crate::answer::{self, Correspondent, Notice, TemplateError};
 use crate::digest::Sha256;
-use crate::sr::{Resolution, Status};
+use crate::sr::{Resolution, StaffVerdict, Status};
 use crate::support::SrNumber;
-
-/// A staff verdict on a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Malicious,
-    Suspicious,
-    Clean,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Malicious => "malicious",
-            Verdict::Suspicious => "suspicious",
-            Verdict::Clean => "clean",
-        }
-    }
-}
-
-impl std::str::FromStr for Verdict {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "malicious" => Ok(Verdict::Malicious),
-            "suspicious" => Ok(Verdict::Suspicious),
-            "clean" => Ok(Verdict::Clean),
-            _ => Err(format!(
-                "{s:?} is not a verdict (malicious, suspicious, clean)"
-            )),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TriageError {
@@ -105,7 +73,7 @@ pub async fn record_verdict(
     pool: &PgPool,
     sr: &SrNumber,
     sha256: &Sha256,
-    verdict: Verdict,
+    verdict: &StaffVerdict,
     actor: &str,
     note: Option<&str>,
     vendor: &str,
@@ -127,14 +95,18 @@ pub async fn record_verdict(
         });
     };
     sqlx::query(
-        "INSERT INTO verdicts (sha256, verdict, reasons, decided_by) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (sha256) DO UPDATE SET verdict = EXCLUDED.verdict, reasons = EXCLUDED.reasons,
-             decided_by = EXCLUDED.decided_by, decided_at = now()",
+        "INSERT INTO verdicts (sha256, verdict, detection, reasons, decided_by, decided_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (sha256) DO UPDATE SET verdict = EXCLUDED.verdict,
+             detection = EXCLUDED.detection, reasons = EXCLUDED.reasons,
+             decided_by = EXCLUDED.decided_by, decided_at = EXCLUDED.decided_at",
     )
     .bind(sha256.to_hex())
     .bind(verdict.as_str())
+    .bind(verdict.detection())
     .bind(json!([note.unwrap_or("confirmed by staff")]))
     .bind(actor)
+    .bind(chrono::Utc::now())
     .execute(&mut *tx)
     .await?;
     sqlx::query("UPDATE service_requests SET status = $3 WHERE id = $1 AND status = $2")
@@ -147,9 +119,10 @@ pub async fn record_verdict(
         path: &path,
         sha256: *sha256,
         verdict: verdict.as_str(),
+        detection: verdict.detection(),
         note,
     };
-    let detail = json!({ "sha256": sha256, "verdict": verdict.as_str(), "note": note });
+    let detail = json!({ "sha256": sha256, "verdict": verdict, "note": note });
     let action = Action {
         sr_id: id,
         sr,

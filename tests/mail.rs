@@ -790,7 +790,17 @@ async fn staff_verdict_and_closing_reach_the_customer() {
         assert_eq!(code, Some(0), "{args:?}: {out}{err}");
         out
     };
-    let out = cli(&["sr", "verdict", &sr, &sha, "malicious", "--by", "analyst1"]);
+    let out = cli(&[
+        "sr",
+        "verdict",
+        &sr,
+        &sha,
+        "malicious",
+        "--detection",
+        "EICAR-Test-File",
+        "--by",
+        "analyst1",
+    ]);
     assert!(out.contains("the customer will be told"), "{out}");
     cli(&[
         "sr",
@@ -806,7 +816,8 @@ async fn staff_verdict_and_closing_reach_the_customer() {
     let verdict = &answers[1];
     assert!(subject(verdict).contains(&format!("[{sr}] Analysis result: malicious")));
     assert!(
-        body(verdict).contains("samples.zip/eicar.com"),
+        body(verdict).contains("samples.zip/eicar.com")
+            && body(verdict).contains("Detection: EICAR-Test-File"),
         "{}",
         body(verdict)
     );

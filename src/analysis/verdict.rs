@@ -3,29 +3,30 @@
 
 use serde_json::Value;
 
-/// A verdict word.
+/// The verdict analysis proposes (DESIGN.md's first verdict type). Staff
+/// answer the customer with their own, [`crate::sr::StaffVerdict`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verdict {
+pub enum Provisional {
     Malicious,
     Suspicious,
     Clean,
     Unknown,
 }
 
-impl Verdict {
+impl Provisional {
     pub fn as_str(self) -> &'static str {
         match self {
-            Verdict::Malicious => "malicious",
-            Verdict::Suspicious => "suspicious",
-            Verdict::Clean => "clean",
-            Verdict::Unknown => "unknown",
+            Provisional::Malicious => "malicious",
+            Provisional::Suspicious => "suspicious",
+            Provisional::Clean => "clean",
+            Provisional::Unknown => "unknown",
         }
     }
 }
 
 /// Decides from `(analyser, result)` findings. Reputation and rules that
 /// carry a verdict speak first; heuristics can only make a sample suspicious.
-pub fn provisional(findings: &[(String, Value)]) -> (Verdict, Vec<String>) {
+pub fn provisional(findings: &[(String, Value)]) -> (Provisional, Vec<String>) {
     let mut malicious = Vec::new();
     let mut suspicious = Vec::new();
     let mut clean = Vec::new();
@@ -75,14 +76,14 @@ pub fn provisional(findings: &[(String, Value)]) -> (Verdict, Vec<String>) {
         }
     }
     if !malicious.is_empty() {
-        (Verdict::Malicious, malicious)
+        (Provisional::Malicious, malicious)
     } else if !suspicious.is_empty() {
-        (Verdict::Suspicious, suspicious)
+        (Provisional::Suspicious, suspicious)
     } else if !clean.is_empty() {
-        (Verdict::Clean, clean)
+        (Provisional::Clean, clean)
     } else {
         (
-            Verdict::Unknown,
+            Provisional::Unknown,
             vec!["no analyser found anything telling".to_owned()],
         )
     }
@@ -111,18 +112,18 @@ mod tests {
         let nothing = ("hashes".to_owned(), json!({"md5": "x"}));
         assert_eq!(
             provisional(std::slice::from_ref(&nothing)).0,
-            Verdict::Unknown
+            Provisional::Unknown
         );
         assert_eq!(
             provisional(&[nothing.clone(), known_clean.clone()]).0,
-            Verdict::Clean
+            Provisional::Clean
         );
         assert_eq!(
             provisional(&[known_clean.clone(), yara_heur.clone()]).0,
-            Verdict::Suspicious
+            Provisional::Suspicious
         );
         let (v, why) = provisional(&[yara_heur, yara_eicar, known_clean]);
-        assert_eq!(v, Verdict::Malicious);
+        assert_eq!(v, Provisional::Malicious);
         assert_eq!(why, ["YARA rule EICAR_test_file"]);
     }
 
@@ -133,6 +134,6 @@ mod tests {
             json!({"executable": {"format": "PE32", "imports": ["k!a"],
             "sections": [{"name": "UPX1", "entropy": 7.9, "raw_size": 90000}]}}),
         );
-        assert_eq!(provisional(&[exe]).0, Verdict::Suspicious);
+        assert_eq!(provisional(&[exe]).0, Provisional::Suspicious);
     }
 }

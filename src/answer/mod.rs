@@ -217,6 +217,8 @@ pub enum Notice<'a> {
         path: &'a str,
         sha256: Sha256,
         verdict: &'a str,
+        /// The detection name of a malicious file.
+        detection: Option<&'a str>,
         note: Option<&'a str>,
     },
 }
@@ -334,12 +336,14 @@ pub fn compose(
             path,
             sha256,
             verdict,
+            detection,
             note,
         } => (
             AnswerKind::Verdict,
             minijinja::context! {
                 sr => sr_text, path => *path, sha256 => sha256.to_hex(),
-                verdict => *verdict, note => note.unwrap_or_default(),
+                verdict => *verdict, detection => detection.unwrap_or_default(),
+                note => note.unwrap_or_default(),
             },
         ),
     };

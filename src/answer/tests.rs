@@ -251,6 +251,7 @@ fn every_answer_renders_in_both_languages() {
             path: "dropper.exe",
             sha256: Sha256::of(b"x"),
             verdict: "malicious",
+            detection: Some("EICAR-Test-File"),
             note: None,
         },
     ];

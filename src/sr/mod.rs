@@ -38,6 +38,54 @@ pub enum Resolution {
     Withdrawn,
 }
 
+/// Staff's verdict on a file, the one that answers the customer (DESIGN.md's
+/// second verdict type; analysis proposes a provisional one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum StaffVerdict {
+    /// Malicious, with the name the vendor's detection gives it.
+    Malicious {
+        detection: String,
+    },
+    PotentiallyUnwanted,
+    Clean,
+}
+
+impl StaffVerdict {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StaffVerdict::Malicious { .. } => "malicious",
+            StaffVerdict::PotentiallyUnwanted => "potentially_unwanted",
+            StaffVerdict::Clean => "clean",
+        }
+    }
+
+    /// The detection name, for a malicious file.
+    pub fn detection(&self) -> Option<&str> {
+        match self {
+            StaffVerdict::Malicious { detection } => Some(detection),
+            _ => None,
+        }
+    }
+
+    /// A verdict from its word and, for `malicious`, the detection name
+    /// (which it needs).
+    pub fn parse(word: &str, detection: Option<&str>) -> Result<StaffVerdict, String> {
+        let detection = detection.map(str::trim).filter(|d| !d.is_empty());
+        match (word.to_ascii_lowercase().as_str(), detection) {
+            ("malicious", Some(d)) => Ok(StaffVerdict::Malicious {
+                detection: d.to_owned(),
+            }),
+            ("malicious", None) => Err("a malicious verdict needs its detection name".to_owned()),
+            ("potentially_unwanted" | "pup", _) => Ok(StaffVerdict::PotentiallyUnwanted),
+            ("clean", _) => Ok(StaffVerdict::Clean),
+            _ => Err(format!(
+                "{word:?} is not a staff verdict (malicious, potentially_unwanted, clean)"
+            )),
+        }
+    }
+}
+
 /// What a proven reply from the customer brings to its SR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {
@@ -210,6 +258,24 @@ mod tests {
         assert_eq!(Status::Open.after_reply(incomplete), Status::NeedsInfo);
         // An unverified SR waits for staff whatever the customer sends.
         assert_eq!(Status::Unverified.after_reply(FILES_OK), Status::Unverified);
+    }
+
+    #[test]
+    fn a_malicious_verdict_names_its_detection() {
+        assert_eq!(
+            StaffVerdict::parse("malicious", Some(" Trojan-FOO ")),
+            Ok(StaffVerdict::Malicious {
+                detection: "Trojan-FOO".into()
+            })
+        );
+        assert!(StaffVerdict::parse("malicious", None).is_err());
+        assert!(StaffVerdict::parse("malicious", Some("  ")).is_err());
+        assert_eq!(
+            StaffVerdict::parse("potentially_unwanted", None),
+            Ok(StaffVerdict::PotentiallyUnwanted)
+        );
+        assert_eq!(StaffVerdict::parse("CLEAN", None), Ok(StaffVerdict::Clean));
+        assert!(StaffVerdict::parse("suspicious", None).is_err());
     }
 
     #[test]

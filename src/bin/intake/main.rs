@@ -98,12 +98,15 @@ enum SrAction {
         #[arg(long, env = "USER", default_value = "staff")]
         by: String,
     },
-    /// Record the verdict on one file of the SR.
+    /// Record staff's verdict on one file of the SR.
     Verdict {
         sr: intake::support::SrNumber,
         sha256: intake::digest::Sha256,
-        /// malicious, suspicious or clean
-        verdict: intake::triage::Verdict,
+        /// malicious (with --detection), potentially_unwanted or clean
+        verdict: String,
+        /// The detection name of a malicious file.
+        #[arg(long)]
+        detection: Option<String>,
         #[arg(long)]
         note: Option<String>,
         #[arg(long, env = "USER", default_value = "staff")]
@@ -256,14 +259,18 @@ fn main() -> ExitCode {
                         sr,
                         sha256,
                         verdict,
+                        detection,
                         note,
                         by,
                     } => {
+                        let verdict =
+                            intake::sr::StaffVerdict::parse(verdict, detection.as_deref())
+                                .map_err(anyhow::Error::msg)?;
                         intake::triage::record_verdict(
                             pool,
                             sr,
                             sha256,
-                            *verdict,
+                            &verdict,
                             by,
                             note.as_deref(),
                             vendor,
