@@ -7,13 +7,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tracing::Instrument;
 
 use crate::answer::{self, AnswerConfig, Asked, Correspondent, Silence};
 use crate::blob::Blobs;
+use crate::clock::Clock;
 use crate::decide::{self, Attachment, Input, Keep, KeepError, Policy};
 use crate::digest::Sha256;
 use crate::inputs::{self, Claim, Failure, NotClaimed};
@@ -72,6 +72,8 @@ pub struct Intake {
     /// Wakes this process's relay when outbox rows were committed.
     pub outbox_wake: Arc<tokio::sync::Notify>,
     pub mail: Arc<MailPolicy>,
+    /// The time every rule here reads (leases, replay age, the recording).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// How the mail channel treats senders: whom it answers and from where,
@@ -222,7 +224,7 @@ impl Intake {
             },
         };
         inbound.claim = Some(claim);
-        let renewing = Renewing::start(self.pool.clone(), claim);
+        let renewing = Renewing::start(self.pool.clone(), self.clock.clone(), claim);
         let result = work(inbound).await;
         drop(renewing);
         if let Err(e) = &result {
@@ -238,7 +240,7 @@ impl Intake {
     async fn claim_or_wait(&self, id: i64) -> Result<Result<Claim, Recorded>, IngestError> {
         let started = Instant::now();
         loop {
-            match inputs::claim(&self.pool, id, Utc::now()).await? {
+            match inputs::claim(&self.pool, id, self.clock.now()).await? {
                 Ok(c) => return Ok(Ok(c)),
                 Err(NotClaimed::Recorded) => {
                     return match record::recorded(&self.pool, id).await? {
@@ -258,7 +260,7 @@ impl Intake {
     /// ran out or it cannot be read back.
     async fn note_failure(&self, claim: Claim, e: &IngestError) {
         let failure = e.failure();
-        let parked = inputs::fail(&self.pool, claim, failure, &e.to_string(), Utc::now())
+        let parked = inputs::fail(&self.pool, claim, failure, &e.to_string(), self.clock.now())
             .await
             .unwrap_or(false);
         let kind = match failure {
@@ -419,7 +421,7 @@ impl Intake {
                 answer_to: mail.and_then(|m| m.answer_to.as_ref().ok()),
                 sender_auth: mail.map_or(&no_auth, |m| &m.auth),
                 vendor: &self.mail.answers.vendor,
-                now: Utc::now(),
+                now: self.clock.now(),
             },
         )
         .await?;
@@ -453,8 +455,8 @@ impl Intake {
         delivery: Option<Delivery>,
     ) -> Result<Inbound, IngestError> {
         let row: (i64, String) = sqlx::query_as(
-            "INSERT INTO inbound (channel, external_id, raw_sha256, raw_size, envelope)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO inbound (channel, external_id, raw_sha256, raw_size, envelope, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (channel, external_id) DO UPDATE SET channel = EXCLUDED.channel
              RETURNING id, state",
         )
@@ -463,6 +465,7 @@ impl Intake {
         .bind(sha.to_hex())
         .bind(size as i64)
         .bind(delivery.as_ref().map(sqlx::types::Json))
+        .bind(self.clock.now())
         .fetch_one(&self.pool)
         .await?;
         Ok(Inbound {
@@ -496,7 +499,7 @@ impl Intake {
     /// Claims and records inputs one after another until none is left.
     async fn replay_lane(&self, age: std::time::Duration) -> Result<usize, IngestError> {
         let mut done = 0;
-        while let Some(p) = inputs::claim_next(&self.pool, age, Utc::now()).await? {
+        while let Some(p) = inputs::claim_next(&self.pool, age, self.clock.now()).await? {
             let id = p.claim.id;
             match self.replay_one(p).await {
                 Ok(_) => done += 1,
@@ -608,11 +611,11 @@ const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 struct Renewing(tokio::task::JoinHandle<()>);
 
 impl Renewing {
-    fn start(pool: PgPool, claim: Claim) -> Renewing {
+    fn start(pool: PgPool, clock: Arc<dyn Clock>, claim: Claim) -> Renewing {
         Renewing(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(inputs::RENEW).await;
-                if let Err(e) = inputs::renew(&pool, claim, Utc::now()).await {
+                if let Err(e) = inputs::renew(&pool, claim, clock.now()).await {
                     tracing::warn!(inbound = claim.id, error = %e, "renewing a lease failed");
                 }
             }

@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod answer;
 pub mod blob;
 pub mod classify;
+pub mod clock;
 pub mod config;
 pub mod database;
 pub mod decide;

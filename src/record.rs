@@ -548,7 +548,7 @@ async fn write<'e>(
          smp AS (
              INSERT INTO samples (sha256, size, kind)
              SELECT * FROM UNNEST($10::text[], $11::bigint[], $12::text[])
-             ON CONFLICT (sha256) DO UPDATE SET last_seen = now()),
+             ON CONFLICT (sha256) DO UPDATE SET last_seen = $35),
          lnk AS (
              INSERT INTO submission_samples (submission_id, sha256, path, warnings)
              SELECT $1, * FROM UNNEST($13::text[], $14::text[], $15::jsonb[])),

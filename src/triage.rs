@@ -3,6 +3,7 @@
 //! the state change, its event (who, what, when) and, when the SR has a
 //! correspondent, the notice to the customer in the outbox.
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -39,6 +40,7 @@ pub async fn close_sr(
     actor: &str,
     note: Option<&str>,
     vendor: &str,
+    now: DateTime<Utc>,
 ) -> Result<Done, TriageError> {
     let mut tx = pool.begin().await?;
     let (id, to) = lock_sr(&mut tx, sr).await?;
@@ -51,7 +53,7 @@ pub async fn close_sr(
     .bind(id)
     .bind(Status::Closed.as_str())
     .bind(Resolution::Resolved.as_str())
-    .bind(chrono::Utc::now())
+    .bind(now)
     .execute(&mut *tx)
     .await?;
     let notice = Notice::Closed { note };
@@ -61,6 +63,7 @@ pub async fn close_sr(
         actor,
         kind: "sr.closed",
         detail: json!({ "note": note }),
+        now,
     };
     let notified = finish(&mut tx, &action, to, &notice, vendor).await?;
     tx.commit().await?;
@@ -77,6 +80,7 @@ pub async fn record_verdict(
     actor: &str,
     note: Option<&str>,
     vendor: &str,
+    now: DateTime<Utc>,
 ) -> Result<Done, TriageError> {
     let mut tx = pool.begin().await?;
     let (id, to) = lock_sr(&mut tx, sr).await?;
@@ -106,7 +110,7 @@ pub async fn record_verdict(
     .bind(verdict.detection())
     .bind(json!([note.unwrap_or("confirmed by staff")]))
     .bind(actor)
-    .bind(chrono::Utc::now())
+    .bind(now)
     .execute(&mut *tx)
     .await?;
     sqlx::query("UPDATE service_requests SET status = $3 WHERE id = $1 AND status = $2")
@@ -129,6 +133,7 @@ pub async fn record_verdict(
         actor,
         kind: "verdict.recorded",
         detail,
+        now,
     };
     let notified = finish(&mut tx, &action, to, &notice, vendor).await?;
     tx.commit().await?;
@@ -162,6 +167,8 @@ struct Action<'a> {
     actor: &'a str,
     kind: &'static str,
     detail: serde_json::Value,
+    /// When it happened (the application's clock).
+    now: DateTime<Utc>,
 }
 
 /// The event, and the notice when there is someone to tell.
@@ -172,11 +179,12 @@ async fn finish(
     notice: &Notice<'_>,
     vendor: &str,
 ) -> Result<bool, TriageError> {
-    sqlx::query("INSERT INTO events (actor, sr_id, kind, detail) VALUES ($1, $2, $3, $4)")
+    sqlx::query("INSERT INTO events (actor, sr_id, kind, detail, at) VALUES ($1, $2, $3, $4, $5)")
         .bind(action.actor)
         .bind(action.sr_id)
         .bind(action.kind)
         .bind(&action.detail)
+        .bind(action.now)
         .execute(&mut **tx)
         .await?;
     let Some(to) = to else {
@@ -197,7 +205,7 @@ async fn finish(
     )
     .bind(serde_json::to_value(&a).map_err(|e| TriageError::Inconsistent(e.to_string()))?)
     .bind(action.sr.to_string())
-    .bind(chrono::Utc::now())
+    .bind(action.now)
     .execute(&mut **tx)
     .await?;
     Ok(true)

@@ -246,7 +246,8 @@ async fn a_reply_naming_its_sr_adds_to_it_only_for_entitled_senders() {
     assert_eq!(same.jobs, 2);
 
     // Closed, then a reply within 30 days reopens the SR...
-    intake::triage::close_sr(&env.pool, &first.sr_number, "staff", None, "McAfee")
+    let now = chrono::Utc::now();
+    intake::triage::close_sr(&env.pool, &first.sr_number, "staff", None, "McAfee", now)
         .await
         .expect("close");
     let again = env
@@ -1043,5 +1044,33 @@ async fn a_reply_never_moves_its_sr_backwards() {
     assert_eq!(f.verification, "verified");
     assert!(f.jobs > 0);
     assert_eq!(status().await, "in_analysis");
+    env.cleanup().await;
+}
+
+/// The replay loop's age and the leases read the application's clock: with
+/// a clock the test holds, an input stored at T is left alone at T+119 s
+/// and taken at T+121 s (the serve loop replays inputs two minutes old).
+#[tokio::test]
+async fn replay_age_follows_the_application_clock() {
+    let env = Env::new().await;
+    // Whole seconds: PostgreSQL keeps microseconds.
+    let t0 = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() + 86_400, 0)
+        .expect("a time");
+    let clock = intake::clock::ManualClock::at(t0);
+    let mut intake = env.intake.clone();
+    intake.clock = clock.clone();
+    let raw = std::sync::Arc::new(sample_email("09-forwarded-rfc822.eml"));
+    intake.receive_email(raw, None).await.expect("stored");
+    let age = Duration::from_secs(120);
+    clock.advance(chrono::Duration::seconds(119));
+    assert_eq!(intake.replay_older_than(age).await.expect("replay"), 0);
+    clock.advance(chrono::Duration::seconds(2));
+    assert_eq!(intake.replay_older_than(age).await.expect("replay"), 1);
+    let recorded: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT opened_at FROM service_requests")
+            .fetch_one(&env.pool)
+            .await
+            .expect("opened");
+    assert_eq!(recorded, t0 + chrono::Duration::seconds(121));
     env.cleanup().await;
 }

@@ -38,6 +38,7 @@ impl BenchDb {
             policy: Arc::new(Policy::default()),
             metrics: Metrics::new(),
             outbox_wake: Default::default(),
+            clock: intake::clock::system(),
             mail: Default::default(),
         };
         BenchDb {

@@ -49,6 +49,7 @@ impl Env {
             policy: Arc::new(Policy::default()),
             metrics: Metrics::new(),
             outbox_wake: Default::default(),
+            clock: intake::clock::system(),
             mail: Default::default(),
         };
         let conn = queue::connect(AMQP)

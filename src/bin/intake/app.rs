@@ -73,6 +73,7 @@ impl App {
             policy: Arc::new(policy),
             metrics: Metrics::new(),
             outbox_wake: Default::default(),
+            clock: intake::clock::system(),
             mail: Arc::new(MailPolicy {
                 answers: cfg.answers.clone(),
                 ours: Recipients::new(&cfg.smtp.accept),

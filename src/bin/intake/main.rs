@@ -251,9 +251,10 @@ fn main() -> ExitCode {
             Command::Sr { action } => {
                 let app = app::App::start_without_broker(config).await?;
                 let (pool, vendor) = (&app.intake.pool, &app.cfg.vendor);
+                let now = app.intake.clock.now();
                 let done = match action {
                     SrAction::Close { sr, note, by } => {
-                        intake::triage::close_sr(pool, sr, by, note.as_deref(), vendor).await?
+                        intake::triage::close_sr(pool, sr, by, note.as_deref(), vendor, now).await?
                     }
                     SrAction::Verdict {
                         sr,
@@ -274,6 +275,7 @@ fn main() -> ExitCode {
                             by,
                             note.as_deref(),
                             vendor,
+                            now,
                         )
                         .await?
                     }
