@@ -26,6 +26,13 @@ pub enum TriageError {
     Template(#[from] TemplateError),
 }
 
+/// Who acts, and when (the application's clock).
+#[derive(Debug, Clone, Copy)]
+pub struct By<'a> {
+    pub actor: &'a str,
+    pub now: DateTime<Utc>,
+}
+
 /// What an action did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Done {
@@ -37,11 +44,11 @@ pub struct Done {
 pub async fn close_sr(
     pool: &PgPool,
     sr: &SrNumber,
-    actor: &str,
+    by: By<'_>,
     note: Option<&str>,
     vendor: &str,
-    now: DateTime<Utc>,
 ) -> Result<Done, TriageError> {
+    let (actor, now) = (by.actor, by.now);
     let mut tx = pool.begin().await?;
     let (id, to) = lock_sr(&mut tx, sr).await?;
     sqlx::query(
@@ -77,11 +84,11 @@ pub async fn record_verdict(
     sr: &SrNumber,
     sha256: &Sha256,
     verdict: &StaffVerdict,
-    actor: &str,
+    by: By<'_>,
     note: Option<&str>,
     vendor: &str,
-    now: DateTime<Utc>,
 ) -> Result<Done, TriageError> {
+    let (actor, now) = (by.actor, by.now);
     let mut tx = pool.begin().await?;
     let (id, to) = lock_sr(&mut tx, sr).await?;
     let path: Option<String> = sqlx::query_scalar(

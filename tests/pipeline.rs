@@ -246,8 +246,11 @@ async fn a_reply_naming_its_sr_adds_to_it_only_for_entitled_senders() {
     assert_eq!(same.jobs, 2);
 
     // Closed, then a reply within 30 days reopens the SR...
-    let now = chrono::Utc::now();
-    intake::triage::close_sr(&env.pool, &first.sr_number, "staff", None, "McAfee", now)
+    let by = intake::triage::By {
+        actor: "staff",
+        now: chrono::Utc::now(),
+    };
+    intake::triage::close_sr(&env.pool, &first.sr_number, by, None, "McAfee")
         .await
         .expect("close");
     let again = env

@@ -254,7 +254,8 @@ fn main() -> ExitCode {
                 let now = app.intake.clock.now();
                 let done = match action {
                     SrAction::Close { sr, note, by } => {
-                        intake::triage::close_sr(pool, sr, by, note.as_deref(), vendor, now).await?
+                        let by = intake::triage::By { actor: by, now };
+                        intake::triage::close_sr(pool, sr, by, note.as_deref(), vendor).await?
                     }
                     SrAction::Verdict {
                         sr,
@@ -272,10 +273,9 @@ fn main() -> ExitCode {
                             sr,
                             sha256,
                             &verdict,
-                            by,
+                            intake::triage::By { actor: by, now },
                             note.as_deref(),
                             vendor,
-                            now,
                         )
                         .await?
                     }
