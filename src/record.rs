@@ -18,7 +18,7 @@ use crate::mail::{ReplyProof, SenderAuth};
 use crate::metadata::Metadata;
 use crate::queue::{SAMPLES, SampleJob};
 use crate::report::{Outcome, Report};
-use crate::sr::{self, Status};
+use crate::sr::{self, Event, Status};
 use crate::support::{self, Severity, SrNumber, Tier};
 
 /// What is being recorded.
@@ -393,26 +393,28 @@ async fn write<'e>(
     let mut update_only = false;
     let (existing_sr, sr_number, severity, sr_is_new, status) = match target {
         Target::Referenced(sr) => {
+            let by = report.sender.as_deref();
             if sr.closed {
-                events.push(("sr.reopened", serde_json::json!({ "by": report.sender })));
+                events.push(Event::Reopened { by }.to_row());
             }
             let reply = plan.as_reply(report);
             update_only = reply == sr::Reply::Update;
             if update_only {
-                events.push((
-                    "sr.customer_update",
-                    serde_json::json!({ "by": report.sender }),
-                ));
+                events.push(Event::CustomerUpdate { by }.to_row());
             }
             let status = sr.status.after_reply(reply);
             (Some(sr.id), sr.number, sr.severity, false, status)
         }
         Target::New(number) => {
             let (severity, why) = support::assess(&plan.meta, report);
-            events.push((
-                "sr.opened",
-                serde_json::json!({ "severity": severity.level(), "why": why, "tier": "L1" }),
-            ));
+            events.push(
+                Event::Opened {
+                    severity: severity.level(),
+                    why,
+                    tier: Tier::L1.as_str(),
+                }
+                .to_row(),
+            );
             let status = Status::opened_by(plan.outcome, plan.verification.is_verified());
             (None, number, severity, true, status)
         }
@@ -451,43 +453,44 @@ async fn write<'e>(
     }
     let outcome = plan.outcome;
     let verification = plan.verification.describe();
-    events.push((
-        "submission.recorded",
-        serde_json::json!({
-            "outcome": outcome.as_str(),
-            "verification": verification,
-            "samples": plan.samples.len(),
-            "rejected": report.rejected.len(),
-            "missing_fields": missing_keys,
-            "sender_auth": r.sender_auth,
-        }),
-    ));
+    events.push(
+        Event::SubmissionRecorded {
+            outcome,
+            verification: &verification,
+            samples: plan.samples.len(),
+            rejected: report.rejected.len(),
+            missing_fields: missing_keys.clone(),
+            sender_auth: r.sender_auth,
+        }
+        .to_row(),
+    );
     if let Some(e) = &plan.earlier {
-        events.push((
-            "submission.completes",
-            serde_json::json!({ "earlier": e.id, "outcome": outcome.as_str() }),
-        ));
+        events.push(
+            Event::Completes {
+                earlier: e.id,
+                outcome,
+            }
+            .to_row(),
+        );
     }
     if !queue_jobs && outcome == Outcome::Accepted {
-        events.push((
-            "submission.held",
-            serde_json::json!({ "why": verification }),
-        ));
+        events.push(Event::Held { why: &verification }.to_row());
     }
     // An unproven reply: linked both ways, so staff find it from either SR.
+    let held_as = sr_number.to_string();
     let (link_sr, link_detail) = match &plan.verification {
         grants::Verification::UnprovenReply { sr, why } => {
-            events.push((
-                "reply.unproven",
-                serde_json::json!({ "names": sr, "why": why }),
-            ));
-            (
-                Some(sr.clone()),
-                Some(serde_json::json!({ "held_as": sr_number.to_string(), "why": why })),
-            )
+            events.push(Event::ReplyUnproven { names: sr, why }.to_row());
+            let there = Event::ReplyHeldElsewhere {
+                held_as: &held_as,
+                why,
+            }
+            .to_row();
+            (Some(sr.clone()), Some(there))
         }
         _ => (None, None),
     };
+    let (link_kind, link_detail) = link_detail.unzip();
 
     // A customer update is recorded, not acknowledged with a refusal.
     let answer_to = r.answer_to.filter(|_| !update_only);
@@ -512,10 +515,14 @@ async fn write<'e>(
                 completed: plan.earlier.is_some(),
             };
             let a = answer::compose(&sr_number, to, &notice, r.vendor)?;
-            events.push((
-                "answer.queued",
-                serde_json::json!({ "kind": a.kind, "to": a.to, "lang": a.lang }),
-            ));
+            events.push(
+                Event::AnswerQueued {
+                    answer: a.kind,
+                    to: &a.to,
+                    lang: a.lang,
+                }
+                .to_row(),
+            );
             Some(serde_json::to_value(&a).map_err(RecordError::inconsistent)?)
         }
         None => None,
@@ -556,8 +563,8 @@ async fn write<'e>(
              INSERT INTO rejected_items (submission_id, path, sha256, size, reason, detail)
              SELECT $1, * FROM UNNEST($16::text[], $17::text[], $18::bigint[], $19::text[], $20::text[])),
          evt AS (
-             INSERT INTO events (actor, sr_id, submission_id, kind, detail)
-             SELECT 'intake', COALESCE($3::bigint, (SELECT id FROM sr_new)), $1, *
+             INSERT INTO events (actor, sr_id, submission_id, at, kind, detail)
+             SELECT 'intake', COALESCE($3::bigint, (SELECT id FROM sr_new)), $1, $35, *
              FROM UNNEST($21::text[], $22::jsonb[])),
          obx AS (
              INSERT INTO outbox (kind, routing_key, priority, payload)
@@ -581,8 +588,8 @@ async fn write<'e>(
          inb AS (
              UPDATE inbound SET state = 'recorded', error = NULL WHERE id = $2),
          held AS (
-             INSERT INTO events (actor, sr_id, submission_id, kind, detail)
-             SELECT 'intake', id, $1, 'reply.held_elsewhere', $39::jsonb
+             INSERT INTO events (actor, sr_id, submission_id, at, kind, detail)
+             SELECT 'intake', id, $1, $35, $43, $39::jsonb
              FROM service_requests WHERE sr_number = $38::text)
          SELECT 1",
     )
@@ -606,7 +613,7 @@ async fn write<'e>(
     .bind(rej.iter().map(|x| x.size as i64).collect::<Vec<_>>())
     .bind(rej.iter().map(|x| x.reason.as_str()).collect::<Vec<_>>())
     .bind(rej.iter().map(|x| x.detail.as_str()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.0).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.0.as_str()).collect::<Vec<_>>())
     .bind(events.into_iter().map(|e| e.1).collect::<Vec<_>>())
     .bind(SAMPLES)
     .bind(i16::from(severity.priority()))
@@ -628,6 +635,7 @@ async fn write<'e>(
     .bind(r.subject)
     .bind(report.message_id.as_deref())
     .bind(report.channel == crate::report::Channel::Email)
+    .bind(link_kind)
     .execute(db)
     .await?;
     Ok(Recorded {

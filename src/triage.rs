@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use crate::answer::{self, Correspondent, Notice, TemplateError};
 use crate::digest::Sha256;
-use crate::sr::{Resolution, StaffVerdict, Status};
+use crate::sr::{Event, Resolution, StaffVerdict, Status};
 use crate::support::SrNumber;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,8 +68,7 @@ pub async fn close_sr(
         sr_id: id,
         sr,
         actor,
-        kind: "sr.closed",
-        detail: json!({ "note": note }),
+        event: Event::Closed { note },
         now,
     };
     let notified = finish(&mut tx, &action, to, &notice, vendor).await?;
@@ -133,13 +132,15 @@ pub async fn record_verdict(
         detection: verdict.detection(),
         note,
     };
-    let detail = json!({ "sha256": sha256, "verdict": verdict, "note": note });
     let action = Action {
         sr_id: id,
         sr,
         actor,
-        kind: "verdict.recorded",
-        detail,
+        event: Event::VerdictRecorded {
+            sha256: *sha256,
+            verdict,
+            note,
+        },
         now,
     };
     let notified = finish(&mut tx, &action, to, &notice, vendor).await?;
@@ -172,8 +173,7 @@ struct Action<'a> {
     sr_id: i64,
     sr: &'a SrNumber,
     actor: &'a str,
-    kind: &'static str,
-    detail: serde_json::Value,
+    event: Event<'a>,
     /// When it happened (the application's clock).
     now: DateTime<Utc>,
 }
@@ -186,11 +186,12 @@ async fn finish(
     notice: &Notice<'_>,
     vendor: &str,
 ) -> Result<bool, TriageError> {
+    let (kind, detail) = action.event.to_row();
     sqlx::query("INSERT INTO events (actor, sr_id, kind, detail, at) VALUES ($1, $2, $3, $4, $5)")
         .bind(action.actor)
         .bind(action.sr_id)
-        .bind(action.kind)
-        .bind(&action.detail)
+        .bind(kind)
+        .bind(detail)
         .bind(action.now)
         .execute(&mut **tx)
         .await?;

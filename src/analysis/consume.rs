@@ -27,6 +27,7 @@ use super::Analyser;
 use crate::blob::Blobs;
 use crate::metrics::{Metrics, label};
 use crate::queue::{self, PublishError, SampleJob, Topology};
+use crate::sr::Event;
 
 /// The consumer could not run.
 #[derive(Debug, thiserror::Error)]
@@ -321,13 +322,11 @@ impl Consumer {
         .await?;
         let names: Vec<&str> = results.iter().map(|r| r.0).collect();
         self.settle(&mut tx, job, "done", None).await?;
-        self.event(
-            &mut tx,
-            job,
-            "analysis.done",
-            serde_json::json!({ "sha256": job.sha256, "analysers": names }),
-        )
-        .await?;
+        let done = Event::AnalysisDone {
+            sha256: job.sha256,
+            analysers: names,
+        };
+        self.event(&mut tx, job, &done).await?;
         tx.commit().await
     }
 
@@ -335,9 +334,9 @@ impl Consumer {
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
         job: &SampleJob,
-        kind: &str,
-        detail: serde_json::Value,
+        event: &Event<'_>,
     ) -> Result<(), sqlx::Error> {
+        let (kind, detail) = event.to_row();
         sqlx::query(
             "INSERT INTO events (actor, sr_id, submission_id, kind, detail)
              SELECT $1, id, $3, $4, $5 FROM service_requests WHERE sr_number = $2",
@@ -388,9 +387,26 @@ impl Consumer {
     ) -> Result<Done, ConsumeError> {
         let mut next = job.clone();
         next.attempt += 1;
-        let (exchange, kind, state) = match done {
-            Done::Dead => (self.topology.dead_exchange(), "analysis.dead", "dead"),
-            _ => (self.topology.retry_exchange(), "analysis.retry", "retrying"),
+        let (sha256, attempt, error) = (job.sha256, job.attempt, why);
+        let (exchange, event, state) = match done {
+            Done::Dead => (
+                self.topology.dead_exchange(),
+                Event::AnalysisDead {
+                    sha256,
+                    attempt,
+                    error,
+                },
+                "dead",
+            ),
+            _ => (
+                self.topology.retry_exchange(),
+                Event::AnalysisRetry {
+                    sha256,
+                    attempt,
+                    error,
+                },
+                "retrying",
+            ),
         };
         queue::publish_confirmed(publish, &exchange, &next)
             .await
@@ -402,13 +418,7 @@ impl Consumer {
             })?;
         let mut tx = self.pool.begin().await?;
         self.settle(&mut tx, job, state, Some(why)).await?;
-        self.event(
-            &mut tx,
-            job,
-            kind,
-            serde_json::json!({ "sha256": job.sha256, "attempt": job.attempt, "error": why }),
-        )
-        .await?;
+        self.event(&mut tx, job, &event).await?;
         tx.commit().await?;
         Ok(done)
     }

@@ -3,7 +3,11 @@
 //! asks this module where an SR goes next, so the rules live in one place.
 //! Pure: no I/O.
 
+mod event;
+
 use serde::{Deserialize, Serialize};
+
+pub use event::Event;
 
 use crate::report::Outcome;
 

@@ -1,0 +1,137 @@
+//! Every change to an SR is one typed event in the append-only log: one
+//! variant per kind, each with its fields, serialised here and nowhere else.
+//! The log stores the kind and the fields apart (`events.kind`,
+//! `events.detail`), both taken from this one serialisation.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::answer::{AnswerKind, Lang};
+use crate::digest::Sha256;
+use crate::mail::SenderAuth;
+use crate::report::Outcome;
+
+use super::StaffVerdict;
+
+/// One entry of an SR's history.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event")]
+pub enum Event<'a> {
+    #[serde(rename = "sr.opened")]
+    Opened {
+        severity: u8,
+        why: &'a str,
+        tier: &'a str,
+    },
+    #[serde(rename = "sr.reopened")]
+    Reopened { by: Option<&'a str> },
+    /// A proven reply that brought only text.
+    #[serde(rename = "sr.customer_update")]
+    CustomerUpdate { by: Option<&'a str> },
+    #[serde(rename = "submission.recorded")]
+    SubmissionRecorded {
+        outcome: Outcome,
+        verification: &'a str,
+        samples: usize,
+        rejected: usize,
+        missing_fields: Vec<&'a str>,
+        sender_auth: &'a SenderAuth,
+    },
+    /// The submission completed (or carried on) an earlier needs_info one.
+    #[serde(rename = "submission.completes")]
+    Completes { earlier: Uuid, outcome: Outcome },
+    /// Accepted, but held until staff verify the entitlement.
+    #[serde(rename = "submission.held")]
+    Held { why: &'a str },
+    /// A reply that named `names` without proof of its origin, held here.
+    #[serde(rename = "reply.unproven")]
+    ReplyUnproven { names: &'a str, why: &'a str },
+    /// On the SR a reply named: where that reply is held instead.
+    #[serde(rename = "reply.held_elsewhere")]
+    ReplyHeldElsewhere { held_as: &'a str, why: &'a str },
+    #[serde(rename = "answer.queued")]
+    AnswerQueued {
+        #[serde(rename = "kind")]
+        answer: AnswerKind,
+        to: &'a str,
+        lang: Lang,
+    },
+    #[serde(rename = "sr.closed")]
+    Closed { note: Option<&'a str> },
+    #[serde(rename = "verdict.recorded")]
+    VerdictRecorded {
+        sha256: Sha256,
+        verdict: &'a StaffVerdict,
+        note: Option<&'a str>,
+    },
+    #[serde(rename = "analysis.done")]
+    AnalysisDone {
+        sha256: Sha256,
+        analysers: Vec<&'a str>,
+    },
+    #[serde(rename = "analysis.retry")]
+    AnalysisRetry {
+        sha256: Sha256,
+        attempt: u32,
+        error: &'a str,
+    },
+    #[serde(rename = "analysis.dead")]
+    AnalysisDead {
+        sha256: Sha256,
+        attempt: u32,
+        error: &'a str,
+    },
+}
+
+impl Event<'_> {
+    /// The kind and the fields, as the log stores them.
+    pub fn to_row(&self) -> (String, serde_json::Value) {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        let kind = v
+            .as_object_mut()
+            .and_then(|o| o.remove("event"))
+            .and_then(|k| k.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        (kind, v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_its_kind_and_its_fields() {
+        let (kind, detail) = Event::Opened {
+            severity: 2,
+            why: "business impaired",
+            tier: "L1",
+        }
+        .to_row();
+        assert_eq!(kind, "sr.opened");
+        assert_eq!(
+            detail,
+            serde_json::json!({ "severity": 2, "why": "business impaired", "tier": "L1" })
+        );
+        let (kind, detail) = Event::AnswerQueued {
+            answer: AnswerKind::Accepted,
+            to: "a@b.example",
+            lang: Lang::En,
+        }
+        .to_row();
+        assert_eq!(kind, "answer.queued");
+        assert_eq!(detail["kind"], "accepted");
+        let v = StaffVerdict::Malicious {
+            detection: "EICAR".into(),
+        };
+        let (kind, detail) = Event::VerdictRecorded {
+            sha256: Sha256::of(b"x"),
+            verdict: &v,
+            note: None,
+        }
+        .to_row();
+        assert_eq!(kind, "verdict.recorded");
+        assert_eq!(detail["verdict"]["verdict"], "malicious");
+        assert_eq!(detail["verdict"]["detection"], "EICAR");
+    }
+}
