@@ -8,8 +8,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use intake::decide::metadata::{Labels, read_body};
 use intake::decide::{Discard, Policy, decide};
-use intake::metadata::{Labels, read_body};
 
 fn decide_email(raw: &[u8], policy: &Policy) -> usize {
     let env = intake::mail::parse(raw);
@@ -52,7 +52,7 @@ fn identify(c: &mut Criterion) {
     let mut g = c.benchmark_group("identify");
     g.throughput(Throughput::Bytes(text.len() as u64));
     g.bench_function("log_64k", |b| {
-        b.iter(|| intake::classify::identify(black_box(&text)))
+        b.iter(|| intake::decide::classify::identify(black_box(&text)))
     });
     g.finish();
 }
@@ -74,19 +74,20 @@ fn zipcrypto(c: &mut Criterion) {
     w.start_file("sample.bin", opts).expect("start");
     w.write_all(&data).expect("write");
     let z = w.finish().expect("finish").into_inner();
-    let limits = intake::unpack::Limits::default();
+    let limits = intake::decide::unpack::Limits::default();
     let mut g = c.benchmark_group("unpack");
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function("zipcrypto_4m", |b| {
-        b.iter(
-            || match intake::unpack::probe(black_box(&z), &[intake::unpack::PASSWORD]) {
-                intake::unpack::Probe::Wrapper(mut w) => match w.read(0, &limits) {
-                    intake::unpack::Entry::File { bytes, .. } => bytes.len(),
+        b.iter(|| {
+            match intake::decide::unpack::probe(black_box(&z), &[intake::decide::unpack::PASSWORD])
+            {
+                intake::decide::unpack::Probe::Wrapper(mut w) => match w.read(0, &limits) {
+                    intake::decide::unpack::Entry::File { bytes, .. } => bytes.len(),
                     _ => 0,
                 },
                 _ => 0,
-            },
-        )
+            }
+        })
     });
     g.finish();
 }

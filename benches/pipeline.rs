@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use intake::ingest::Intake;
-use intake::outbox;
-use intake::queue::{self, Topology};
+use intake::store::outbox;
+use intake::store::queue::{self, Topology};
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::answer::AnswerConfig;
-pub use crate::blob::BlobConfig;
-use crate::blob::{Blobs, Keyring};
+use crate::decide::unpack::Limits;
 use crate::smtp::SmtpConfig;
-use crate::unpack::Limits;
+pub use crate::store::blob::BlobConfig;
+use crate::store::blob::{Blobs, Keyring};
 
 /// Everything `intake serve`, `intake demo` and the workers need.
 #[derive(Debug, Clone, Deserialize)]
@@ -117,7 +117,7 @@ impl Config {
     pub fn policy(&self) -> crate::decide::Policy {
         crate::decide::Policy {
             limits: self.limits,
-            labels: crate::metadata::Labels::new(&self.vendor),
+            labels: crate::decide::metadata::Labels::new(&self.vendor),
         }
     }
 

@@ -18,8 +18,8 @@ use axum::routing::get;
 use sqlx::PgPool;
 
 use crate::metrics::{Metrics, label};
-use crate::outbox;
-use crate::queue::{self, Topology};
+use crate::store::outbox;
+use crate::store::queue::{self, Topology};
 
 /// What the handlers read.
 #[derive(Clone)]
@@ -137,7 +137,7 @@ async fn refresh(h: &Health) {
         h.metrics.outbox_pending.set(pending);
         h.metrics.outbox_oldest_seconds.set(oldest);
     }
-    if let Ok(pool_failed) = crate::inputs::count_failed(&h.pool).await {
+    if let Ok(pool_failed) = crate::store::inputs::count_failed(&h.pool).await {
         h.metrics.inputs_failed.set(pool_failed);
     }
     if let Ok(conn) = queue::connect(&h.amqp_url).await {

@@ -12,17 +12,17 @@ use sqlx::PgPool;
 use tracing::Instrument;
 
 use crate::answer::{self, AnswerConfig, Asked, Correspondent, Silence};
-use crate::blob::Blobs;
 use crate::clock::Clock;
+use crate::decide::metadata::Metadata;
+use crate::decide::report::{Channel, Report};
 use crate::decide::{self, Attachment, Input, Keep, KeepError, Policy};
 use crate::digest::Sha256;
-use crate::inputs::{self, Claim, Failure, NotClaimed};
 use crate::mail::token::TokenCheck;
 use crate::mail::{self, Delivery, Recipients, ReplyProof, SenderAuth};
-use crate::metadata::Metadata;
 use crate::metrics::{Metrics, label};
-use crate::record::{self, RecordError, Recorded, Recording};
-use crate::report::{Channel, Report};
+use crate::store::blob::Blobs;
+use crate::store::inputs::{self, Claim, Failure, NotClaimed};
+use crate::store::record::{self, RecordError, Recorded, Recording};
 use crate::support::SrNumber;
 
 /// Ingesting an input failed. Nothing is lost: the raw input is stored and

@@ -8,8 +8,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::metadata::Metadata;
-use crate::report::{Outcome, Report};
+use crate::decide::metadata::Metadata;
+use crate::decide::report::{Outcome, Report};
 
 /// Severity 1 (business stopped) to 5 (information request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

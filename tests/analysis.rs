@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use harness::{AMQP, Env, sample_email};
 use intake::analysis::{self, Consumer};
-use intake::{outbox, queue};
+use intake::{store::outbox, store::queue};
 
 fn consumer(env: &Env, max_attempts: u32) -> Consumer {
     Consumer {
@@ -35,7 +35,7 @@ async fn relay(env: &Env) {
         .expect("relay")
         > 0
     {}
-    intake::queue::close(&conn, "test").await;
+    intake::store::queue::close(&conn, "test").await;
 }
 
 #[tokio::test]
@@ -115,7 +115,7 @@ async fn a_job_that_keeps_failing_is_retried_then_dead_lettered() {
                 .depth(&ch, &env.topology.dead_queue())
                 .await
                 .ok()?;
-            intake::queue::close(&conn, "poll").await;
+            intake::store::queue::close(&conn, "poll").await;
             (n == 1).then_some(())
         },
     )

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use harness::{AMQP, Env, eventually, sample_email};
-use intake::outbox;
-use intake::queue::{self, SampleJob};
-use intake::report::Outcome;
+use intake::decide::report::Outcome;
+use intake::store::outbox;
+use intake::store::queue::{self, SampleJob};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 
@@ -25,7 +25,7 @@ async fn relay_all(env: &Env) -> usize {
         }
         n += sent;
     }
-    intake::queue::close(&conn, "test").await;
+    intake::store::queue::close(&conn, "test").await;
     n
 }
 
@@ -101,7 +101,7 @@ async fn an_email_becomes_recorded_state_and_queued_jobs() {
         .expect("samples");
     want.sort();
     assert_eq!(jobs, want);
-    intake::queue::close(&conn, "test").await;
+    intake::store::queue::close(&conn, "test").await;
     env.cleanup().await;
 }
 
@@ -346,7 +346,7 @@ async fn severity_one_overtakes_a_backlog_of_severity_four() {
         job_id: uuid::Uuid::new_v4(),
         sha256: intake::digest::Sha256::of(&i.to_le_bytes()),
         size: 4,
-        kind: intake::classify::Kind::Other,
+        kind: intake::decide::classify::Kind::Other,
         sr_number: intake::support::SrNumber::new(2026, i),
         submission_id: uuid::Uuid::nil(),
         severity: intake::support::Severity::new(severity).expect("severity"),
@@ -409,7 +409,7 @@ async fn severity_one_overtakes_a_backlog_of_severity_four() {
         "severity 1 not among the first {} deliveries",
         prefetch + 1
     );
-    intake::queue::close(&conn, "test").await;
+    intake::store::queue::close(&conn, "test").await;
     env.cleanup().await;
 }
 
@@ -484,7 +484,7 @@ async fn broker_outage_loses_nothing() {
     );
     let _ = stop_tx.send(true);
     let _ = relay.await;
-    intake::queue::close(&conn, "test").await;
+    intake::store::queue::close(&conn, "test").await;
     env.cleanup().await;
 }
 
@@ -579,15 +579,17 @@ async fn a_panicking_decision_is_parked_and_the_threads_survive() {
     let failing = "SELECT count(*) FROM inbound WHERE error LIKE '%panicked%'";
     assert_eq!(env.count(failing).await, (threads + 1) as i64);
     // Replays try again until the tries run out, then the inputs are parked.
-    for _ in 1..intake::inputs::MAX_ATTEMPTS {
+    for _ in 1..intake::store::inputs::MAX_ATTEMPTS {
         assert_eq!(env.intake.replay_pending().await.expect("replay"), 0);
     }
-    let parked = intake::inputs::failed(&env.pool).await.expect("failed");
+    let parked = intake::store::inputs::failed(&env.pool)
+        .await
+        .expect("failed");
     assert_eq!(parked.len(), threads + 1);
     assert!(
         parked
             .iter()
-            .all(|p| p.attempts == intake::inputs::MAX_ATTEMPTS)
+            .all(|p| p.attempts == intake::store::inputs::MAX_ATTEMPTS)
     );
     assert!(
         parked
@@ -597,7 +599,7 @@ async fn a_panicking_decision_is_parked_and_the_threads_survive() {
     // Parked inputs are left alone by the replay loop until staff retry one.
     assert_eq!(env.intake.replay_pending().await.expect("replay"), 0);
     assert!(
-        intake::inputs::retry(&env.pool, parked[0].id)
+        intake::store::inputs::retry(&env.pool, parked[0].id)
             .await
             .expect("retry")
     );
@@ -636,13 +638,15 @@ async fn replay_skips_a_bad_row_and_records_the_rest() {
         .await
         .expect("sha");
     let digest: intake::digest::Sha256 = sha.parse().expect("digest");
-    let intake::blob::Blobs::Local(local) = &env.intake.blobs else {
+    let intake::store::blob::Blobs::Local(local) = &env.intake.blobs else {
         panic!("the test store is local");
     };
     std::fs::remove_file(local.path(&digest)).expect("remove the blob");
     assert_eq!(env.intake.replay_pending().await.expect("replay"), 2);
     assert_eq!(env.count("SELECT count(*) FROM submissions").await, 2);
-    let parked = intake::inputs::failed(&env.pool).await.expect("failed");
+    let parked = intake::store::inputs::failed(&env.pool)
+        .await
+        .expect("failed");
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0].id, ids[0]);
     assert!(
@@ -660,7 +664,7 @@ async fn an_input_being_decided_is_not_replayed() {
     let raw = std::sync::Arc::new(sample_email("01-accepted-zipcrypto.eml"));
     let inbound = env.intake.receive_email(raw, None).await.expect("receive");
     let now = chrono::Utc::now();
-    let claim = intake::inputs::claim(&env.pool, inbound.id, now)
+    let claim = intake::store::inputs::claim(&env.pool, inbound.id, now)
         .await
         .expect("db")
         .expect("claimed");
@@ -668,14 +672,14 @@ async fn an_input_being_decided_is_not_replayed() {
     // Someone else holds it: the replay finds nothing to do.
     assert_eq!(env.intake.replay_pending().await.expect("replay"), 0);
     assert_eq!(
-        intake::inputs::claim(&env.pool, inbound.id, now)
+        intake::store::inputs::claim(&env.pool, inbound.id, now)
             .await
             .expect("db"),
-        Err(intake::inputs::NotClaimed::Busy)
+        Err(intake::store::inputs::NotClaimed::Busy)
     );
     // A crashed holder's lease runs out and the input is taken again.
-    let later = now + intake::inputs::LEASE + chrono::Duration::seconds(1);
-    let next = intake::inputs::claim_next(&env.pool, Duration::ZERO, later)
+    let later = now + intake::store::inputs::LEASE + chrono::Duration::seconds(1);
+    let next = intake::store::inputs::claim_next(&env.pool, Duration::ZERO, later)
         .await
         .expect("db")
         .expect("taken after the lease");
@@ -748,7 +752,7 @@ async fn a_job_nobody_can_route_stays_in_the_outbox() {
     assert_eq!(depth, 1, "the second job is in the queue");
     let _ = stop_tx.send(true);
     let _ = relay.await;
-    intake::queue::close(&conn, "test").await;
+    intake::store::queue::close(&conn, "test").await;
     env.cleanup().await;
 }
 
@@ -831,7 +835,7 @@ async fn a_reply_joins_its_sr_only_with_proof_of_origin() {
         )
         .into_bytes()
     };
-    let held = |r: &intake::record::Recorded| {
+    let held = |r: &intake::store::record::Recorded| {
         assert_ne!(r.sr_number, first.sr_number, "joined without proof");
         assert!(r.sr_is_new);
         assert_eq!(r.jobs, 0, "nothing of a held reply is analysed");

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use intake::blob::{Blobs, LocalBlobs};
 use intake::decide::Policy;
 use intake::ingest::Intake;
 use intake::metrics::Metrics;
-use intake::{database, grants};
+use intake::store::blob::{Blobs, LocalBlobs};
+use intake::{grants, store::database};
 
 pub const PG: &str = "postgres://postgres@127.0.0.1:5432";
 

@@ -1,7 +1,7 @@
 //! The metadata reader over arbitrary text, and the portal's JSON reader.
 #![no_main]
 
-use intake::metadata::{Labels, Metadata, read_body};
+use intake::decide::metadata::{Labels, Metadata, read_body};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,8 +5,8 @@
 #![no_main]
 
 use intake::decide::{Attachment, Discard, Input, Policy, decide};
-use intake::report::Channel;
-use intake::unpack::{self, Limits, Probe};
+use intake::decide::report::Channel;
+use intake::decide::unpack::{self, Limits, Probe};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|zip: &[u8]| {

@@ -24,10 +24,10 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::Analyser;
-use crate::blob::Blobs;
 use crate::metrics::{Metrics, label};
-use crate::queue::{self, PublishError, SampleJob, Topology};
 use crate::sr::Event;
+use crate::store::blob::Blobs;
+use crate::store::queue::{self, PublishError, SampleJob, Topology};
 
 /// The consumer could not run.
 #[derive(Debug, thiserror::Error)]
@@ -428,9 +428,9 @@ impl Consumer {
 pub(crate) mod tests {
     use uuid::Uuid;
 
-    use crate::classify::Kind;
+    use crate::decide::classify::Kind;
     use crate::digest::Sha256;
-    use crate::queue::SampleJob;
+    use crate::store::queue::SampleJob;
     use crate::support::{Severity, SrNumber};
 
     /// A job naming `bytes`.

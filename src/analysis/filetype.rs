@@ -1,8 +1,8 @@
 //! File type by content: intake's own kind plus `infer`'s MIME type.
 
 use super::Analyser;
-use crate::classify::{kind_of, text_head};
-use crate::queue::SampleJob;
+use crate::decide::classify::{kind_of, text_head};
+use crate::store::queue::SampleJob;
 
 pub struct FileType;
 

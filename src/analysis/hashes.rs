@@ -5,7 +5,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::Analyser;
-use crate::queue::SampleJob;
+use crate::store::queue::SampleJob;
 
 pub struct Hashes;
 

@@ -13,7 +13,7 @@ pub use consume::{ConsumeError, Consumer};
 pub use filetype::FileType;
 pub use hashes::Hashes;
 
-use crate::queue::SampleJob;
+use crate::store::queue::SampleJob;
 
 /// One analyser. Its name and version are stored with every finding, so a new
 /// version can re-run over old samples while the same job delivered twice

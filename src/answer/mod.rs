@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 
 pub use lang::Lang;
 
+use crate::decide::metadata::Field;
+use crate::decide::report::{Outcome, RejectedEntry};
 use crate::digest::Sha256;
 use crate::mail::{Delivery, Headers};
-use crate::metadata::Field;
-use crate::report::{Outcome, RejectedEntry};
 use crate::support::SrNumber;
 
 /// Settings of outgoing answers.

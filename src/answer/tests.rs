@@ -1,7 +1,7 @@
 use super::*;
+use crate::decide::metadata::{Labels, read_body};
+use crate::decide::report::RejectReason;
 use crate::mail::SenderAuth;
-use crate::metadata::{Labels, read_body};
-use crate::report::RejectReason;
 
 fn sr() -> SrNumber {
     "SR-2026-000042".parse().expect("sr")

@@ -9,20 +9,24 @@
 //! decision: bytes kept for an archive later refused as a bomb are simply not
 //! referenced.
 
+pub mod classify;
+pub mod metadata;
+pub mod report;
 #[cfg(test)]
 mod tests;
 pub mod threads;
+pub mod unpack;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use crate::classify::{self, Identity, Kind};
 use crate::digest::Sha256;
-use crate::metadata::{Labels, Metadata};
-use crate::report::{Channel, Outcome, RejectReason, RejectedEntry, Report, SampleEntry};
-use crate::unpack::{self, Entry, Limits, Probe, Wrapper, safe_name};
+use classify::{Identity, Kind};
+use metadata::{Labels, Metadata};
+use report::{Channel, Outcome, RejectReason, RejectedEntry, Report, SampleEntry};
+use unpack::{Entry, Limits, Probe, Wrapper, safe_name};
 
 /// Everything the decision depends on besides the input.
 #[derive(Debug, Clone, Default)]

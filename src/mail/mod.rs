@@ -17,9 +17,9 @@ use std::borrow::Cow;
 
 use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
+use crate::decide::metadata::{Labels, read_body, read_passwords};
+use crate::decide::report::Channel;
 use crate::decide::{Attachment, Input};
-use crate::metadata::{Labels, read_body, read_passwords};
-use crate::report::Channel;
 
 /// Longest HTML body turned into text; beyond it the rest is ignored (the
 /// facts come first in every template).

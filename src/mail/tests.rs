@@ -77,7 +77,7 @@ fn html_only_mail_and_tables() {
         "From: a@b\nContent-Type: text/html; charset=utf-8\n\n<table><tr><td>Grant Number</td><td>77</td></tr></table>\n",
     );
     let body = parse(&raw).body;
-    let m = crate::metadata::read_body(&body, &crate::metadata::Labels::default());
+    let m = crate::decide::metadata::read_body(&body, &crate::decide::metadata::Labels::default());
     assert_eq!(m.grant_number.as_deref(), Some("77"), "{body:?}");
 }
 

@@ -6,9 +6,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::decide::metadata::Metadata;
+use crate::decide::report::Channel;
 use crate::decide::{Attachment, Input};
-use crate::metadata::Metadata;
-use crate::report::Channel;
 
 /// The file holding the form's facts.
 pub const METADATA_FILE: &str = "metadata.json";

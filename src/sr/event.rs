@@ -7,9 +7,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::answer::{AnswerKind, Lang};
+use crate::decide::report::Outcome;
 use crate::digest::Sha256;
 use crate::mail::SenderAuth;
-use crate::report::Outcome;
 
 use super::StaffVerdict;
 

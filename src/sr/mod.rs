@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub use event::Event;
 
-use crate::report::Outcome;
+use crate::decide::report::Outcome;
 
 /// Where an SR stands (DESIGN.md, "The service request's life").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use intake::blob::{Blobs, LocalBlobs};
 use intake::decide::Policy;
 use intake::ingest::Intake;
 use intake::metrics::Metrics;
-use intake::queue::{self, Topology};
+use intake::store::blob::{Blobs, LocalBlobs};
+use intake::store::queue::{self, Topology};
 use sqlx::PgPool;
 
 pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -36,7 +36,7 @@ impl Env {
     pub async fn new() -> Env {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let db_name = format!("intake_test_{}", &id[..12]);
-        let pool = intake::database::migrate(&format!("{}/{db_name}", base_url()), 5)
+        let pool = intake::store::database::migrate(&format!("{}/{db_name}", base_url()), 5)
             .await
             .expect("PostgreSQL must run on 127.0.0.1:5432 (see .ci/run)");
         let prefix = format!("test-{}", &id[..12]);
@@ -57,7 +57,7 @@ impl Env {
             .expect("RabbitMQ must run on 127.0.0.1:5672");
         let ch = conn.create_channel().await.expect("channel");
         topology.declare(&ch, 200).await.expect("topology");
-        intake::queue::close(&conn, "setup").await;
+        intake::store::queue::close(&conn, "setup").await;
         let env = Env {
             db_name,
             pool,
@@ -120,7 +120,7 @@ impl Env {
                     let _ = ch.exchange_delete(x.into(), Default::default()).await;
                 }
             }
-            intake::queue::close(&conn, "cleanup").await;
+            intake::store::queue::close(&conn, "cleanup").await;
         }
         if let Ok(admin) = PgPool::connect(&format!("{}/postgres", base_url())).await {
             let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.db_name);

@@ -5,7 +5,7 @@
 
 use goblin::Object;
 use intake::analysis::Analyser;
-use intake::queue::SampleJob;
+use intake::store::queue::SampleJob;
 use serde_json::{Value, json};
 
 pub struct Executable;

@@ -1,9 +1,9 @@
 //! Harmless executables built byte by byte for the analysers' tests: a PE32+
 //! whose only code is `ret` and an x86-64 ELF that calls exit(0). Never run.
 
-use intake::classify::Kind;
+use intake::decide::classify::Kind;
 use intake::digest::Sha256;
-use intake::queue::SampleJob;
+use intake::store::queue::SampleJob;
 use intake::support::{Severity, SrNumber};
 
 pub fn pe64() -> Vec<u8> {

@@ -21,7 +21,7 @@ use anyhow::Context;
 use intake::analysis::{self, Analyser, Consumer};
 use intake::config::Config;
 use intake::metrics::Metrics;
-use intake::queue::Topology;
+use intake::store::queue::Topology;
 
 /// The rules directory: `INTAKE_RULES_DIR`, else the starter set beside the
 /// package (development) or under /usr/share/intake (installed).
@@ -75,11 +75,14 @@ fn analyse_files(args: &[String]) -> ExitCode {
                 continue;
             }
         };
-        let job = intake::queue::SampleJob {
+        let job = intake::store::queue::SampleJob {
             job_id: uuid::Uuid::nil(),
             sha256: intake::digest::Sha256::of(&bytes),
             size: bytes.len() as u64,
-            kind: intake::classify::kind_of(&bytes, intake::classify::text_head(&bytes).as_deref()),
+            kind: intake::decide::classify::kind_of(
+                &bytes,
+                intake::decide::classify::text_head(&bytes).as_deref(),
+            ),
             sr_number: intake::support::SrNumber::new(0, 0),
             submission_id: uuid::Uuid::nil(),
             severity: intake::support::Severity::MEDIUM,
@@ -137,7 +140,7 @@ fn main() -> ExitCode {
 async fn run() -> anyhow::Result<()> {
     let path = std::env::var_os("INTAKE_CONFIG").map(std::path::PathBuf::from);
     let cfg = Config::load(path.as_deref())?;
-    let pool = intake::database::connect(&cfg.database_url, 8)
+    let pool = intake::store::database::connect(&cfg.database_url, 8)
         .await
         .context("PostgreSQL (start it, set INTAKE_DATABASE_URL, or run `intake migrate`)")?;
     let blobs = cfg

@@ -2,7 +2,7 @@
 //! lab's own verdicts and imported hash lists (`intake hashes import`).
 
 use intake::analysis::Analyser;
-use intake::queue::SampleJob;
+use intake::store::queue::SampleJob;
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use intake::analysis::Analyser;
-use intake::queue::SampleJob;
+use intake::store::queue::SampleJob;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

@@ -4,7 +4,7 @@
 //! small or uniform inputs; that is recorded as `null`, not an error.
 
 use intake::analysis::Analyser;
-use intake::queue::SampleJob;
+use intake::store::queue::SampleJob;
 
 pub struct Similarity;
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use intake::analysis::Analyser;
-use intake::queue::SampleJob;
+use intake::store::queue::SampleJob;
 
 pub struct Strings;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use harness::{AMQP, Env, eventually};
 use intake::digest::Sha256;
-use intake::queue::{self, SampleJob};
+use intake::store::queue::{self, SampleJob};
 
 fn worker(env: &Env) -> Child {
     worker_with(env, &[])
@@ -37,7 +37,7 @@ fn worker_with(env: &Env, extra: &[(&str, &str)]) -> Child {
 }
 
 /// Stores `bytes` as a sample and publishes one analysis job for it.
-async fn queue_sample(env: &Env, bytes: &[u8], kind: intake::classify::Kind) -> SampleJob {
+async fn queue_sample(env: &Env, bytes: &[u8], kind: intake::decide::classify::Kind) -> SampleJob {
     let sha = Sha256::of(bytes);
     env.intake.blobs.put(&sha, bytes).expect("blob");
     sqlx::query("INSERT INTO samples (sha256, size, kind) VALUES ($1, $2, $3)")
@@ -90,7 +90,7 @@ async fn kill_9_mid_job_is_redelivered_and_finished_once() {
         x ^= x << 17;
         bytes.extend_from_slice(&x.to_le_bytes());
     }
-    queue_sample(&env, &bytes, intake::classify::Kind::Other).await;
+    queue_sample(&env, &bytes, intake::decide::classify::Kind::Other).await;
 
     let mut first = worker(&env);
     eventually(
@@ -118,14 +118,13 @@ async fn kill_9_mid_job_is_redelivered_and_finished_once() {
         Duration::from_secs(300),
         "the second worker's findings",
         || async {
-            let n = env.count("SELECT count(*) FROM findings").await;
-            let done = env
-                .count("SELECT count(*) FROM events WHERE kind = 'analysis.done'")
-                .await;
-            // The SR does not exist, so no event rows: wait on the verdict instead.
+            // The SR does not exist, so no event rows: wait on the verdict,
+            // committed with the findings, and count them after it.
             let verdict = env.count("SELECT count(*) FROM verdicts").await;
-            let _ = done;
-            (verdict == 1).then_some(n)
+            if verdict == 0 {
+                return None;
+            }
+            Some(env.count("SELECT count(*) FROM findings").await)
         },
     )
     .await;
@@ -149,7 +148,7 @@ async fn a_job_that_kills_its_worker_is_dead_lettered() {
     let env = Env::new().await;
     let marker = format!("POISON-{}", env.prefix);
     let bytes = format!("#!/bin/sh\necho {marker}\n").into_bytes();
-    let job = queue_sample(&env, &bytes, intake::classify::Kind::Script).await;
+    let job = queue_sample(&env, &bytes, intake::decide::classify::Kind::Script).await;
     let vars = [
         ("INTAKE_FAULT_ANALYSE_ABORT", marker.as_str()),
         ("INTAKE_MAX_STARTS", "3"),

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use intake::config::Config;
-use intake::database::{self, DatabaseError};
 use intake::ingest::{Intake, MailPolicy};
 use intake::metrics::Metrics;
-use intake::queue::{self, Topology};
 use intake::smtp::Recipients;
+use intake::store::database::{self, DatabaseError};
+use intake::store::queue::{self, Topology};
 
 pub struct App {
     pub cfg: Config,

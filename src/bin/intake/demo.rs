@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use intake::analysis::{self, Consumer};
-use intake::{grants, outbox, portal};
+use intake::{grants, portal, store::outbox};
 
 use crate::app::App;
 
@@ -38,10 +38,10 @@ pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
     if worker.is_some() {
         // A run before the worker was built analysed with the built-in set
         // only; the full set now runs over those samples too.
-        intake::record::requeue_without(pool, "yara").await?;
+        intake::store::record::requeue_without(pool, "yara").await?;
     }
-    let conn = intake::queue::connect(&app.cfg.amqp_url).await?;
-    let ch = intake::queue::confirm_channel(&conn).await?;
+    let conn = intake::store::queue::connect(&app.cfg.amqp_url).await?;
+    let ch = intake::store::queue::confirm_channel(&conn).await?;
     app.topology.declare(&ch, app.cfg.retry_delay_ms).await?;
     let mut published = 0;
     loop {
@@ -51,7 +51,7 @@ pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
         }
         published += sent;
     }
-    intake::queue::close(&conn, "demo").await;
+    intake::store::queue::close(&conn, "demo").await;
     println!("published {published} analysis jobs to RabbitMQ");
 
     match &worker {
@@ -89,7 +89,8 @@ pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
             rec.sr_number.to_string(),
             rec.submission_id,
             // Files of incomplete or unverified submissions are held.
-            rec.outcome == intake::report::Outcome::Accepted && rec.verification == "verified",
+            rec.outcome == intake::decide::report::Outcome::Accepted
+                && rec.verification == "verified",
         ));
     }
     print_verdicts(pool, &submissions).await?;

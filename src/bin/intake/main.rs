@@ -186,12 +186,12 @@ fn main() -> ExitCode {
             Command::Migrate => {
                 // Needs PostgreSQL only (and a role that may change the schema).
                 let cfg = intake::config::Config::load(config)?;
-                intake::database::migrate(&cfg.database_url, 2)
+                intake::store::database::migrate(&cfg.database_url, 2)
                     .await
                     .map_err(app::explain)?;
                 println!(
                     "migrations applied (schema version {})",
-                    intake::database::schema_wanted()
+                    intake::store::database::schema_wanted()
                 );
                 Ok(())
             }
@@ -218,7 +218,7 @@ fn main() -> ExitCode {
                 let pool = &app.intake.pool;
                 match action {
                     InputsAction::Failed { json } => {
-                        let parked = intake::inputs::failed(pool).await?;
+                        let parked = intake::store::inputs::failed(pool).await?;
                         if *json {
                             for p in &parked {
                                 println!("{}", serde_json::to_string(p)?);
@@ -228,7 +228,7 @@ fn main() -> ExitCode {
                         }
                     }
                     InputsAction::Retry { id } => {
-                        if intake::inputs::retry(pool, *id).await? {
+                        if intake::store::inputs::retry(pool, *id).await? {
                             println!("input {id} goes back to the replay loop of `intake serve`");
                         } else {
                             anyhow::bail!("input {id} is not parked as failed");
@@ -292,7 +292,7 @@ fn main() -> ExitCode {
             }
             Command::Reanalyse => {
                 let app = app::App::start(config).await?;
-                let n = intake::record::requeue_all(&app.intake.pool).await?;
+                let n = intake::store::record::requeue_all(&app.intake.pool).await?;
                 println!("queued {n} samples for analysis; `intake serve` relays them");
                 Ok(())
             }
@@ -320,7 +320,7 @@ fn main() -> ExitCode {
 }
 
 /// The parked inputs as a table, one line each; the reason on one line.
-fn print_parked(parked: &[intake::inputs::Parked]) {
+fn print_parked(parked: &[intake::store::inputs::Parked]) {
     if parked.is_empty() {
         println!("no input is parked as failed");
         return;

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use intake::http::{self, Health};
-use intake::outbox::{self, RelayConfig};
 use intake::smtp::{self, Protocol};
+use intake::store::outbox::{self, RelayConfig};
 
 use crate::app::App;
 

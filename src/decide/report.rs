@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::classify::{Kind, RejectReason};
+pub use crate::decide::classify::{Kind, RejectReason};
+use crate::decide::metadata::{Field, Metadata};
 use crate::digest::Sha256;
-use crate::metadata::{Field, Metadata};
 
 /// How the input reached intake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

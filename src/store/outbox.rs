@@ -21,7 +21,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, watch};
 
 use crate::metrics::Metrics;
-use crate::queue::{self, Topology};
+use crate::store::queue::{self, Topology};
 
 /// Relaying failed; the rows stay pending.
 #[derive(Debug, thiserror::Error)]

@@ -19,7 +19,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::classify::Kind;
+use crate::decide::classify::Kind;
 use crate::digest::Sha256;
 use crate::support::{Severity, SrNumber};
 

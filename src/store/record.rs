@@ -11,14 +11,14 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::answer::{self, Correspondent, FileLine, Notice, TemplateError};
-use crate::classify::Kind;
+use crate::decide::classify::Kind;
+use crate::decide::metadata::Metadata;
+use crate::decide::report::{Outcome, Report};
 use crate::digest::Sha256;
 use crate::grants;
 use crate::mail::{ReplyProof, SenderAuth};
-use crate::metadata::Metadata;
-use crate::queue::{SAMPLES, SampleJob};
-use crate::report::{Outcome, Report};
 use crate::sr::{self, Event, Status};
+use crate::store::queue::{SAMPLES, SampleJob};
 use crate::support::{self, Severity, SrNumber, Tier};
 
 /// What is being recorded.
@@ -240,7 +240,7 @@ struct Plan {
     /// submission, the earlier one's.
     samples: Vec<Linked>,
     meta: Metadata,
-    missing: Vec<crate::metadata::Field>,
+    missing: Vec<crate::decide::metadata::Field>,
     outcome: Outcome,
     verification: grants::Verification,
     /// The grant number names a grant we know (valid or not).
@@ -253,7 +253,7 @@ struct Plan {
 struct Facts {
     samples: Vec<Linked>,
     meta: Metadata,
-    missing: Vec<crate::metadata::Field>,
+    missing: Vec<crate::decide::metadata::Field>,
     outcome: Outcome,
     earlier: Option<Earlier>,
 }
@@ -634,7 +634,7 @@ async fn write<'e>(
     .bind(link_detail)
     .bind(r.subject)
     .bind(report.message_id.as_deref())
-    .bind(report.channel == crate::report::Channel::Email)
+    .bind(report.channel == crate::decide::report::Channel::Email)
     .bind(link_kind)
     .execute(db)
     .await?;

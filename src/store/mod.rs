@@ -1,0 +1,11 @@
+//! The durable spine: the database and who owns its schema, recording a
+//! decision as rows, the outbox and its relay to the broker, the broker's
+//! topology, content-addressed (neutered) blobs, and the inbound rows'
+//! leases. Everything here is I/O; what it writes is decided elsewhere.
+
+pub mod blob;
+pub mod database;
+pub mod inputs;
+pub mod outbox;
+pub mod queue;
+pub mod record;
