@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use crate::answer::{self, Correspondent, Notice, TemplateError};
 use crate::digest::Sha256;
 use crate::sr::{Event, Resolution, StaffVerdict, Status};
+use crate::store::outbox::OutboxKind;
 use crate::support::SrNumber;
 
 #[derive(Debug, thiserror::Error)]
@@ -207,13 +208,14 @@ async fn finish(
     sqlx::query(
         "WITH ans AS (
              INSERT INTO outbox (kind, routing_key, priority, payload)
-             VALUES ('mail.answer', '', 0, $1) RETURNING id)
+             VALUES ($4, '', 0, $1) RETURNING id)
          INSERT INTO correspondence (sr_id, direction, at, answer, outbox_id)
          SELECT sr.id, 'out', $3, $1, ans.id FROM ans, service_requests sr WHERE sr.sr_number = $2",
     )
     .bind(serde_json::to_value(&a).map_err(|e| TriageError::Inconsistent(e.to_string()))?)
     .bind(action.sr.to_string())
     .bind(action.now)
+    .bind(OutboxKind::MailAnswer.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(true)

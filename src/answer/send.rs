@@ -81,11 +81,13 @@ pub async fn send_batch(
     let mut sent = 0;
     for _ in 0..max {
         let mut tx = pool.begin().await?;
-        let row: Option<(i64, serde_json::Value)> = sqlx::query_as(
+        let row: Option<(i64, serde_json::Value)> = sqlx::query_as(concat!(
             "SELECT id, payload FROM outbox
-             WHERE published_at IS NULL AND kind = 'mail.answer'
-             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
-        )
+             WHERE published_at IS NULL AND kind = '",
+            crate::store::outbox::mail_answer_kind!(),
+            "'
+             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+        ))
         .fetch_optional(&mut *tx)
         .await?;
         let Some((id, payload)) = row else {

@@ -23,6 +23,34 @@ use tokio::sync::{Notify, watch};
 use crate::metrics::Metrics;
 use crate::store::queue::{self, Topology};
 
+/// The name of answer rows, as a macro: the relay's queries must spell it as
+/// a literal for the planner to use the partial indexes on pending rows, and
+/// `concat!` builds them from this one text.
+macro_rules! mail_answer_kind {
+    () => {
+        "mail.answer"
+    };
+}
+pub(crate) use mail_answer_kind;
+
+/// What an outbox row carries, and who sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxKind {
+    /// An analysis job: the relay publishes it to RabbitMQ.
+    SampleAnalyse,
+    /// An answer to a customer: the mail sender delivers it.
+    MailAnswer,
+}
+
+impl OutboxKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::SampleAnalyse => "sample.analyse",
+            OutboxKind::MailAnswer => mail_answer_kind!(),
+        }
+    }
+}
+
 /// Relaying failed; the rows stay pending.
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -49,11 +77,12 @@ pub async fn relay_batch(
     let mut tx = pool
         .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
         .await?;
-    let rows: Vec<(i64, String, i16, serde_json::Value)> = sqlx::query_as(
+    let rows: Vec<(i64, String, i16, serde_json::Value)> = sqlx::query_as(concat!(
         "SELECT id, routing_key, priority, payload FROM outbox
-         WHERE published_at IS NULL AND kind <> 'mail.answer'
-         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-    )
+         WHERE published_at IS NULL AND kind <> '",
+        mail_answer_kind!(),
+        "' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+    ))
     .bind(max)
     .fetch_all(&mut *tx)
     .await?;
@@ -138,10 +167,12 @@ pub async fn prune(
 /// Rows the relay has not yet published, and the age of the oldest in
 /// seconds (answers to customers are not the relay's).
 pub async fn lag(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(concat!(
         "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::float8, 0)
-         FROM outbox WHERE published_at IS NULL AND kind <> 'mail.answer'",
-    )
+         FROM outbox WHERE published_at IS NULL AND kind <> '",
+        mail_answer_kind!(),
+        "'"
+    ))
     .fetch_one(pool)
     .await
 }
@@ -226,5 +257,19 @@ async fn session(
         // Let rows gather: each batch costs a transaction, a scan of the
         // pending rows and a broker round trip, whatever its size.
         tokio::time::sleep(GATHER).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_literal_the_queries_use_is_the_kind() {
+        assert_eq!(mail_answer_kind!(), OutboxKind::MailAnswer.as_str());
+        assert_ne!(
+            OutboxKind::SampleAnalyse.as_str(),
+            OutboxKind::MailAnswer.as_str()
+        );
     }
 }

@@ -18,6 +18,7 @@ use crate::digest::Sha256;
 use crate::grants;
 use crate::mail::{ReplyProof, SenderAuth};
 use crate::sr::{self, Event, Status};
+use crate::store::outbox::OutboxKind;
 use crate::store::queue::{SAMPLES, SampleJob};
 use crate::support::{self, Severity, SrNumber, Tier};
 
@@ -568,10 +569,10 @@ async fn write<'e>(
              FROM UNNEST($21::text[], $22::jsonb[])),
          obx AS (
              INSERT INTO outbox (kind, routing_key, priority, payload)
-             SELECT 'sample.analyse', $23, $24, * FROM UNNEST($25::jsonb[])),
+             SELECT $44::text, $23, $24, * FROM UNNEST($25::jsonb[])),
          ans AS (
              INSERT INTO outbox (kind, routing_key, priority, payload)
-             SELECT 'mail.answer', '', 0, $27::jsonb WHERE $27::jsonb IS NOT NULL
+             SELECT $45::text, '', 0, $27::jsonb WHERE $27::jsonb IS NOT NULL
              RETURNING id),
          cor_in AS (
              INSERT INTO correspondence (sr_id, submission_id, direction, at, inbound_id,
@@ -636,6 +637,8 @@ async fn write<'e>(
     .bind(report.message_id.as_deref())
     .bind(report.channel == crate::decide::report::Channel::Email)
     .bind(link_kind)
+    .bind(OutboxKind::SampleAnalyse.as_str())
+    .bind(OutboxKind::MailAnswer.as_str())
     .execute(db)
     .await?;
     Ok(Recorded {
@@ -847,7 +850,7 @@ pub async fn requeue_without(pool: &PgPool, analyser: &str) -> Result<u64, Recor
 async fn requeue(pool: &PgPool, without: Option<&str>) -> Result<u64, RecordError> {
     let done = sqlx::query(
         "INSERT INTO outbox (kind, routing_key, priority, payload)
-         SELECT 'sample.analyse', $1, 0, jsonb_build_object(
+         SELECT $3::text, $1, 0, jsonb_build_object(
                     'job_id', gen_random_uuid(), 'sha256', s.sha256, 'size', s.size,
                     'kind', s.kind, 'sr_number', sr.sr_number, 'submission_id', sub.id,
                     'severity', sr.severity, 'attempt', 1)
@@ -861,6 +864,7 @@ async fn requeue(pool: &PgPool, without: Option<&str>) -> Result<u64, RecordErro
     )
     .bind(SAMPLES)
     .bind(without)
+    .bind(OutboxKind::SampleAnalyse.as_str())
     .execute(pool)
     .await?;
     Ok(done.rows_affected())

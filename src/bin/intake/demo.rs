@@ -96,8 +96,9 @@ pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
     print_verdicts(pool, &submissions).await?;
     let (answers, waiting): (i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE published_at IS NULL)
-         FROM outbox WHERE kind = 'mail.answer'",
+         FROM outbox WHERE kind = $1",
     )
+    .bind(intake::store::outbox::OutboxKind::MailAnswer.as_str())
     .fetch_one(pool)
     .await?;
     println!(
