@@ -3,10 +3,9 @@
 //! never ourselves, never mail its own MTA found forged), [`compose`] turns
 //! a notice into a message from the templates in `templates/mail/<lang>/`.
 //! Answers are written to the outbox in the same transaction that records
-//! the input, and [`send`] delivers them through the configured relay.
+//! the input, and `store::mailer` delivers them through the configured relay.
 
 mod lang;
-pub mod send;
 mod templates;
 #[cfg(test)]
 mod tests;

@@ -330,7 +330,7 @@ fn answers_carry_the_reply_token() {
     };
     let n = Notice::Closed { note: None };
     let a = compose(&sr(), &to(Lang::En), &n, "McAfee").expect("renders");
-    let m = send::build(7, &a, &cfg).expect("builds");
+    let m = crate::store::mailer::build(7, &a, &cfg).expect("builds");
     let text = String::from_utf8(m.formatted()).expect("utf-8");
     let reply_to = cfg.reply_key.reply_to(&cfg.from, &sr());
     assert!(text.contains(&format!("Reply-To: {reply_to}")), "{text}");

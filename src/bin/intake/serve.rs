@@ -30,7 +30,7 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
         app.intake.metrics.clone(),
         stop.clone(),
     ));
-    let answers = tokio::spawn(intake::answer::send::run(
+    let answers = tokio::spawn(intake::store::mailer::run(
         app.intake.pool.clone(),
         app.cfg.answers.clone(),
         app.intake.metrics.clone(),

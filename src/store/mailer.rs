@@ -13,7 +13,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use super::{Answer, AnswerConfig};
+use crate::answer::{Answer, AnswerConfig};
 use crate::metrics::Metrics;
 
 /// Sending failed; the rows stay pending.
@@ -84,7 +84,7 @@ pub async fn send_batch(
         let row: Option<(i64, serde_json::Value)> = sqlx::query_as(concat!(
             "SELECT id, payload FROM outbox
              WHERE published_at IS NULL AND kind = '",
-            crate::store::outbox::mail_answer_kind!(),
+            super::outbox::mail_answer_kind!(),
             "'
              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
         ))
