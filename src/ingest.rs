@@ -263,15 +263,10 @@ impl Intake {
         let parked = inputs::fail(&self.pool, claim, failure, &e.to_string(), self.clock.now())
             .await
             .unwrap_or(false);
-        let kind = match failure {
-            Failure::Transient => "transient",
-            Failure::Counted => "counted",
-            Failure::Unreadable => "unreadable",
-        };
         self.metrics
             .decide_failures
             .get_or_create(&vec![
-                ("kind", kind.to_owned()),
+                ("kind", failure.as_str().to_owned()),
                 ("parked", parked.to_string()),
             ])
             .inc();
@@ -530,31 +525,28 @@ impl Intake {
                 .parse()
                 .map_err(|e| IngestError::BadStoredInput(id, format!("{e}")))?;
             let blobs = self.blobs.clone();
-            tokio::task::spawn_blocking(move || blobs.get(&sha))
+            let raw = tokio::task::spawn_blocking(move || blobs.get(&sha))
                 .await?
-                .map_err(|e| IngestError::BadStoredInput(id, format!("raw input {sha}: {e}")))
+                .map_err(|e| IngestError::BadStoredInput(id, format!("raw input {sha}: {e}")))?;
+            if p.channel == "email" {
+                return Ok(ReadBack::Email(raw));
+            }
+            let (input, stored) = self.portal_input(id, &raw).await?;
+            Ok(ReadBack::Portal(Box::new(input), stored))
         };
         // A stored input that cannot be read back is a failure of that input,
         // recorded on it, not of the replay.
-        let raw = match read.await {
-            Ok(raw) => raw,
+        match read.await {
             Err(e) => {
                 self.note_failure(claim, &e).await;
-                return Err(e);
+                Err(e)
             }
-        };
-        if p.channel == "email" {
-            return self.process_email(inbound, Arc::new(raw)).await;
+            Ok(ReadBack::Email(raw)) => self.process_email(inbound, Arc::new(raw)).await,
+            Ok(ReadBack::Portal(input, stored)) => {
+                self.process_portal(inbound, *input, stored, Instant::now())
+                    .await
+            }
         }
-        let (input, stored) = match self.portal_input(id, &raw).await {
-            Ok(x) => x,
-            Err(e) => {
-                self.note_failure(claim, &e).await;
-                return Err(e);
-            }
-        };
-        self.process_portal(inbound, input, stored, Instant::now())
-            .await
     }
 
     async fn portal_input(
@@ -599,6 +591,13 @@ impl Intake {
         };
         Ok((input, stored))
     }
+}
+
+/// A stored input read back for replay.
+enum ReadBack {
+    Email(Vec<u8>),
+    /// The upload's input and the digests its files are stored under.
+    Portal(Box<Input<'static>>, HashSet<Sha256>),
 }
 
 /// How long a second delivery of an input waits for the first one's

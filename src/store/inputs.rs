@@ -137,6 +137,17 @@ pub enum Failure {
     Unreadable,
 }
 
+impl Failure {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Transient => "transient",
+            Failure::Counted => "counted",
+            Failure::Unreadable => "unreadable",
+        }
+    }
+}
+
 /// Whether a failed try parks the input.
 pub fn parks(failure: Failure, attempt: i32) -> bool {
     match failure {

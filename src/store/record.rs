@@ -262,7 +262,7 @@ struct Facts {
 impl Facts {
     fn of(r: &Recording<'_>, earlier: Option<Earlier>) -> Facts {
         let report = r.report;
-        let mut samples: Vec<Linked> = report
+        let samples: Vec<Linked> = report
             .samples
             .iter()
             .map(|s| Linked {
@@ -273,37 +273,33 @@ impl Facts {
                 warnings: serde_json::json!(s.warnings),
             })
             .collect();
+        let mut facts = Facts {
+            samples,
+            meta: report.metadata.clone(),
+            missing: report.missing_fields.clone(),
+            outcome: report.outcome,
+            earlier: None,
+        };
         // A reply completes (or carries on) the SR's open needs_info
         // submission: its facts fill what the reply lacks, its files join
         // the reply's.
-        let (meta, missing, outcome) = match &earlier {
-            None => (
-                report.metadata.clone(),
-                report.missing_fields.clone(),
-                report.outcome,
-            ),
-            Some(e) => {
-                let mut m = report.metadata.clone();
-                m.complete_from(&e.metadata);
-                let missing = m.missing_fields();
-                samples.extend(e.samples.iter().cloned());
-                let outcome = Outcome::decide(samples.len(), &missing);
-                (m, missing, outcome)
-            }
-        };
-        Facts {
-            samples,
-            meta,
-            missing,
-            outcome,
-            earlier,
+        if let Some(e) = earlier {
+            facts.samples.extend(e.samples.iter().cloned());
+            facts.complete_from(&e.metadata);
+            facts.earlier = Some(e);
         }
+        facts
     }
 
-    /// Fills what the facts lack from an SR's latest ones; the outcome is
-    /// judged again on the completed facts.
+    /// Fills what the facts lack from earlier ones (an open needs_info
+    /// submission's, or the SR's latest), then judges them again.
     fn complete_from(&mut self, fill: &Metadata) {
         self.meta.complete_from(fill);
+        self.judge_again();
+    }
+
+    /// The missing fields and the outcome of the facts as they now stand.
+    fn judge_again(&mut self) {
         self.missing = self.meta.missing_fields();
         self.outcome = Outcome::decide(self.samples.len(), &self.missing);
     }
@@ -351,7 +347,7 @@ impl Plan {
         }
         if let Some(g) = grant {
             facts.meta.grant_number = Some(g);
-            facts.missing = facts.meta.missing_fields();
+            facts.judge_again();
         }
         let grant = match facts.grant_number() {
             Some(g) => grants::find(db, g).await?,
