@@ -134,6 +134,28 @@ pub struct Converted {
     pub damaged: u64,
 }
 
+impl Converted {
+    /// Counts one stored blob named `sha256`: kept when already neutered,
+    /// rewritten by `rewrite` when it holds those bytes as they came, left
+    /// as it is when it holds anything else.
+    fn count(
+        &mut self,
+        sha256: &Sha256,
+        stored: &[u8],
+        rewrite: impl FnOnce() -> io::Result<()>,
+    ) -> io::Result<()> {
+        if neuter::is_neutered(stored) {
+            self.kept += 1;
+        } else if Sha256::of(stored) == *sha256 {
+            rewrite()?;
+            self.converted += 1;
+        } else {
+            self.damaged += 1;
+        }
+        Ok(())
+    }
+}
+
 /// The digest a blob's key or file name gives, if it is one.
 fn digest_of_name(name: &str) -> Option<Sha256> {
     (name.len() == 64).then(|| name.parse().ok()).flatten()
@@ -284,14 +306,9 @@ impl LocalBlobs {
                         continue;
                     };
                     let stored = fs::read(&f)?;
-                    if neuter::is_neutered(&stored) {
-                        done.kept += 1;
-                    } else if Sha256::of(&stored) == sha256 {
-                        self.replace(&sha256, &f, &b, &self.keys.encode(&sha256, &stored))?;
-                        done.converted += 1;
-                    } else {
-                        done.damaged += 1;
-                    }
+                    done.count(&sha256, &stored, || {
+                        self.replace(&sha256, &f, &b, &self.keys.encode(&sha256, &stored))
+                    })?;
                 }
             }
         }
@@ -376,14 +393,7 @@ impl S3Blobs {
                 .runtime
                 .block_on(async { self.store.get(&key).await?.bytes().await })
                 .map_err(io::Error::other)?;
-            if neuter::is_neutered(&stored) {
-                done.kept += 1;
-            } else if Sha256::of(&stored) == sha256 {
-                self.put(&sha256, &stored)?;
-                done.converted += 1;
-            } else {
-                done.damaged += 1;
-            }
+            done.count(&sha256, &stored, || self.put(&sha256, &stored))?;
         }
         Ok(done)
     }
