@@ -23,7 +23,7 @@ use crate::metrics::{Metrics, label};
 use crate::store::blob::Blobs;
 use crate::store::inputs::{self, Claim, Failure, NotClaimed};
 use crate::store::record::{self, RecordError, Recorded, Recording};
-use crate::support::SrNumber;
+use crate::sr::SrNumber;
 
 /// Ingesting an input failed. Nothing is lost: the raw input is stored and
 /// its inbound row stays `received` for replay (or, when storing itself
@@ -672,7 +672,7 @@ fn mail_facts(
         .chain(h.recipients.iter())
         .map(String::as_str);
     let token = policy.answers.reply_key.check(rcpts);
-    let from_domain = env.sender.as_deref().and_then(crate::grants::domain_of);
+    let from_domain = env.sender.as_deref().and_then(crate::sr::domain_of);
     let (sr_reference, proof) = match token {
         TokenCheck::Valid(sr) => (Some(sr), ReplyProof::Token),
         _ if from_domain.as_deref().is_some_and(|d| auth.aligned_pass(d)) => {

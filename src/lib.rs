@@ -11,17 +11,14 @@ pub mod config;
 pub mod decide;
 pub mod digest;
 pub mod fault;
-pub mod grants;
 pub mod http;
 pub mod ingest;
 pub mod mail;
 pub mod metrics;
 pub mod portal;
-pub mod reputation;
 pub mod smtp;
 pub mod sr;
 pub mod store;
-pub mod support;
 pub mod triage;
 
 #[cfg(test)]

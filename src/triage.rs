@@ -11,7 +11,7 @@ use crate::answer::{self, Correspondent, Notice, TemplateError};
 use crate::digest::Sha256;
 use crate::sr::{Event, Resolution, StaffVerdict, Status};
 use crate::store::outbox::OutboxKind;
-use crate::support::SrNumber;
+use crate::sr::SrNumber;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TriageError {

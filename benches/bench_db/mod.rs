@@ -8,7 +8,7 @@ use intake::decide::Policy;
 use intake::ingest::Intake;
 use intake::metrics::Metrics;
 use intake::store::blob::{Blobs, LocalBlobs};
-use intake::{grants, store::database};
+use intake::store::{database, grants};
 
 pub const PG: &str = "postgres://postgres@127.0.0.1:5432";
 

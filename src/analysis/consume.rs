@@ -431,7 +431,7 @@ pub(crate) mod tests {
     use crate::decide::classify::Kind;
     use crate::digest::Sha256;
     use crate::store::queue::SampleJob;
-    use crate::support::{Severity, SrNumber};
+    use crate::sr::{Severity, SrNumber};
 
     /// A job naming `bytes`.
     pub(crate) fn job_for(bytes: &[u8]) -> SampleJob {

@@ -5,20 +5,18 @@
 //! Answers are written to the outbox in the same transaction that records
 //! the input, and `store::mailer` delivers them through the configured relay.
 
-mod lang;
 mod templates;
 #[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use lang::Lang;
 
 use crate::decide::metadata::Field;
 use crate::decide::report::{Outcome, RejectedEntry};
 use crate::digest::Sha256;
 use crate::mail::{Delivery, Headers};
-use crate::support::SrNumber;
+use crate::sr::{AnswerKind, Lang, SrNumber};
 
 /// Settings of outgoing answers.
 #[derive(Debug, Clone, Deserialize)]
@@ -220,31 +218,6 @@ pub enum Notice<'a> {
         detection: Option<&'a str>,
         note: Option<&'a str>,
     },
-}
-
-/// Which template an answer came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AnswerKind {
-    Accepted,
-    NeedsInfo,
-    Rejected,
-    Held,
-    Closed,
-    Verdict,
-}
-
-impl AnswerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AnswerKind::Accepted => "accepted",
-            AnswerKind::NeedsInfo => "needs_info",
-            AnswerKind::Rejected => "rejected",
-            AnswerKind::Held => "held",
-            AnswerKind::Closed => "closed",
-            AnswerKind::Verdict => "verdict",
-        }
-    }
 }
 
 /// A composed answer, as the outbox keeps it until it is sent.

@@ -5,7 +5,8 @@ use std::sync::LazyLock;
 
 use minijinja::{Environment, UndefinedBehavior, Value};
 
-use super::{AnswerKind, Lang, TemplateError};
+use super::TemplateError;
+use crate::sr::{AnswerKind, Lang};
 
 macro_rules! files {
     ($($lang:literal / $name:literal),* $(,)?) => {

@@ -5,30 +5,10 @@
 //! believed; with none configured, none is: anyone who reaches the listener
 //! writes their own `Authentication-Results`.
 
-use serde::{Deserialize, Serialize};
+pub use crate::sr::SenderAuth;
 
-/// The results recorded with a submission.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SenderAuth {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub authserv_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub spf: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dkim: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dmarc: Option<String>,
-    /// `smtp.mailfrom` of the SPF result (its domain is what SPF vouched for).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spf_domain: Option<String>,
-    /// `header.d` of the passing DKIM signature.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dkim_domain: Option<String>,
-    /// `header.from` of the DMARC result.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dmarc_domain: Option<String>,
-}
-
+// `SenderAuth` is defined with the SR's entitlement rules (it is recorded
+// with every submission); reading it out of headers belongs here.
 impl SenderAuth {
     /// From the message's `Authentication-Results` headers, top-most first:
     /// the first from a `trusted` server; nothing when none is trusted.

@@ -7,7 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::support::SrNumber;
+use crate::sr::SrNumber;
 
 /// Hex digits of the MAC kept in a token: 64 bits, plenty against guessing
 /// by mail.

@@ -3,15 +3,38 @@
 //! The log stores the kind and the fields apart (`events.kind`,
 //! `events.detail`), both taken from this one serialisation.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::answer::{AnswerKind, Lang};
 use crate::decide::report::Outcome;
 use crate::digest::Sha256;
-use crate::mail::SenderAuth;
 
-use super::StaffVerdict;
+use super::{Lang, SenderAuth, Severity, SrNumber, StaffVerdict, Tier, Verification};
+
+/// Which template an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerKind {
+    Accepted,
+    NeedsInfo,
+    Rejected,
+    Held,
+    Closed,
+    Verdict,
+}
+
+impl AnswerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnswerKind::Accepted => "accepted",
+            AnswerKind::NeedsInfo => "needs_info",
+            AnswerKind::Rejected => "rejected",
+            AnswerKind::Held => "held",
+            AnswerKind::Closed => "closed",
+            AnswerKind::Verdict => "verdict",
+        }
+    }
+}
 
 /// One entry of an SR's history.
 #[derive(Debug, Clone, Serialize)]
@@ -19,9 +42,9 @@ use super::StaffVerdict;
 pub enum Event<'a> {
     #[serde(rename = "sr.opened")]
     Opened {
-        severity: u8,
+        severity: Severity,
         why: &'a str,
-        tier: &'a str,
+        tier: Tier,
     },
     #[serde(rename = "sr.reopened")]
     Reopened { by: Option<&'a str> },
@@ -31,7 +54,7 @@ pub enum Event<'a> {
     #[serde(rename = "submission.recorded")]
     SubmissionRecorded {
         outcome: Outcome,
-        verification: &'a str,
+        verification: &'a Verification,
         samples: usize,
         rejected: usize,
         missing_fields: Vec<&'a str>,
@@ -42,13 +65,13 @@ pub enum Event<'a> {
     Completes { earlier: Uuid, outcome: Outcome },
     /// Accepted, but held until staff verify the entitlement.
     #[serde(rename = "submission.held")]
-    Held { why: &'a str },
+    Held { why: &'a Verification },
     /// A reply that named `names` without proof of its origin, held here.
     #[serde(rename = "reply.unproven")]
-    ReplyUnproven { names: &'a str, why: &'a str },
+    ReplyUnproven { names: &'a SrNumber, why: &'a str },
     /// On the SR a reply named: where that reply is held instead.
     #[serde(rename = "reply.held_elsewhere")]
-    ReplyHeldElsewhere { held_as: &'a str, why: &'a str },
+    ReplyHeldElsewhere { held_as: &'a SrNumber, why: &'a str },
     #[serde(rename = "answer.queued")]
     AnswerQueued {
         #[serde(rename = "kind")]
@@ -103,9 +126,9 @@ mod tests {
     #[test]
     fn an_event_is_its_kind_and_its_fields() {
         let (kind, detail) = Event::Opened {
-            severity: 2,
+            severity: Severity::HIGH,
             why: "business impaired",
-            tier: "L1",
+            tier: Tier::L1,
         }
         .to_row();
         assert_eq!(kind, "sr.opened");

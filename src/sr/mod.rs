@@ -1,13 +1,24 @@
-//! The service request's life: its seven statuses, the resolutions of a
-//! closed SR, and the moves between them. Every channel and staff action
-//! asks this module where an SR goes next, so the rules live in one place.
+//! The service request (SR), one owner for its life: the number customers
+//! quote, the handbook's severity and deadline policy, entitlement (who may
+//! act on it, and the verification recorded), its seven statuses and the
+//! moves between them, the resolutions of a closed SR, the staff verdict,
+//! and the typed events of its history. Every channel and staff action asks
+//! this module where an SR goes next, so the rules live in one place.
 //! Pure: no I/O.
 
+mod entitlement;
 mod event;
+mod lang;
+mod number;
+mod policy;
 
 use serde::{Deserialize, Serialize};
 
-pub use event::Event;
+pub use entitlement::{Grant, SenderAuth, Verification, domain_of, entitled, verify};
+pub use event::{AnswerKind, Event};
+pub use lang::Lang;
+pub use number::SrNumber;
+pub use policy::{REOPEN_WITHIN_DAYS, Severity, Tier, assess, deadlines};
 
 use crate::decide::report::Outcome;
 

@@ -5,8 +5,10 @@
 
 pub mod blob;
 pub mod database;
+pub mod grants;
 pub mod inputs;
 pub mod mailer;
 pub mod outbox;
 pub mod queue;
 pub mod record;
+pub mod reputation;

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::decide::classify::Kind;
 use crate::digest::Sha256;
-use crate::support::{Severity, SrNumber};
+use crate::sr::{Severity, SrNumber};
 
 /// The routing key of sample jobs.
 pub const SAMPLES: &str = "samples";

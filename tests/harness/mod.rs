@@ -72,8 +72,8 @@ impl Env {
 
     async fn import_grants(&self) {
         let csv = std::fs::read(root().join("samples/grants.csv")).expect("grants.csv");
-        let grants = intake::grants::parse_csv(&csv[..]).expect("csv");
-        intake::grants::import(&self.pool, &grants)
+        let grants = intake::store::grants::parse_csv(&csv[..]).expect("csv");
+        intake::store::grants::import(&self.pool, &grants)
             .await
             .expect("import");
     }

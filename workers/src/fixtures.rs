@@ -4,7 +4,7 @@
 use intake::decide::classify::Kind;
 use intake::digest::Sha256;
 use intake::store::queue::SampleJob;
-use intake::support::{Severity, SrNumber};
+use intake::sr::{Severity, SrNumber};
 
 pub fn pe64() -> Vec<u8> {
     let mut b = vec![0u8; 0x400];

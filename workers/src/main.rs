@@ -83,9 +83,9 @@ fn analyse_files(args: &[String]) -> ExitCode {
                 &bytes,
                 intake::decide::classify::text_head(&bytes).as_deref(),
             ),
-            sr_number: intake::support::SrNumber::new(0, 0),
+            sr_number: intake::sr::SrNumber::new(0, 0),
             submission_id: uuid::Uuid::nil(),
-            severity: intake::support::Severity::MEDIUM,
+            severity: intake::sr::Severity::MEDIUM,
             attempt: 1,
         };
         let mut out = serde_json::Map::new();

@@ -29,7 +29,7 @@ impl Analyser for Reputation {
         ];
         let known = self
             .runtime
-            .block_on(intake::reputation::lookup(&self.pool, &hashes))
+            .block_on(intake::store::reputation::lookup(&self.pool, &hashes))
             .map_err(|e| format!("hash look-up: {e}"))?;
         Ok(serde_json::json!({ "known": known }))
     }

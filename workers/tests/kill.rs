@@ -52,9 +52,9 @@ async fn queue_sample(env: &Env, bytes: &[u8], kind: intake::decide::classify::K
         sha256: sha,
         size: bytes.len() as u64,
         kind,
-        sr_number: intake::support::SrNumber::new(2026, 1),
+        sr_number: intake::sr::SrNumber::new(2026, 1),
         submission_id: uuid::Uuid::nil(),
-        severity: intake::support::Severity::HIGH,
+        severity: intake::sr::Severity::HIGH,
         attempt: 1,
     };
     let conn = queue::connect(AMQP).await.expect("broker");

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use intake::analysis::{self, Consumer};
-use intake::{grants, portal, store::outbox};
+use intake::{portal, store::grants, store::outbox};
 
 use crate::app::App;
 
@@ -90,7 +90,7 @@ pub async fn run(config: Option<&Path>, samples: &Path) -> anyhow::Result<()> {
             rec.submission_id,
             // Files of incomplete or unverified submissions are held.
             rec.outcome == intake::decide::report::Outcome::Accepted
-                && rec.verification == "verified",
+                && rec.verification.is_verified(),
         ));
     }
     print_verdicts(pool, &submissions).await?;

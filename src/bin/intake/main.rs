@@ -90,7 +90,7 @@ enum Command {
 enum SrAction {
     /// Close the SR.
     Close {
-        sr: intake::support::SrNumber,
+        sr: intake::sr::SrNumber,
         /// A line for the customer.
         #[arg(long)]
         note: Option<String>,
@@ -100,7 +100,7 @@ enum SrAction {
     },
     /// Record staff's verdict on one file of the SR.
     Verdict {
-        sr: intake::support::SrNumber,
+        sr: intake::sr::SrNumber,
         sha256: intake::digest::Sha256,
         /// malicious (with --detection), potentially_unwanted or clean
         verdict: String,
@@ -243,8 +243,8 @@ fn main() -> ExitCode {
                 let app = app::App::start(config).await?;
                 let f = std::fs::File::open(file)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                let rows = intake::reputation::parse_csv(f, source)?;
-                let n = intake::reputation::import(&app.intake.pool, &rows).await?;
+                let rows = intake::store::reputation::parse_csv(f, source)?;
+                let n = intake::store::reputation::import(&app.intake.pool, &rows).await?;
                 println!("imported {n} known hashes");
                 Ok(())
             }
@@ -302,7 +302,7 @@ fn main() -> ExitCode {
                 let app = app::App::start(config).await?;
                 let f = std::fs::File::open(file)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                let n = intake::grants::import(&app.intake.pool, &intake::grants::parse_csv(f)?)
+                let n = intake::store::grants::import(&app.intake.pool, &intake::store::grants::parse_csv(f)?)
                     .await?;
                 println!("imported {n} grants");
                 Ok(())
