@@ -20,10 +20,10 @@ use crate::digest::Sha256;
 use crate::mail::token::TokenCheck;
 use crate::mail::{self, Delivery, Recipients, ReplyProof, SenderAuth};
 use crate::metrics::{Metrics, label};
+use crate::sr::SrNumber;
 use crate::store::blob::Blobs;
 use crate::store::inputs::{self, Claim, Failure, NotClaimed};
 use crate::store::record::{self, RecordError, Recorded, Recording};
-use crate::sr::SrNumber;
 
 /// Ingesting an input failed. Nothing is lost: the raw input is stored and
 /// its inbound row stays `received` for replay (or, when storing itself

@@ -9,9 +9,9 @@ use sqlx::PgPool;
 
 use crate::answer::{self, Correspondent, Notice, TemplateError};
 use crate::digest::Sha256;
+use crate::sr::SrNumber;
 use crate::sr::{Event, Resolution, StaffVerdict, Status};
 use crate::store::outbox::OutboxKind;
-use crate::sr::SrNumber;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TriageError {

@@ -175,7 +175,11 @@ async fn unverified_senders_are_held_not_dropped() {
         .await
         .expect("ingest");
     assert_eq!(rec.outcome, Outcome::Accepted);
-    assert!(rec.verification.to_string().contains("expired"), "{}", rec.verification);
+    assert!(
+        rec.verification.to_string().contains("expired"),
+        "{}",
+        rec.verification
+    );
     assert_eq!(rec.jobs, 0);
     assert_eq!(
         env.count("SELECT count(*) FROM outbox WHERE kind = 'sample.analyse'")

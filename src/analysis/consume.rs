@@ -430,8 +430,8 @@ pub(crate) mod tests {
 
     use crate::decide::classify::Kind;
     use crate::digest::Sha256;
-    use crate::store::queue::SampleJob;
     use crate::sr::{Severity, SrNumber};
+    use crate::store::queue::SampleJob;
 
     /// A job naming `bytes`.
     pub(crate) fn job_for(bytes: &[u8]) -> SampleJob {

@@ -1,6 +1,6 @@
 //! File type by content: intake's own kind plus `infer`'s MIME type.
 
-use super::Analyser;
+use super::{AnalyseError, Analyser};
 use crate::decide::classify::{kind_of, text_head};
 use crate::store::queue::SampleJob;
 
@@ -13,7 +13,7 @@ impl Analyser for FileType {
     fn version(&self) -> String {
         "1".to_owned()
     }
-    fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<serde_json::Value, String> {
+    fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<serde_json::Value, AnalyseError> {
         let text = text_head(bytes);
         let kind = kind_of(bytes, text.as_deref());
         let mime = infer::get(bytes).map(|t| t.mime_type());

@@ -4,7 +4,7 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::Analyser;
+use super::{AnalyseError, Analyser};
 use crate::store::queue::SampleJob;
 
 pub struct Hashes;
@@ -16,13 +16,13 @@ impl Analyser for Hashes {
     fn version(&self) -> String {
         "1".to_owned()
     }
-    fn analyse(&self, bytes: &[u8], job: &SampleJob) -> Result<serde_json::Value, String> {
+    fn analyse(&self, bytes: &[u8], job: &SampleJob) -> Result<serde_json::Value, AnalyseError> {
         let sha256 = hex::encode(Sha256::digest(bytes));
         if sha256 != job.sha256.to_hex() {
-            return Err(format!(
-                "stored bytes hash to {sha256}, the job names {}",
-                job.sha256
-            ));
+            return Err(AnalyseError::WrongBytes {
+                found: sha256,
+                named: job.sha256.to_hex(),
+            });
         }
         Ok(serde_json::json!({
             "md5": hex::encode(Md5::digest(bytes)),

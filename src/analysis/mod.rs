@@ -22,7 +22,21 @@ pub trait Analyser: Send + Sync {
     fn name(&self) -> &'static str;
     fn version(&self) -> String;
     /// Looks at the sample's bytes; never executes them.
-    fn analyse(&self, bytes: &[u8], job: &SampleJob) -> Result<serde_json::Value, String>;
+    fn analyse(&self, bytes: &[u8], job: &SampleJob) -> Result<serde_json::Value, AnalyseError>;
+}
+
+/// Why an analyser gave no finding. Either fails the job, which is retried
+/// and, after `max_attempts`, dead-lettered with this text. A file the
+/// analyser cannot make sense of is a finding (e.g. a parse error), not this.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyseError {
+    /// The stored bytes are not the sample the job names.
+    #[error("stored bytes hash to {found}, the job names {named}")]
+    WrongBytes { found: String, named: String },
+    /// Something the analyser consults failed: the rules engine, the
+    /// known-hash table.
+    #[error("{what}: {why}")]
+    Source { what: &'static str, why: String },
 }
 
 /// The analysers of the intake library.

@@ -11,7 +11,6 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-
 use crate::decide::metadata::Field;
 use crate::decide::report::{Outcome, RejectedEntry};
 use crate::digest::Sha256;

@@ -80,7 +80,10 @@ impl fmt::Display for Verification {
             }
             Verification::NoSender => f.write_str("unverified: no sender address"),
             Verification::DomainNotRegistered { grant, domain } => {
-                write!(f, "unverified: {domain} is not registered for grant {grant}")
+                write!(
+                    f,
+                    "unverified: {domain} is not registered for grant {grant}"
+                )
             }
             Verification::UnprovenReply { sr, why } => write!(
                 f,

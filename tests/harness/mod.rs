@@ -27,7 +27,7 @@ pub struct Env {
     pub blob_dir: tempfile::TempDir,
 }
 
-fn base_url() -> String {
+pub fn base_url() -> String {
     std::env::var("INTAKE_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }

@@ -4,7 +4,7 @@
 //! and Mach-O the equivalent headline facts.
 
 use goblin::Object;
-use intake::analysis::Analyser;
+use intake::analysis::{AnalyseError, Analyser};
 use intake::store::queue::SampleJob;
 use serde_json::{Value, json};
 
@@ -127,7 +127,7 @@ impl Analyser for Executable {
     fn version(&self) -> String {
         "1".to_owned()
     }
-    fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<Value, String> {
+    fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<Value, AnalyseError> {
         let facts = match Object::parse(bytes) {
             Ok(Object::PE(p)) => pe(bytes, &p),
             Ok(Object::Elf(e)) => elf(&e),

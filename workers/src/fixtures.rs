@@ -3,8 +3,8 @@
 
 use intake::decide::classify::Kind;
 use intake::digest::Sha256;
-use intake::store::queue::SampleJob;
 use intake::sr::{Severity, SrNumber};
+use intake::store::queue::SampleJob;
 
 pub fn pe64() -> Vec<u8> {
     let mut b = vec![0u8; 0x400];

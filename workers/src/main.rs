@@ -94,7 +94,7 @@ fn analyse_files(args: &[String]) -> ExitCode {
             let started = std::time::Instant::now();
             let r = a
                 .analyse(&bytes, &job)
-                .unwrap_or_else(|e| serde_json::json!({ "error": e }));
+                .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }));
             let took = started.elapsed();
             *spent += took;
             busy += took;

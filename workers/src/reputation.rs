@@ -1,7 +1,7 @@
 //! The fingerprint look-up: the sample's MD5, SHA-1 and SHA-256 against the
 //! lab's own verdicts and imported hash lists (`intake hashes import`).
 
-use intake::analysis::Analyser;
+use intake::analysis::{AnalyseError, Analyser};
 use intake::store::queue::SampleJob;
 use md5::Md5;
 use sha1::Sha1;
@@ -21,7 +21,7 @@ impl Analyser for Reputation {
     fn version(&self) -> String {
         "1".to_owned()
     }
-    fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<serde_json::Value, String> {
+    fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<serde_json::Value, AnalyseError> {
         let hashes = vec![
             hex::encode(Md5::digest(bytes)),
             hex::encode(Sha1::digest(bytes)),
@@ -30,7 +30,10 @@ impl Analyser for Reputation {
         let known = self
             .runtime
             .block_on(intake::store::reputation::lookup(&self.pool, &hashes))
-            .map_err(|e| format!("hash look-up: {e}"))?;
+            .map_err(|e| AnalyseError::Source {
+                what: "hash look-up",
+                why: e.to_string(),
+            })?;
         Ok(serde_json::json!({ "known": known }))
     }
 }

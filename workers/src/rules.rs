@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use intake::analysis::Analyser;
+use intake::analysis::{AnalyseError, Analyser};
 use intake::store::queue::SampleJob;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -169,11 +169,14 @@ impl Analyser for Rules {
     fn version(&self) -> String {
         self.rule_set().version.clone()
     }
-    fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<Value, String> {
+    fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<Value, AnalyseError> {
         let set = self.rule_set();
         let mut scanner = yara_x::Scanner::new(&set.rules);
         scanner.set_timeout(SCAN_TIMEOUT);
-        let results = scanner.scan(bytes).map_err(|e| format!("scan: {e}"))?;
+        let results = scanner.scan(bytes).map_err(|e| AnalyseError::Source {
+            what: "yara scan",
+            why: e.to_string(),
+        })?;
         let matches: Vec<Value> = results
             .matching_rules()
             .map(|r| {

@@ -3,7 +3,7 @@
 //! (`ffuzzy`, compatible with the ssdeep tool). Both are undefined for very
 //! small or uniform inputs; that is recorded as `null`, not an error.
 
-use intake::analysis::Analyser;
+use intake::analysis::{AnalyseError, Analyser};
 use intake::store::queue::SampleJob;
 
 pub struct Similarity;
@@ -26,7 +26,7 @@ impl Analyser for Similarity {
     fn version(&self) -> String {
         "1".to_owned()
     }
-    fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<serde_json::Value, String> {
+    fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<serde_json::Value, AnalyseError> {
         Ok(serde_json::json!({ "tlsh": tlsh(bytes), "ssdeep": ssdeep(bytes) }))
     }
 }

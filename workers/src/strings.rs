@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use intake::analysis::Analyser;
+use intake::analysis::{AnalyseError, Analyser};
 use intake::store::queue::SampleJob;
 
 pub struct Strings;
@@ -202,7 +202,7 @@ impl Analyser for Strings {
     fn version(&self) -> String {
         "1".to_owned()
     }
-    fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<serde_json::Value, String> {
+    fn analyse(&self, bytes: &[u8], _job: &SampleJob) -> Result<serde_json::Value, AnalyseError> {
         let i = extract(bytes);
         Ok(
             serde_json::json!({ "urls": i.urls, "domains": i.domains, "ips": i.ips, "emails": i.emails }),

@@ -236,7 +236,9 @@ pub fn names<'r>(r: &'r Recording<'_>) -> Option<&'r SrNumber> {
     if matches!(r.reply_proof, Some(ReplyProof::Unproven(_))) {
         return None;
     }
-    r.sr_reference.as_ref().filter(|_| r.report.sender.is_some())
+    r.sr_reference
+        .as_ref()
+        .filter(|_| r.report.sender.is_some())
 }
 
 /// Whether the input joins `sr`: its sender is entitled to it (the SR's
@@ -384,9 +386,7 @@ pub fn plan<'a>(r: &Recording<'a>, known: Known) -> Result<Planned<'a>, PlanErro
         events.push(EventRow::of(Event::Completes { earlier, outcome }));
     }
     if !queue_jobs && outcome == Outcome::Accepted {
-        events.push(EventRow::of(Event::Held {
-            why: &verification,
-        }));
+        events.push(EventRow::of(Event::Held { why: &verification }));
     }
     // An unproven reply: linked both ways, so staff find it from either SR.
     let elsewhere = match &verification {
@@ -433,7 +433,7 @@ pub fn plan<'a>(r: &Recording<'a>, known: Known) -> Result<Planned<'a>, PlanErro
         }
         None => None,
     };
-    let mail_in = (report.channel == Channel::Email).then(|| MailIn {
+    let mail_in = (report.channel == Channel::Email).then_some(MailIn {
         sender,
         subject: r.subject,
         message_id: report.message_id.as_deref(),

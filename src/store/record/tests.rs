@@ -3,7 +3,9 @@
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use uuid::Uuid;
 
-use super::plan::{self, Earlier, Known, Linked, NamedSr, Owner, PlanError, Planned, Rows, SrWrite};
+use super::plan::{
+    self, Earlier, Known, Linked, NamedSr, Owner, PlanError, Planned, Rows, SrWrite,
+};
 use super::{Recorded, Recording};
 use crate::answer::Correspondent;
 use crate::decide::classify::Kind;
@@ -227,10 +229,7 @@ fn a_complete_submission_opens_a_verified_sr_and_queues_each_sample_once() {
 fn an_expired_grant_holds_the_submission_for_staff() {
     let mut g = grant();
     g.expires_on = NaiveDate::from_ymd_opt(2026, 1, 1);
-    let case = Case::new(report(
-        vec![sample("a.exe", b"MZ one")],
-        full_metadata(),
-    ));
+    let case = Case::new(report(vec![sample("a.exe", b"MZ one")], full_metadata()));
     let rows = case.plan(None, &[g]);
     assert!(matches!(
         rows.submission.verification,
@@ -355,11 +354,7 @@ fn a_reply_after_thirty_days_opens_a_new_sr() {
     let mut sr = named(Status::Closed);
     sr.closed_from = Some(Status::Answered);
     sr.closed_at = Some(now() - TimeDelta::days(31));
-    let case = Case::new(report(
-        vec![sample("c.exe", b"MZ three")],
-        full_metadata(),
-    ))
-    .reply_to(&sr);
+    let case = Case::new(report(vec![sample("c.exe", b"MZ three")], full_metadata())).reply_to(&sr);
     let rows = case.plan(Some(sr), &[grant()]);
     assert!(matches!(rows.sr, SrWrite::New { .. }));
     assert_eq!(rows.recorded.sr_number, number(99));
@@ -415,7 +410,10 @@ fn an_unproven_reply_is_held_as_its_own_sr_linked_both_ways() {
     );
     assert!(rows.jobs.is_empty());
     assert!(event_kinds(&rows).contains(&"reply.unproven"));
-    let there = rows.elsewhere.as_ref().map(|e| (&e.sr, e.event.kind.as_str()));
+    let there = rows
+        .elsewhere
+        .as_ref()
+        .map(|e| (&e.sr, e.event.kind.as_str()));
     assert_eq!(there, Some((&number(1), "reply.held_elsewhere")));
 }
 
