@@ -31,6 +31,9 @@ pub struct Config {
     pub listen: String,
     /// The vendor's name in the "<vendor> Product Name" label.
     pub vendor: String,
+    /// How customers reach the portal, for the links it mails; cookies are
+    /// `Secure` when it is `https://` (put a TLS proxy in front).
+    pub public_url: String,
     /// Where blobs (raw inputs, samples, quarantine) are kept.
     pub blobs: BlobConfig,
     /// The key blobs are neutered with, `id:64 hex digits`; empty: the
@@ -74,6 +77,7 @@ impl Default for Config {
             queue_prefix: "intake".to_owned(),
             listen: "127.0.0.1:8080".to_owned(),
             vendor: "McAfee".to_owned(),
+            public_url: "http://127.0.0.1:8080".to_owned(),
             blobs: BlobConfig::Local {
                 dir: PathBuf::from("var/blobs"),
             },
@@ -172,6 +176,9 @@ impl Config {
         }
         if let Some(v) = get("INTAKE_VENDOR") {
             self.vendor = v;
+        }
+        if let Some(v) = get("INTAKE_PUBLIC_URL") {
+            self.public_url = v;
         }
         if let Some(v) = get("INTAKE_BLOB_DIR") {
             self.blobs = BlobConfig::Local { dir: v.into() };

@@ -4,6 +4,7 @@
 //! runs and `intake check` exposes, the detectors and readers it is built from,
 //! and the types shared with the analysis workers.
 
+pub mod account;
 pub mod analysis;
 pub mod answer;
 pub mod clock;

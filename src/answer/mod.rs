@@ -5,11 +5,14 @@
 //! Answers are written to the outbox in the same transaction that records
 //! the input, and `store::mailer` delivers them through the configured relay.
 
+mod account;
 mod templates;
 #[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
+
+pub use account::{AccountMail, AccountMailKind, compose_account};
 
 use crate::decide::metadata::Field;
 use crate::decide::report::{Outcome, RejectedEntry};

@@ -23,6 +23,9 @@ const FILES: &[(&str, &str)] = files![
     "en" / "held",
     "en" / "closed",
     "en" / "verdict",
+    "en" / "account_confirm",
+    "en" / "account_reset",
+    "en" / "account_exists",
     "zh" / "_words",
     "zh" / "_rejected",
     "zh" / "accepted",
@@ -31,6 +34,9 @@ const FILES: &[(&str, &str)] = files![
     "zh" / "held",
     "zh" / "closed",
     "zh" / "verdict",
+    "zh" / "account_confirm",
+    "zh" / "account_reset",
+    "zh" / "account_exists",
 ];
 
 static ENV: LazyLock<Result<Environment<'static>, TemplateError>> = LazyLock::new(|| {
@@ -46,7 +52,12 @@ static ENV: LazyLock<Result<Environment<'static>, TemplateError>> = LazyLock::ne
 
 /// Renders the `kind` template in `lang`: (subject, body).
 pub fn render(lang: Lang, kind: AnswerKind, ctx: Value) -> Result<(String, String), TemplateError> {
-    let name = format!("{}/{}.txt", lang.as_str(), kind.as_str());
+    render_named(lang, kind.as_str(), ctx)
+}
+
+/// Renders the template `name` (its file name without `.txt`) in `lang`.
+pub fn render_named(lang: Lang, name: &str, ctx: Value) -> Result<(String, String), TemplateError> {
+    let name = format!("{}/{}.txt", lang.as_str(), name);
     let env = ENV.as_ref().map_err(Clone::clone)?;
     let text = env
         .get_template(&name)

@@ -194,6 +194,15 @@ impl Status {
     }
 }
 
+/// Whether an SR closed at `closed_at` can still be reopened at `now`
+/// (within [`REOPEN_WITHIN_DAYS`]); later, the customer opens a new one.
+pub fn reopenable(
+    closed_at: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    closed_at.is_none_or(|at| now - at <= chrono::TimeDelta::days(REOPEN_WITHIN_DAYS))
+}
+
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -291,6 +300,16 @@ mod tests {
         );
         assert_eq!(StaffVerdict::parse("CLEAN", None), Ok(StaffVerdict::Clean));
         assert!(StaffVerdict::parse("suspicious", None).is_err());
+    }
+
+    #[test]
+    fn closed_srs_reopen_within_thirty_days() {
+        let closed = chrono::DateTime::<chrono::Utc>::from_timestamp(1_800_000_000, 0)
+            .unwrap_or_default();
+        let day = chrono::TimeDelta::days(1);
+        assert!(reopenable(Some(closed), closed + day * 30));
+        assert!(!reopenable(Some(closed), closed + day * 30 + chrono::TimeDelta::seconds(1)));
+        assert!(reopenable(None, closed));
     }
 
     #[test]

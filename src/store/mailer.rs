@@ -13,7 +13,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::answer::{Answer, AnswerConfig};
+use crate::answer::{AccountMail, Answer, AnswerConfig};
 use crate::metrics::Metrics;
 
 /// Sending failed; the rows stay pending.
@@ -71,6 +71,31 @@ pub fn build(id: i64, a: &Answer, cfg: &AnswerConfig) -> Result<Message, String>
     b.body(a.body.clone()).map_err(|e| e.to_string())
 }
 
+/// The message for outbox row `id` holding an account mail: no SR, no
+/// thread, no reply token.
+pub fn build_account(id: i64, m: &AccountMail, cfg: &AnswerConfig) -> Result<Message, String> {
+    let from: Mailbox = cfg.from.parse().map_err(|e| format!("from address: {e}"))?;
+    let to: Mailbox = m.to.parse().map_err(|e| format!("to address: {e}"))?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(m.subject.clone())
+        .message_id(Some(format!("<account-{id}@{}>", cfg.hostname)))
+        .header(AutoSubmitted)
+        .header(ContentType::TEXT_PLAIN)
+        .body(m.body.clone())
+        .map_err(|e| e.to_string())
+}
+
+/// What a `mail.answer` row carries: an answer on an SR, or a mail about a
+/// portal account.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Outgoing {
+    Account(AccountMail),
+    Answer(Box<Answer>),
+}
+
 /// Sends up to `max` pending answers; returns how many left.
 pub async fn send_batch(
     pool: &PgPool,
@@ -93,9 +118,12 @@ pub async fn send_batch(
         let Some((id, payload)) = row else {
             break;
         };
-        let message = serde_json::from_value::<Answer>(payload)
+        let message = serde_json::from_value::<Outgoing>(payload)
             .map_err(|e| e.to_string())
-            .and_then(|a| build(id, &a, cfg));
+            .and_then(|o| match o {
+                Outgoing::Answer(a) => build(id, &a, cfg),
+                Outgoing::Account(m) => build_account(id, &m, cfg),
+            });
         let refused = match message {
             Err(why) => Some(format!("cannot build: {why}")),
             Ok(m) => match relay.send(m).await {

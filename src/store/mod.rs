@@ -3,6 +3,7 @@
 //! sender (`mailer`), the broker's topology, content-addressed (neutered) blobs, and the inbound rows'
 //! leases. Everything here is I/O; what it writes is decided elsewhere.
 
+pub mod accounts;
 pub mod blob;
 pub mod database;
 pub mod grants;

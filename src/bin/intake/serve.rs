@@ -69,27 +69,39 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&app.cfg.listen)
         .await
         .with_context(|| format!("listening on {}", app.cfg.listen))?;
-    tracing::info!(listen = %app.cfg.listen, "serving /healthz, /readyz, /metrics");
-    let router = http::router(Health {
-        pool: app.intake.pool.clone(),
-        amqp_url: app.cfg.amqp_url.clone(),
-        topology: app.topology.clone(),
-        metrics: app.intake.metrics.clone(),
-        consumer_grace: std::time::Duration::from_secs(app.cfg.consumer_grace_secs),
-        unconsumed: Default::default(),
-    });
+    tracing::info!(listen = %app.cfg.listen, "serving the portal, /healthz, /readyz, /metrics");
+    let router = http::site([
+        http::router(Health {
+            pool: app.intake.pool.clone(),
+            amqp_url: app.cfg.amqp_url.clone(),
+            topology: app.topology.clone(),
+            metrics: app.intake.metrics.clone(),
+            consumer_grace: std::time::Duration::from_secs(app.cfg.consumer_grace_secs),
+            unconsumed: Default::default(),
+        }),
+        intake::portal::web::router(intake::portal::web::Portal {
+            pool: app.intake.pool.clone(),
+            clock: app.intake.clock.clone(),
+            public_url: app.cfg.public_url.clone(),
+            vendor: app.cfg.vendor.clone(),
+            backoff: Default::default(),
+        }),
+    ]);
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("stopping: finishing what is in flight");
         let _ = stop_tx.send(true);
     });
     let mut http_stop = stop.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = http_stop.wait_for(|s| *s).await;
-        })
-        .await
-        .context("HTTP server")?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = http_stop.wait_for(|s| *s).await;
+    })
+    .await
+    .context("HTTP server")?;
     for m in mail {
         let _ = m.await;
     }

@@ -19,7 +19,7 @@ use crate::decide::report::{Channel, Outcome, Report};
 use crate::digest::Sha256;
 use crate::mail::ReplyProof;
 use crate::sr::{
-    self, Event, Grant, REOPEN_WITHIN_DAYS, SenderAuth, Severity, SrNumber, Status, Tier,
+    self, Event, Grant, SenderAuth, Severity, SrNumber, Status, Tier,
     Verification,
 };
 use crate::store::queue::SampleJob;
@@ -248,10 +248,7 @@ pub fn joins(r: &Recording<'_>, sr: &NamedSr) -> bool {
     let Some(sender) = r.report.sender.as_deref() else {
         return false;
     };
-    let too_old = sr.status == Status::Closed
-        && sr
-            .closed_at
-            .is_some_and(|at| r.now - at > TimeDelta::days(REOPEN_WITHIN_DAYS));
+    let too_old = sr.status == Status::Closed && !sr::reopenable(sr.closed_at, r.now);
     let entitled = match &sr.owner {
         Owner::Grant { grant, .. } => grant.as_ref().is_some_and(|g| sr::entitled(g, sender)),
         Owner::Customer(c) => c.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(sender)),

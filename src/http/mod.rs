@@ -1,11 +1,16 @@
 //! The HTTP edge of `intake serve`: liveness, readiness (database and broker
-//! reachable, a decision thread alive) and Prometheus metrics. Later channels
-//! (portal, triage) mount their routes beside these.
+//! reachable, a decision thread alive) and Prometheus metrics, and what the
+//! web faces share ([`guard`]: security headers, cookies, CSRF; [`page`]:
+//! escaped templates in English and Chinese). The portal (and triage) mount
+//! their routes beside these.
 //!
 //! A samples queue without a consumer (workers down, or started with another
 //! queue prefix) is shown on `/readyz` and as a metric, but does not make
 //! intake unready: receiving must go on while workers are away, since
 //! nothing is lost — jobs wait in the queue.
+
+pub mod guard;
+pub mod page;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,6 +57,17 @@ impl Unconsumed {
         let since = *self.since.get_or_insert(now);
         now.saturating_duration_since(since)
     }
+}
+
+/// The whole site from its parts (health, the portal, ...): the shared
+/// stylesheet, and the security headers and cross-origin refusal of
+/// [`guard::headers`] on every response.
+pub fn site(parts: impl IntoIterator<Item = Router>) -> Router {
+    parts
+        .into_iter()
+        .fold(Router::new(), Router::merge)
+        .route("/static/web.css", get(page::stylesheet))
+        .layer(axum::middleware::from_fn(guard::headers))
 }
 
 /// The routes.

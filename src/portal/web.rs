@@ -1,0 +1,724 @@
+//! The portal's pages over HTTP, under `/portal/`: sign-up, the mailed
+//! confirmation and reset links, sign-in and sign-out, and the signed-in
+//! home with the company's entitlements. Every form post is a
+//! [`CheckedForm`]; every answer about an address is the same whether or
+//! not it has an account.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sqlx::PgPool;
+
+use crate::account::password;
+use crate::account::token::Secret;
+use crate::account::{self, Backoff, LinkPurpose, Realm, Refusal, SESSION_LIFETIME, SignUp};
+use crate::answer::{self, AccountMail, AccountMailKind, TemplateError};
+use crate::clock::Clock;
+use crate::http::guard::{self, CheckedForm, WithCsrf};
+use crate::http::page;
+use crate::sr::Lang;
+use crate::store::accounts::{self, Account, AccountError, LinkUse, SignIn};
+
+/// The session cookie of the customer realm (staff have their own).
+pub const SESSION_COOKIE: &str = "intake_portal";
+
+/// What the portal's handlers share.
+#[derive(Clone)]
+pub struct Portal {
+    pub pool: PgPool,
+    pub clock: Arc<dyn Clock>,
+    /// How customers reach the portal (`https://support.example`), for the
+    /// links it mails; cookies are `Secure` when it is `https`.
+    pub public_url: String,
+    pub vendor: String,
+    pub backoff: Backoff,
+}
+
+impl Portal {
+    fn secure(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn link(&self, path: &str, secret: Option<&Secret>) -> String {
+        let base = self.public_url.trim_end_matches('/');
+        match secret {
+            Some(s) => format!("{base}/portal/{path}?token={}", s.as_str()),
+            None => format!("{base}/portal/{path}"),
+        }
+    }
+
+    /// The composer of account mails with links to `path`.
+    fn mail<'a>(
+        &'a self,
+        to: &'a str,
+        path: &'a str,
+    ) -> impl FnOnce(
+        AccountMailKind,
+        &str,
+        Lang,
+        Option<&Secret>,
+    ) -> Result<AccountMail, TemplateError>
+    + 'a {
+        move |kind, name, lang, secret| {
+            let link = match kind {
+                AccountMailKind::Exists => self.link("sign-in", None),
+                _ => self.link(path, secret),
+            };
+            answer::compose_account(kind, to, name, lang, &link, &self.vendor)
+        }
+    }
+}
+
+/// The portal's routes.
+pub fn router(state: Portal) -> Router {
+    Router::new()
+        .route("/portal/", get(home))
+        .route("/portal", get(|| async { Redirect::to("/portal/") }))
+        .route("/portal/sign-up", get(sign_up_page).post(sign_up))
+        .route("/portal/confirm", get(confirm_page).post(confirm))
+        .route("/portal/sign-in", get(sign_in_page).post(sign_in))
+        .route("/portal/sign-out", axum::routing::post(sign_out))
+        .route("/portal/forgot", get(forgot_page).post(forgot))
+        .route("/portal/reset", get(reset_page).post(reset))
+        .with_state(Arc::new(state))
+}
+
+/// The CSRF token of a request and the cookie that sets it when new; the
+/// response gets the cookie added by [`finish`].
+struct Visit {
+    csrf: String,
+    set: Option<String>,
+    lang: Lang,
+}
+
+#[derive(Deserialize, Default)]
+struct PageQuery {
+    lang: Option<String>,
+    token: Option<String>,
+}
+
+fn visit(p: &Portal, headers: &HeaderMap, q: &PageQuery) -> Visit {
+    let (csrf, set) = guard::csrf_token(headers, p.secure());
+    Visit {
+        csrf,
+        set,
+        lang: page::lang_of(q.lang.as_deref(), headers),
+    }
+}
+
+fn finish(v: &Visit, mut res: Response) -> Response {
+    if let Some(c) = v.set.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    res
+}
+
+/// A failure of ours: logged, and a plain 500 page.
+fn failed(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "portal");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "something went wrong on our side; try again later\n",
+    )
+        .into_response()
+}
+
+/// The signed-in customer, if the request carries a live session.
+async fn signed_in(p: &Portal, headers: &HeaderMap) -> Result<Option<Account>, AccountError> {
+    match guard::cookie(headers, SESSION_COOKIE) {
+        Some(s) => accounts::session(&p.pool, s, Realm::Customer, p.now()).await,
+        None => Ok(None),
+    }
+}
+
+async fn home(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let a = match signed_in(&p, &headers).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return Redirect::to("/portal/sign-in").into_response(),
+        Err(e) => return failed(e),
+    };
+    let mut v = visit(&p, &headers, &q);
+    v.lang = a.lang;
+    let grants = match &a.grant_number {
+        Some(g) => match accounts::company_grants(&p.pool, g).await {
+            Ok(g) => g,
+            Err(e) => return failed(e),
+        },
+        None => Vec::new(),
+    };
+    let today = p.now().date_naive();
+    let rows: Vec<_> = grants
+        .iter()
+        .map(|g| {
+            minijinja::context! {
+                number => g.grant_number.clone(),
+                company => g.company.clone(),
+                level => g.support_level.clone(),
+                expires => g.expires_on.map(|d| d.to_string()),
+                expired => g.expires_on.is_some_and(|d| d < today),
+            }
+        })
+        .collect();
+    let ctx = minijinja::context! {
+        account => minijinja::context! { name => a.name.clone(), email => a.email.clone() },
+        grants => rows,
+    };
+    finish(&v, page::render("portal/home.html", v.lang, &v.csrf, ctx))
+}
+
+#[derive(Deserialize)]
+struct SignUpForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    grant_number: String,
+    #[serde(default)]
+    lang: Option<String>,
+    #[serde(default)]
+    password: String,
+}
+
+impl WithCsrf for SignUpForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+fn sign_up_form_page(
+    v: &Visit,
+    status: StatusCode,
+    form: &SignUpForm,
+    errors: Vec<String>,
+) -> Response {
+    let ctx = minijinja::context! {
+        form => minijinja::context! {
+            name => form.name.clone(), email => form.email.clone(), grant_number => form.grant_number.clone(),
+        },
+        errors => errors,
+    };
+    finish(
+        v,
+        page::render_status(status, "portal/sign_up.html", v.lang, &v.csrf, ctx),
+    )
+}
+
+async fn sign_up_page(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let v = visit(&p, &headers, &q);
+    let empty = SignUpForm {
+        csrf: String::new(),
+        name: String::new(),
+        email: String::new(),
+        grant_number: String::new(),
+        lang: None,
+        password: String::new(),
+    };
+    sign_up_form_page(&v, StatusCode::OK, &empty, Vec::new())
+}
+
+/// What a refused sign-up is told, in its language.
+fn refusal_text(lang: Lang, r: &Refusal) -> String {
+    match r {
+        Refusal::Name => page::word(lang, "err_name"),
+        Refusal::Email => page::word(lang, "err_email"),
+        Refusal::Password(problems) => format!(
+            "{} {}",
+            page::word(lang, "err_password"),
+            problems
+                .iter()
+                .map(|x| page::word(lang, &format!("pw_{}", x.key())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Refusal::UnknownGrant(g) => page::word(lang, "err_unknown_grant").replace("{grant}", g),
+        Refusal::GrantExpired { grant, on } => page::word(lang, "err_grant_expired")
+            .replace("{grant}", grant)
+            .replace("{on}", &on.to_string()),
+        Refusal::DomainNotRegistered { domain } => {
+            page::word(lang, "err_domain").replace("{domain}", domain)
+        }
+    }
+}
+
+fn lang_field(v: Option<&str>) -> Option<Lang> {
+    match v {
+        Some("zh") => Some(Lang::Zh),
+        Some("en") => Some(Lang::En),
+        _ => None,
+    }
+}
+
+async fn sign_up(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    CheckedForm(form): CheckedForm<SignUpForm>,
+) -> Response {
+    let mut v = visit(&p, &headers, &PageQuery::default());
+    let chosen = lang_field(form.lang.as_deref());
+    if let Some(l) = chosen {
+        v.lang = l;
+    }
+    let grant = match crate::store::grants::find(&p.pool, &form.grant_number).await {
+        Ok(g) => g,
+        Err(e) => return failed(e),
+    };
+    let su = SignUp {
+        name: form.name.clone(),
+        email: form.email.clone(),
+        grant_number: form.grant_number.clone(),
+        lang: chosen,
+        password: form.password.clone(),
+    };
+    let accepted = match account::check_sign_up(&su, grant.as_ref(), p.now().date_naive()) {
+        Ok(a) => a,
+        Err(r) => {
+            let text = refusal_text(v.lang, &r);
+            return sign_up_form_page(&v, StatusCode::UNPROCESSABLE_ENTITY, &form, vec![text]);
+        }
+    };
+    let pw = form.password.clone();
+    let hash = match tokio::task::spawn_blocking(move || password::hash(&pw)).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => return failed(e),
+        Err(e) => return failed(e),
+    };
+    let to = accepted.email.clone();
+    if let Err(e) =
+        accounts::sign_up(&p.pool, &accepted, &hash, p.now(), p.mail(&to, "confirm")).await
+    {
+        return failed(e);
+    }
+    finish(
+        &v,
+        page::message(
+            StatusCode::OK,
+            v.lang,
+            &v.csrf,
+            "check_mail",
+            "check_mail_text",
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+}
+
+impl WithCsrf for TokenForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// The page for a link that cannot be used.
+fn bad_link(v: &Visit, judged: &LinkUse) -> Option<Response> {
+    let (title, text, status) = match judged {
+        LinkUse::Valid(_) => return None,
+        LinkUse::Used => ("link_used", "link_used_text", StatusCode::GONE),
+        LinkUse::Expired => ("link_expired", "link_expired_text", StatusCode::GONE),
+        LinkUse::Unknown => ("link_unknown", "link_unknown_text", StatusCode::NOT_FOUND),
+        LinkUse::DomainTaken => ("domain_taken", "domain_taken_text", StatusCode::FORBIDDEN),
+    };
+    Some(finish(
+        v,
+        page::message(status, v.lang, &v.csrf, title, text),
+    ))
+}
+
+/// Shows the button that spends a link: a GET never spends one, so a mail
+/// scanner that follows links does not use them up.
+async fn link_page(
+    p: &Portal,
+    headers: &HeaderMap,
+    q: &PageQuery,
+    purpose: LinkPurpose,
+    template: &str,
+) -> Response {
+    let mut v = visit(p, headers, q);
+    let token = q.token.clone().unwrap_or_default();
+    let judged = match accounts::peek_link(&p.pool, &token, purpose, p.now()).await {
+        Ok(j) => j,
+        Err(e) => return failed(e),
+    };
+    if let LinkUse::Valid(a) = &judged {
+        v.lang = a.lang;
+    }
+    if let Some(r) = bad_link(&v, &judged) {
+        return r;
+    }
+    let ctx = minijinja::context! { token => token, errors => Vec::<String>::new() };
+    finish(&v, page::render(template, v.lang, &v.csrf, ctx))
+}
+
+async fn confirm_page(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    link_page(
+        &p,
+        &headers,
+        &q,
+        LinkPurpose::Confirm,
+        "portal/confirm.html",
+    )
+    .await
+}
+
+async fn confirm(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    CheckedForm(form): CheckedForm<TokenForm>,
+) -> Response {
+    let mut v = visit(&p, &headers, &PageQuery::default());
+    let judged = match accounts::confirm(&p.pool, &form.token, p.now()).await {
+        Ok(j) => j,
+        Err(e) => return failed(e),
+    };
+    if let LinkUse::Valid(a) = &judged {
+        v.lang = a.lang;
+    }
+    bad_link(&v, &judged).unwrap_or_else(|| {
+        finish(
+            &v,
+            page::message(
+                StatusCode::OK,
+                v.lang,
+                &v.csrf,
+                "confirmed",
+                "confirmed_text",
+            ),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+impl WithCsrf for SignInForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+fn sign_in_form(
+    v: &Visit,
+    status: StatusCode,
+    email: &str,
+    error: Option<&str>,
+    until: Option<DateTime<Utc>>,
+) -> Response {
+    let ctx = minijinja::context! {
+        email => email,
+        error => error,
+        until => until.map(|u| u.format("%Y-%m-%d %H:%M UTC").to_string()),
+    };
+    finish(
+        v,
+        page::render_status(status, "portal/sign_in.html", v.lang, &v.csrf, ctx),
+    )
+}
+
+async fn sign_in_page(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let v = visit(&p, &headers, &q);
+    sign_in_form(&v, StatusCode::OK, "", None, None)
+}
+
+async fn sign_in(
+    State(p): State<Arc<Portal>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    CheckedForm(form): CheckedForm<SignInForm>,
+) -> Response {
+    let v = visit(&p, &headers, &PageQuery::default());
+    let email = account::normalise_email(&form.email).unwrap_or_default();
+    let address = peer.ip().to_string();
+    let outcome = accounts::sign_in(
+        &p.pool,
+        Realm::Customer,
+        &email,
+        &form.password,
+        &address,
+        p.now(),
+        &p.backoff,
+    )
+    .await;
+    let (status, error, until) = match outcome {
+        Err(e) => return failed(e),
+        Ok(SignIn::Ok { session, .. }) => {
+            let cookie = guard::set_cookie(
+                SESSION_COOKIE,
+                session.as_str(),
+                "/portal",
+                "Lax",
+                Some(SESSION_LIFETIME.num_seconds()),
+                p.secure(),
+            );
+            let mut res = Redirect::to("/portal/").into_response();
+            if let Ok(c) = HeaderValue::from_str(&cookie) {
+                res.headers_mut().append(header::SET_COOKIE, c);
+            }
+            return finish(&v, res);
+        }
+        Ok(SignIn::Wrong) => (StatusCode::UNAUTHORIZED, "wrong", None),
+        Ok(SignIn::Locked { until }) => (StatusCode::TOO_MANY_REQUESTS, "locked", Some(until)),
+        Ok(SignIn::AddressRefused { until }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "address_refused",
+            Some(until),
+        ),
+        Ok(SignIn::Unconfirmed) => (StatusCode::FORBIDDEN, "unconfirmed", None),
+    };
+    let mut res = sign_in_form(&v, status, &form.email, Some(error), until);
+    if let Some(u) = until {
+        let secs = (u - p.now()).num_seconds().max(1);
+        if let Ok(h) = HeaderValue::from_str(&secs.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, h);
+        }
+    }
+    res
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl WithCsrf for CsrfOnly {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn sign_out(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    CheckedForm(_): CheckedForm<CsrfOnly>,
+) -> Response {
+    let v = visit(&p, &headers, &PageQuery::default());
+    if let Some(s) = guard::cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = accounts::sign_out(&p.pool, s).await
+    {
+        return failed(e);
+    }
+    let mut res = page::message(
+        StatusCode::OK,
+        v.lang,
+        &v.csrf,
+        "signed_out",
+        "signed_out_text",
+    );
+    let gone = guard::set_cookie(SESSION_COOKIE, "", "/portal", "Lax", Some(0), p.secure());
+    if let Ok(c) = HeaderValue::from_str(&gone) {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    finish(&v, res)
+}
+
+async fn forgot_page(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let v = visit(&p, &headers, &q);
+    finish(
+        &v,
+        page::render(
+            "portal/forgot.html",
+            v.lang,
+            &v.csrf,
+            minijinja::context! {},
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct ForgotForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+impl WithCsrf for ForgotForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn forgot(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    CheckedForm(form): CheckedForm<ForgotForm>,
+) -> Response {
+    let v = visit(&p, &headers, &PageQuery::default());
+    if let Some(email) = account::normalise_email(&form.email)
+        && let Err(e) = accounts::forgot(
+            &p.pool,
+            Realm::Customer,
+            &email,
+            p.now(),
+            p.mail(&email, "reset"),
+        )
+        .await
+    {
+        return failed(e);
+    }
+    // The same page whether or not the address has an account.
+    finish(
+        &v,
+        page::message(
+            StatusCode::OK,
+            v.lang,
+            &v.csrf,
+            "reset_sent",
+            "reset_sent_text",
+        ),
+    )
+}
+
+async fn reset_page(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    link_page(&p, &headers, &q, LinkPurpose::Reset, "portal/reset.html").await
+}
+
+#[derive(Deserialize)]
+struct ResetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+}
+
+impl WithCsrf for ResetForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn reset(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    CheckedForm(form): CheckedForm<ResetForm>,
+) -> Response {
+    let v = visit(&p, &headers, &PageQuery::default());
+    if let Err(problems) = password::check(&form.password) {
+        let text = refusal_text(v.lang, &Refusal::Password(problems));
+        let ctx = minijinja::context! { token => form.token.clone(), errors => vec![text] };
+        return finish(
+            &v,
+            page::render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "portal/reset.html",
+                v.lang,
+                &v.csrf,
+                ctx,
+            ),
+        );
+    }
+    let pw = form.password.clone();
+    let hash = match tokio::task::spawn_blocking(move || password::hash(&pw)).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => return failed(e),
+        Err(e) => return failed(e),
+    };
+    let judged = match accounts::reset(&p.pool, &form.token, &hash, p.now()).await {
+        Ok(j) => j,
+        Err(e) => return failed(e),
+    };
+    bad_link(&v, &judged).unwrap_or_else(|| {
+        finish(
+            &v,
+            page::message(
+                StatusCode::OK,
+                v.lang,
+                &v.csrf,
+                "password_set",
+                "password_set_text",
+            ),
+        )
+    })
+}
+
+// Keeps the problem keys and the words in step (see `text.toml`).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::PasswordProblem;
+
+    #[test]
+    fn every_refusal_has_words_in_both_languages() {
+        let all = [
+            Refusal::Name,
+            Refusal::Email,
+            Refusal::Password(vec![
+                PasswordProblem::TooShort,
+                PasswordProblem::TooLong,
+                PasswordProblem::NoUpper,
+                PasswordProblem::NoDigit,
+                PasswordProblem::NoSpecial,
+            ]),
+            Refusal::UnknownGrant("G-9".into()),
+            Refusal::GrantExpired {
+                grant: "G-1".into(),
+                on: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+            },
+            Refusal::DomainNotRegistered {
+                domain: "evil.example".into(),
+            },
+        ];
+        for lang in [Lang::En, Lang::Zh] {
+            for r in &all {
+                let t = refusal_text(lang, r);
+                assert!(
+                    !t.contains("err_") && !t.contains("pw_") && !t.contains('{'),
+                    "{t}"
+                );
+            }
+        }
+        assert!(refusal_text(Lang::Zh, &all[3]).contains("G-9"));
+    }
+}

@@ -1,0 +1,610 @@
+//! The portal's accounts over real HTTP against the real PostgreSQL: sign-up
+//! and each of its rules, the mailed confirmation and reset links (used
+//! twice, expired), sign-in and sign-out, lock-out per account and per
+//! address, CSRF and the security headers, English and Chinese.
+
+mod harness;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use harness::Env;
+use intake::account::Backoff;
+use intake::clock::ManualClock;
+use intake::portal::web::{Portal, router};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, SET_COOKIE};
+
+const GOOD: &str = "Correct-Horse-7";
+
+/// A browser without JavaScript: keeps cookies, follows nothing.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: BTreeMap<String, String>,
+    /// Every `Set-Cookie` seen, for their attributes.
+    set: Vec<String>,
+    lang: &'static str,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn csrf(&self) -> String {
+        field(&self.body, "csrf")
+    }
+}
+
+/// The value of the hidden field `name` in a page.
+fn field(body: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    body.split_once(&key)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(v, _)| v.to_owned())
+        .unwrap_or_default()
+}
+
+impl Browser {
+    fn new(base: &str, lang: &'static str) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: base.to_owned(),
+            cookies: BTreeMap::new(),
+            set: Vec::new(),
+            lang,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn take(&mut self, r: reqwest::Response) -> Page {
+        for c in r.headers().get_all(SET_COOKIE) {
+            let c = c.to_str().unwrap_or_default().to_owned();
+            if let Some((kv, _)) = c.split_once(';')
+                && let Some((k, v)) = kv.split_once('=')
+            {
+                if c.contains("Max-Age=0") {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_owned(), v.to_owned());
+                }
+            }
+            self.set.push(c);
+        }
+        Page {
+            status: r.status(),
+            headers: r.headers().clone(),
+            body: r.text().await.unwrap_or_default(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header())
+            .header("Accept-Language", self.lang)
+            .send()
+            .await
+            .expect("GET");
+        self.take(r).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header())
+            .header("Accept-Language", self.lang)
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        self.take(r).await
+    }
+
+    /// Fills the form on `page_path` and posts it to `post_path`.
+    async fn submit(&mut self, page_path: &str, post_path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.get(page_path).await.csrf();
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post(post_path, &form).await
+    }
+
+    async fn sign_up(&mut self, email: &str, grant: &str, pw: &str) -> Page {
+        let lang = if self.lang.starts_with("zh") {
+            "zh"
+        } else {
+            "en"
+        };
+        self.submit(
+            "/portal/sign-up",
+            "/portal/sign-up",
+            &[
+                ("name", "Bob <b>Builder</b>"),
+                ("email", email),
+                ("grant_number", grant),
+                ("lang", lang),
+                ("password", pw),
+            ],
+        )
+        .await
+    }
+
+    async fn sign_in(&mut self, email: &str, pw: &str) -> Page {
+        self.submit(
+            "/portal/sign-in",
+            "/portal/sign-in",
+            &[("email", email), ("password", pw)],
+        )
+        .await
+    }
+}
+
+struct Portal0 {
+    env: Env,
+    clock: Arc<ManualClock>,
+    base: String,
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-12-02T09:00:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+async fn start(backoff: Backoff) -> Portal0 {
+    let env = Env::new().await;
+    sqlx::query(
+        "INSERT INTO grants (grant_number, company, email_domains, support_level, expires_on)
+         VALUES ('4321-0002', 'ACME Corp', '{acme.example}', 'platinum', '2027-06-30'),
+                ('5555-0000', 'New Co', '{}', 'standard', NULL)",
+    )
+    .execute(&env.pool)
+    .await
+    .expect("grants");
+    let clock = ManualClock::at(t0());
+    let app = intake::http::site([router(Portal {
+        pool: env.pool.clone(),
+        clock: clock.clone(),
+        public_url: "https://support.example".into(),
+        vendor: "McAfee".into(),
+        backoff,
+    })]);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", l.local_addr().expect("addr"));
+    tokio::spawn(
+        axum::serve(
+            l,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .into_future(),
+    );
+    Portal0 { env, clock, base }
+}
+
+/// The account mails queued for `to`, oldest first: (subject, body).
+async fn mails(env: &Env, to: &str) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT payload->>'subject', payload->>'body' FROM outbox
+         WHERE payload->>'to' = $1 AND payload ? 'account_mail' ORDER BY id",
+    )
+    .bind(to)
+    .fetch_all(&env.pool)
+    .await
+    .expect("mails")
+}
+
+/// The path and query of the link in the latest mail to `to`.
+async fn mailed_link(env: &Env, to: &str) -> String {
+    let all = mails(env, to).await;
+    let body = all.last().map(|m| m.1.clone()).unwrap_or_default();
+    let start = body
+        .find("https://support.example")
+        .expect("a link in the mail");
+    let link: String = body[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    link.trim_start_matches("https://support.example")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn sign_up_rules_confirmation_sign_in_and_out() {
+    let p = start(Backoff::default()).await;
+    let mut b = Browser::new(&p.base, "en-GB,en;q=0.9");
+
+    // Each password rule, and the rules of the grant and the domain.
+    let r = b.sign_up("bob@acme.example", "4321-0001", "weak").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for rule in ["at least 12", "upper-case", "a digit", "special character"] {
+        assert!(r.body.contains(rule), "{rule}: {}", r.body);
+    }
+    let r = b.sign_up("bob@acme.example", "0000-0000", GOOD).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("is not known"), "{}", r.body);
+    let r = b.sign_up("bob@example.tw", "7777-0007", GOOD).await;
+    assert!(r.body.contains("expired on 2020-01-31"), "{}", r.body);
+    let r = b.sign_up("eve@evil.example", "4321-0001", GOOD).await;
+    assert!(r.body.contains("contact customer service"), "{}", r.body);
+    // What was typed comes back, escaped.
+    assert!(r.body.contains("Bob &lt;b&gt;Builder&lt;"), "{}", r.body);
+    assert!(mails(&p.env, "eve@evil.example").await.is_empty());
+
+    let r = b.sign_up("Bob@ACME.example", "4321-0001", GOOD).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Check your mail"), "{}", r.body);
+    let sent = mails(&p.env, "bob@acme.example").await;
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].0.contains("Confirm"), "{:?}", sent[0]);
+
+    // Unconfirmed: the right password gets no session.
+    let r = b.sign_in("bob@acme.example", GOOD).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("Confirm your address first"), "{}", r.body);
+    assert_eq!(b.get("/portal/").await.status, StatusCode::SEE_OTHER);
+
+    // The link: GET shows a button and spends nothing; POST confirms once.
+    let link = mailed_link(&p.env, "bob@acme.example").await;
+    assert!(link.starts_with("/portal/confirm?token="), "{link}");
+    let page = b.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let token = field(&page.body, "token");
+    let confirm = [("csrf", page.csrf()), ("token", token.clone())];
+    let confirm: Vec<(&str, &str)> = confirm.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = b.post("/portal/confirm", &confirm).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Address confirmed"));
+    let r = b.post("/portal/confirm", &confirm).await;
+    assert_eq!(r.status, StatusCode::GONE);
+    assert!(r.body.contains("already used"));
+    assert_eq!(b.get(&link).await.status, StatusCode::GONE);
+    let r = b.get("/portal/confirm?token=not-a-token").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // Sign-in: a session cookie with its attributes, then the home page.
+    let r = b.sign_in("bob@acme.example", GOOD).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let session = b
+        .set
+        .iter()
+        .find(|c| c.starts_with("intake_portal="))
+        .cloned()
+        .unwrap_or_default();
+    for attr in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/portal",
+        "Secure",
+        "Max-Age=43200",
+    ] {
+        assert!(session.contains(attr), "{attr} in {session}");
+    }
+    let home = b.get("/portal/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    // Every grant of the company, with level and expiry; no one else's.
+    for want in ["4321-0001", "4321-0002", "platinum", "2027-06-30", "gold"] {
+        assert!(home.body.contains(want), "{want}: {}", home.body);
+    }
+    assert!(!home.body.contains("8888-2026"));
+    assert!(home.body.contains("Bob &lt;b&gt;Builder&lt;"));
+
+    // A second sign-up for the confirmed address changes nothing and says
+    // the same; the owner is told by mail.
+    let r = b
+        .sign_up("bob@acme.example", "4321-0001", "Another-Pass-9")
+        .await;
+    assert!(r.body.contains("Check your mail"));
+    let sent = mails(&p.env, "bob@acme.example").await;
+    assert!(
+        sent.last().is_some_and(|m| m.0.contains("already have")),
+        "{sent:?}"
+    );
+    assert_eq!(b.get("/portal/").await.status, StatusCode::OK);
+
+    // Sign-out ends the session on the server, not only in the browser.
+    let stolen = b.cookies.get("intake_portal").cloned().unwrap_or_default();
+    let csrf = home.csrf();
+    let r = b.post("/portal/sign-out", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(b.get("/portal/").await.status, StatusCode::SEE_OTHER);
+    b.cookies.insert("intake_portal".into(), stolen);
+    assert_eq!(b.get("/portal/").await.status, StatusCode::SEE_OTHER);
+
+    // Sessions expire.
+    let r = b.sign_in("bob@acme.example", GOOD).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(b.get("/portal/").await.status, StatusCode::OK);
+    p.clock.advance(TimeDelta::hours(13));
+    assert_eq!(b.get("/portal/").await.status, StatusCode::SEE_OTHER);
+    p.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn csrf_and_security_headers() {
+    let p = start(Backoff::default()).await;
+    let mut b = Browser::new(&p.base, "en");
+    let page = b.get("/portal/sign-in").await;
+    let h = &page.headers;
+    let csp = h
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(
+        h.get("x-content-type-options").map(|v| v.as_bytes()),
+        Some(&b"nosniff"[..])
+    );
+    assert_eq!(
+        h.get("referrer-policy").map(|v| v.as_bytes()),
+        Some(&b"no-referrer"[..])
+    );
+    assert!(b.set.iter().any(|c| c.starts_with("intake_csrf=")
+        && c.contains("SameSite=Strict")
+        && c.contains("HttpOnly")));
+    assert!(!page.body.contains("<script"));
+
+    // No token, a wrong token, a token without its cookie: refused.
+    let r = b
+        .post(
+            "/portal/sign-in",
+            &[("email", "a@b.example"), ("password", "x")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = b
+        .post(
+            "/portal/sign-in",
+            &[
+                ("csrf", "forged"),
+                ("email", "a@b.example"),
+                ("password", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let csrf = page.csrf();
+    let mut other = Browser::new(&p.base, "en");
+    let r = other
+        .post(
+            "/portal/sign-in",
+            &[
+                ("csrf", csrf.as_str()),
+                ("email", "a@b.example"),
+                ("password", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A post from another site is refused whatever it carries.
+    let r = b
+        .http
+        .post(format!("{}/portal/sign-in", p.base))
+        .header("Cookie", b.cookie_header())
+        .header("Origin", "https://evil.example")
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "a@b.example"),
+            ("password", "x"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // The stylesheet is served from here (the CSP allows nothing else).
+    let css = b.get("/static/web.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    p.env.cleanup().await;
+}
+
+async fn confirmed(p: &Portal0, b: &mut Browser, email: &str) {
+    b.sign_up(email, "4321-0001", GOOD).await;
+    let link = mailed_link(&p.env, email).await;
+    let page = b.get(&link).await;
+    let token = field(&page.body, "token");
+    let r = b
+        .post(
+            "/portal/confirm",
+            &[("csrf", page.csrf().as_str()), ("token", token.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn failed_sign_ins_lock_the_account_then_the_address() {
+    let p = start(Backoff {
+        per_address: 12,
+        ..Backoff::default()
+    })
+    .await;
+    let mut b = Browser::new(&p.base, "en");
+    confirmed(&p, &mut b, "carol@acme.example").await;
+    for _ in 0..4 {
+        let r = b.sign_in("carol@acme.example", "Wrong-Pass-0").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.body.contains("wrong"));
+    }
+    let r = b.sign_in("carol@acme.example", "Wrong-Pass-0").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        r.body.contains("locked until 2026-12-02 09:01 UTC"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        r.headers.get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"60"[..])
+    );
+    // Locked: even the right password waits.
+    let r = b.sign_in("carol@acme.example", GOOD).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    p.clock.advance(TimeDelta::seconds(61));
+    let r = b.sign_in("carol@acme.example", GOOD).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+
+    // An address that fails for many accounts (or none) is refused.
+    for i in 0..7 {
+        let r = b
+            .sign_in(&format!("nobody{i}@acme.example"), "Wrong-Pass-0")
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{i}");
+    }
+    let r = b.sign_in("carol@acme.example", GOOD).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.body.contains("from your network"), "{}", r.body);
+    p.clock.advance(TimeDelta::minutes(16));
+    assert_eq!(
+        b.sign_in("carol@acme.example", GOOD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    p.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn password_reset_links_in_chinese() {
+    let p = start(Backoff::default()).await;
+    let mut b = Browser::new(&p.base, "zh-CN,zh;q=0.9");
+    let r = b.sign_up("dan@example.cn", "8888-2026", GOOD).await;
+    assert!(r.body.contains("请查收邮件"), "{}", r.body);
+    let sent = mails(&p.env, "dan@example.cn").await;
+    assert!(sent[0].0.contains("请确认"), "{sent:?}");
+    confirmed_link(&p, &mut b, "dan@example.cn").await;
+    let old = b.sign_in("dan@example.cn", GOOD).await;
+    assert_eq!(old.status, StatusCode::SEE_OTHER);
+    let home = b.get("/portal/").await;
+    assert!(home.body.contains("贵公司的授权"), "{}", home.body);
+    let old_session = b.cookies.get("intake_portal").cloned().unwrap_or_default();
+
+    // An address without an account is answered the same, and mailed nothing.
+    let r = b
+        .submit(
+            "/portal/forgot",
+            "/portal/forgot",
+            &[("email", "nobody@example.cn")],
+        )
+        .await;
+    let same = b
+        .submit(
+            "/portal/forgot",
+            "/portal/forgot",
+            &[("email", "dan@example.cn")],
+        )
+        .await;
+    assert_eq!((r.status, r.body.len()), (same.status, same.body.len()));
+    assert!(mails(&p.env, "nobody@example.cn").await.is_empty());
+    let first = mailed_link(&p.env, "dan@example.cn").await;
+    assert!(first.starts_with("/portal/reset?token="), "{first}");
+
+    // Expired after an hour.
+    p.clock.advance(TimeDelta::minutes(61));
+    assert_eq!(b.get(&first).await.status, StatusCode::GONE);
+    b.submit(
+        "/portal/forgot",
+        "/portal/forgot",
+        &[("email", "dan@example.cn")],
+    )
+    .await;
+    let link = mailed_link(&p.env, "dan@example.cn").await;
+    assert_ne!(link, first);
+    let page = b.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let token = field(&page.body, "token");
+    let weak = b
+        .post(
+            "/portal/reset",
+            &[
+                ("csrf", page.csrf().as_str()),
+                ("token", token.as_str()),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.body.contains("至少需要 12 个字符"), "{}", weak.body);
+    let set = [
+        ("csrf", page.csrf()),
+        ("token", token.clone()),
+        ("password", "New-Password-42".into()),
+    ];
+    let set: Vec<(&str, &str)> = set.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = b.post("/portal/reset", &set).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("密码已设置"));
+    assert_eq!(b.post("/portal/reset", &set).await.status, StatusCode::GONE);
+    // Every earlier session ended; the old password is gone.
+    b.cookies.insert("intake_portal".into(), old_session);
+    assert_eq!(b.get("/portal/").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        b.sign_in("dan@example.cn", GOOD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        b.sign_in("dan@example.cn", "New-Password-42").await.status,
+        StatusCode::SEE_OTHER
+    );
+    p.env.cleanup().await;
+}
+
+async fn confirmed_link(p: &Portal0, b: &mut Browser, email: &str) {
+    let link = mailed_link(&p.env, email).await;
+    let page = b.get(&link).await;
+    let token = field(&page.body, "token");
+    let r = b
+        .post(
+            "/portal/confirm",
+            &[("csrf", page.csrf().as_str()), ("token", token.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn the_first_confirmed_user_sets_a_grants_domain() {
+    let p = start(Backoff::default()).await;
+    let mut b = Browser::new(&p.base, "en");
+    // Two sign-ups under a grant without domains, from two domains.
+    b.sign_up("erin@newco.example", "5555-0000", GOOD).await;
+    let erin = mailed_link(&p.env, "erin@newco.example").await;
+    b.sign_up("mallory@other.example", "5555-0000", GOOD).await;
+    let mallory = mailed_link(&p.env, "mallory@other.example").await;
+    for (link, want) in [(erin, StatusCode::OK), (mallory, StatusCode::FORBIDDEN)] {
+        let page = b.get(&link).await;
+        let token = field(&page.body, "token");
+        let r = b
+            .post(
+                "/portal/confirm",
+                &[("csrf", page.csrf().as_str()), ("token", token.as_str())],
+            )
+            .await;
+        assert_eq!(r.status, want, "{}", r.body);
+    }
+    let domains: Vec<String> =
+        sqlx::query_scalar("SELECT email_domains FROM grants WHERE grant_number = '5555-0000'")
+            .fetch_one(&p.env.pool)
+            .await
+            .expect("domains");
+    assert_eq!(domains, ["newco.example"]);
+    // Later sign-ups from another domain are refused outright.
+    let r = b.sign_up("trudy@other.example", "5555-0000", GOOD).await;
+    assert!(r.body.contains("contact customer service"), "{}", r.body);
+    p.env.cleanup().await;
+}
