@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use harness::Env;
 use intake::account::Backoff;
-use intake::clock::ManualClock;
+use intake::clock::{Clock, ManualClock};
 use intake::portal::web::{Portal, router};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, SET_COOKIE};
@@ -606,5 +606,218 @@ async fn the_first_confirmed_user_sets_a_grants_domain() {
     // Later sign-ups from another domain are refused outright.
     let r = b.sign_up("trudy@other.example", "5555-0000", GOOD).await;
     assert!(r.body.contains("contact customer service"), "{}", r.body);
+    p.env.cleanup().await;
+}
+
+/// The number in a `/portal/srs/SR-...` redirect.
+fn sr_of(r: &Page) -> String {
+    r.headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| l.strip_prefix("/portal/srs/"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn service_requests_views_updates_reopening_and_isolation() {
+    let p = start(Backoff::default()).await;
+    let mut bob = Browser::new(&p.base, "en");
+    confirmed(&p, &mut bob, "bob@acme.example").await;
+    assert_eq!(
+        bob.sign_in("bob@acme.example", GOOD).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // The form shows the handbook's severities and the phone note.
+    let form = bob.get("/portal/srs/new").await;
+    for want in [
+        "business stopped",
+        "information request",
+        "the phone is the fastest path",
+    ] {
+        assert!(form.body.contains(want), "{want}");
+    }
+    let r = bob
+        .submit(
+            "/portal/srs/new",
+            "/portal/srs/new",
+            &[("title", ""), ("severity", "9"), ("description", "")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("Choose a severity"));
+    let r = bob
+        .submit(
+            "/portal/srs/new",
+            "/portal/srs/new",
+            &[
+                ("title", "<img src=x onerror=alert(1)> pop-ups"),
+                ("severity", "2"),
+                (
+                    "description",
+                    "Every machine shows pop-ups.\n<script>alert(1)</script>",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let mine = sr_of(&r);
+    assert!(mine.starts_with("SR-2026-"), "{mine}");
+    let page = bob.get(&format!("/portal/srs/{mine}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("&lt;img src=x onerror=alert(1)&gt; pop-ups"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<script>alert"));
+    assert!(page.body.contains("business severely impaired"));
+    let (status, severity, channel): (String, i16, String) = sqlx::query_as(
+        "SELECT status, severity, channel FROM service_requests WHERE sr_number = $1",
+    )
+    .bind(&mine)
+    .fetch_one(&p.env.pool)
+    .await
+    .expect("sr");
+    assert_eq!(
+        (status.as_str(), severity, channel.as_str()),
+        ("open", 2, "portal")
+    );
+
+    // An SR bob mailed (verified) joins the views; one held as unverified
+    // under the company's grant does not.
+    let mailed = p
+        .env
+        .intake
+        .email(harness::sample_email("01-accepted-zipcrypto.eml"), None)
+        .await
+        .expect("ingest");
+    assert!(mailed.verification.is_verified());
+    sqlx::query(
+        "INSERT INTO service_requests (sr_number, grant_number, customer_email, severity, status)
+         VALUES ('SR-2026-999999', '4321-0001', 'someone@acme.example', 3, 'unverified')",
+    )
+    .execute(&p.env.pool)
+    .await
+    .expect("unverified sr");
+    let company = bob.get("/portal/srs?view=company").await;
+    assert!(company.body.contains(&mine));
+    assert!(
+        company.body.contains(&mailed.sr_number.to_string()),
+        "{}",
+        company.body
+    );
+    assert!(!company.body.contains("SR-2026-999999"));
+    assert_eq!(
+        bob.get("/portal/srs/SR-2026-999999").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let mailed_page = bob.get(&format!("/portal/srs/{}", mailed.sr_number)).await;
+    assert_eq!(mailed_page.status, StatusCode::OK);
+    assert!(
+        mailed_page.body.contains("in analysis"),
+        "{}",
+        mailed_page.body
+    );
+
+    // An update is added and moves nothing.
+    let path = format!("/portal/srs/{mine}");
+    let r = bob
+        .submit(
+            &path,
+            &format!("{path}/update"),
+            &[("text", "It spread to the file server.")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body.contains("Your update was added")
+            && r.body.contains("It spread to the file server.")
+    );
+
+    // Closed by staff: updates wait for reopening, which works for 30 days.
+    let close = |at| {
+        let pool = p.env.pool.clone();
+        let sr: intake::sr::SrNumber = mine.parse().expect("number");
+        async move {
+            intake::triage::close_sr(
+                &pool,
+                &sr,
+                intake::triage::By {
+                    actor: "staff",
+                    now: at,
+                },
+                None,
+                "McAfee",
+            )
+            .await
+            .expect("close");
+        }
+    };
+    close(p.clock.now()).await;
+    let r = bob
+        .submit(&path, &format!("{path}/update"), &[("text", "more")])
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    p.clock.advance(TimeDelta::days(29));
+    // (Sessions last 12 hours: a month later bob signs in again.)
+    bob.sign_in("bob@acme.example", GOOD).await;
+    let r = bob.submit(&path, &format!("{path}/reopen"), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("reopened"));
+    close(p.clock.now()).await;
+    p.clock.advance(TimeDelta::days(31));
+    bob.sign_in("bob@acme.example", GOOD).await;
+    let r = bob.submit(&path, &format!("{path}/reopen"), &[]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.body.contains("more than 30 days ago"), "{}", r.body);
+    assert!(
+        !bob.get("/portal/srs?view=my_open")
+            .await
+            .body
+            .contains(&mine)
+    );
+    assert!(bob.get("/portal/srs?view=mine").await.body.contains(&mine));
+
+    // Another company's user finds nothing of ACME's, by any route.
+    let mut dan = Browser::new(&p.base, "en");
+    dan.sign_up("dan@example.cn", "8888-2026", GOOD).await;
+    confirmed_link(&p, &mut dan, "dan@example.cn").await;
+    assert_eq!(
+        dan.sign_in("dan@example.cn", GOOD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    for number in [
+        mine.clone(),
+        mailed.sr_number.to_string(),
+        "SR-2026-999999".into(),
+    ] {
+        let path = format!("/portal/srs/{number}");
+        assert_eq!(dan.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
+        let r = dan
+            .submit(
+                "/portal/srs/new",
+                &format!("{path}/update"),
+                &[("text", "x")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}/update");
+        let r = dan
+            .submit("/portal/srs/new", &format!("{path}/reopen"), &[])
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}/reopen");
+    }
+    for view in ["my_open", "mine", "company"] {
+        let r = dan.get(&format!("/portal/srs?view={view}")).await;
+        assert!(!r.body.contains("SR-2026-"), "{view}: {}", r.body);
+    }
+    // Signed out, every SR page sends to sign-in.
+    let mut nobody = Browser::new(&p.base, "en");
+    assert_eq!(
+        nobody.get(&format!("/portal/srs/{mine}")).await.status,
+        StatusCode::SEE_OTHER
+    );
     p.env.cleanup().await;
 }

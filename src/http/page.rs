@@ -28,6 +28,10 @@ const FILES: &[(&str, &str)] = files![
     "portal/reset.html",
     "portal/confirm.html",
     "portal/home.html",
+    "portal/_nav.html",
+    "portal/srs.html",
+    "portal/sr_new.html",
+    "portal/sr.html",
 ];
 
 const TEXT: &str = include_str!("../../templates/web/text.toml");

@@ -1,10 +1,12 @@
 //! The customer support portal: accounts on a grant number (sign-up with
 //! the handbook's rules, the address proven by a mailed link, sign-in with
-//! back-off and lock-out, password reset), the company's entitlements, and
-//! uploads read from a directory. Pages are server-rendered in English and
+//! back-off and lock-out, password reset), the company's entitlements, the
+//! handbook's three SR views with one SR's page (open, add an update,
+//! reopen within 30 days), and uploads read from a directory. Pages are server-rendered in English and
 //! Chinese through `http::page`, every form post CSRF-checked through
 //! `http::guard`.
 
+mod srs;
 mod upload_dir;
 pub mod web;
 

@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -46,7 +47,7 @@ impl Portal {
         self.public_url.starts_with("https://")
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    pub(super) fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
@@ -91,24 +92,40 @@ pub fn router(state: Portal) -> Router {
         .route("/portal/sign-out", axum::routing::post(sign_out))
         .route("/portal/forgot", get(forgot_page).post(forgot))
         .route("/portal/reset", get(reset_page).post(reset))
+        .route("/portal/srs", get(super::srs::list))
+        .route(
+            "/portal/srs/new",
+            get(super::srs::new_page).post(super::srs::open),
+        )
+        .route("/portal/srs/{number}", get(super::srs::page))
+        .route(
+            "/portal/srs/{number}/update",
+            axum::routing::post(super::srs::update),
+        )
+        .route(
+            "/portal/srs/{number}/reopen",
+            axum::routing::post(super::srs::reopen),
+        )
         .with_state(Arc::new(state))
 }
 
 /// The CSRF token of a request and the cookie that sets it when new; the
 /// response gets the cookie added by [`finish`].
-struct Visit {
-    csrf: String,
+pub(super) struct Visit {
+    pub(super) csrf: String,
     set: Option<String>,
-    lang: Lang,
+    pub(super) lang: Lang,
 }
 
 #[derive(Deserialize, Default)]
-struct PageQuery {
-    lang: Option<String>,
+pub(super) struct PageQuery {
+    pub(super) lang: Option<String>,
     token: Option<String>,
+    /// The list a page shows.
+    pub(super) view: Option<String>,
 }
 
-fn visit(p: &Portal, headers: &HeaderMap, q: &PageQuery) -> Visit {
+pub(super) fn visit(p: &Portal, headers: &HeaderMap, q: &PageQuery) -> Visit {
     let (csrf, set) = guard::csrf_token(headers, p.secure());
     Visit {
         csrf,
@@ -117,7 +134,7 @@ fn visit(p: &Portal, headers: &HeaderMap, q: &PageQuery) -> Visit {
     }
 }
 
-fn finish(v: &Visit, mut res: Response) -> Response {
+pub(super) fn finish(v: &Visit, mut res: Response) -> Response {
     if let Some(c) = v.set.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
         res.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -125,7 +142,7 @@ fn finish(v: &Visit, mut res: Response) -> Response {
 }
 
 /// A failure of ours: logged, and a plain 500 page.
-fn failed(e: impl std::fmt::Display) -> Response {
+pub(super) fn failed(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "portal");
     (
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -135,25 +152,47 @@ fn failed(e: impl std::fmt::Display) -> Response {
 }
 
 /// The signed-in customer, if the request carries a live session.
-async fn signed_in(p: &Portal, headers: &HeaderMap) -> Result<Option<Account>, AccountError> {
+pub(super) async fn signed_in(
+    p: &Portal,
+    headers: &HeaderMap,
+) -> Result<Option<Account>, AccountError> {
     match guard::cookie(headers, SESSION_COOKIE) {
         Some(s) => accounts::session(&p.pool, s, Realm::Customer, p.now()).await,
         None => Ok(None),
     }
 }
 
+/// The signed-in customer and the page visit (in the account's language).
+/// Everyone else is sent to sign in, before any handler runs: a handler
+/// that takes this cannot forget to check.
+pub(super) struct Customer {
+    pub(super) account: Account,
+    pub(super) visit: Visit,
+}
+
+impl FromRequestParts<Arc<Portal>> for Customer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, p: &Arc<Portal>) -> Result<Self, Response> {
+        match signed_in(p, &parts.headers).await {
+            Ok(Some(account)) => {
+                let mut visit = visit(p, &parts.headers, &PageQuery::default());
+                visit.lang = account.lang;
+                Ok(Customer { account, visit })
+            }
+            Ok(None) => Err(Redirect::to("/portal/sign-in").into_response()),
+            Err(e) => Err(failed(e)),
+        }
+    }
+}
+
 async fn home(
     State(p): State<Arc<Portal>>,
-    headers: HeaderMap,
-    Query(q): Query<PageQuery>,
+    Customer {
+        account: a,
+        visit: v,
+    }: Customer,
 ) -> Response {
-    let a = match signed_in(&p, &headers).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return Redirect::to("/portal/sign-in").into_response(),
-        Err(e) => return failed(e),
-    };
-    let mut v = visit(&p, &headers, &q);
-    v.lang = a.lang;
     let grants = match &a.grant_number {
         Some(g) => match accounts::company_grants(&p.pool, g).await {
             Ok(g) => g,
@@ -517,7 +556,7 @@ async fn sign_in(
 }
 
 #[derive(Deserialize)]
-struct CsrfOnly {
+pub(super) struct CsrfOnly {
     #[serde(default)]
     csrf: String,
 }

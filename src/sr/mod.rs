@@ -304,11 +304,14 @@ mod tests {
 
     #[test]
     fn closed_srs_reopen_within_thirty_days() {
-        let closed = chrono::DateTime::<chrono::Utc>::from_timestamp(1_800_000_000, 0)
-            .unwrap_or_default();
+        let closed =
+            chrono::DateTime::<chrono::Utc>::from_timestamp(1_800_000_000, 0).unwrap_or_default();
         let day = chrono::TimeDelta::days(1);
         assert!(reopenable(Some(closed), closed + day * 30));
-        assert!(!reopenable(Some(closed), closed + day * 30 + chrono::TimeDelta::seconds(1)));
+        assert!(!reopenable(
+            Some(closed),
+            closed + day * 30 + chrono::TimeDelta::seconds(1)
+        ));
         assert!(reopenable(None, closed));
     }
 

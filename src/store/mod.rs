@@ -13,3 +13,4 @@ pub mod outbox;
 pub mod queue;
 pub mod record;
 pub mod reputation;
+pub mod srs;

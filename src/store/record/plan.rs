@@ -18,10 +18,7 @@ use crate::decide::metadata::{Field, Metadata};
 use crate::decide::report::{Channel, Outcome, Report};
 use crate::digest::Sha256;
 use crate::mail::ReplyProof;
-use crate::sr::{
-    self, Event, Grant, SenderAuth, Severity, SrNumber, Status, Tier,
-    Verification,
-};
+use crate::sr::{self, Event, Grant, SenderAuth, Severity, SrNumber, Status, Tier, Verification};
 use crate::store::queue::SampleJob;
 
 use super::{Recorded, Recording};
