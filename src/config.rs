@@ -34,6 +34,10 @@ pub struct Config {
     /// How customers reach the portal, for the links it mails; cookies are
     /// `Secure` when it is `https://` (put a TLS proxy in front).
     pub public_url: String,
+    /// Reverse proxies (TLS terminators) whose `X-Forwarded-For` names the
+    /// client; without them every customer would share the proxy's address
+    /// for the sign-in back-off.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Where blobs (raw inputs, samples, quarantine) are kept.
     pub blobs: BlobConfig,
     /// The key blobs are neutered with, `id:64 hex digits`; empty: the
@@ -78,6 +82,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".to_owned(),
             vendor: "McAfee".to_owned(),
             public_url: "http://127.0.0.1:8080".to_owned(),
+            trusted_proxies: Vec::new(),
             blobs: BlobConfig::Local {
                 dir: PathBuf::from("var/blobs"),
             },
@@ -179,6 +184,19 @@ impl Config {
         }
         if let Some(v) = get("INTAKE_PUBLIC_URL") {
             self.public_url = v;
+        }
+        if let Some(v) = get("INTAKE_TRUSTED_PROXIES") {
+            self.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(|a| {
+                    a.parse().map_err(|e| ConfigError::Env {
+                        name: "INTAKE_TRUSTED_PROXIES",
+                        why: format!("{a:?}: {e}"),
+                    })
+                })
+                .collect::<Result<_, _>>()?;
         }
         if let Some(v) = get("INTAKE_BLOB_DIR") {
             self.blobs = BlobConfig::Local { dir: v.into() };

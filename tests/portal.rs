@@ -184,6 +184,7 @@ async fn start(backoff: Backoff) -> Portal0 {
         public_url: "https://support.example".into(),
         vendor: "McAfee".into(),
         backoff,
+        trusted_proxies: Vec::new(),
     })]);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -6,6 +6,8 @@
 //! the form must echo (the double-submit pattern; a cross-site page can
 //! neither read the cookie nor make the browser send it).
 
+use std::net::IpAddr;
+
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -104,6 +106,26 @@ pub fn csrf_token(h: &HeaderMap, secure: bool) -> (String, Option<String>) {
     }
 }
 
+/// The client a request came from: the peer, or, when the peer is one of
+/// the `trusted` proxies, the nearest address in `X-Forwarded-For` that is
+/// not one of them (the entries before it are the client's to forge).
+pub fn client_address(peer: IpAddr, h: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = h
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    hops.into_iter()
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .unwrap_or(peer)
+}
+
 /// A form that carries the CSRF token.
 pub trait WithCsrf {
     fn csrf(&self) -> &str;
@@ -146,6 +168,27 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_behind_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let proxy = ip("10.0.0.1");
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 203.0.113.7, 10.0.0.2".parse().expect("hv"),
+        );
+        // Not from a proxy: the header is the client's own words.
+        assert_eq!(
+            client_address(ip("198.51.100.1"), &h, &[proxy]),
+            ip("198.51.100.1")
+        );
+        assert_eq!(
+            client_address(proxy, &h, &[proxy, ip("10.0.0.2")]),
+            ip("203.0.113.7")
+        );
+        assert_eq!(client_address(proxy, &HeaderMap::new(), &[proxy]), proxy);
+    }
 
     #[test]
     fn origins() {

@@ -40,6 +40,8 @@ pub struct Portal {
     pub public_url: String,
     pub vendor: String,
     pub backoff: Backoff,
+    /// Proxies whose `X-Forwarded-For` is believed (see `http::guard`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Portal {
@@ -508,7 +510,7 @@ async fn sign_in(
 ) -> Response {
     let v = visit(&p, &headers, &PageQuery::default());
     let email = account::normalise_email(&form.email).unwrap_or_default();
-    let address = peer.ip().to_string();
+    let address = guard::client_address(peer.ip(), &headers, &p.trusted_proxies).to_string();
     let outcome = accounts::sign_in(
         &p.pool,
         Realm::Customer,

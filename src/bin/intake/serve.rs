@@ -85,6 +85,7 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
             public_url: app.cfg.public_url.clone(),
             vendor: app.cfg.vendor.clone(),
             backoff: Default::default(),
+            trusted_proxies: app.cfg.trusted_proxies.clone(),
         }),
     ]);
     tokio::spawn(async move {
