@@ -822,3 +822,211 @@ async fn service_requests_views_updates_reopening_and_isolation() {
     );
     p.env.cleanup().await;
 }
+
+/// Makes an API token on the tokens page; returns its secret.
+async fn make_token(b: &mut Browser, name: &str) -> String {
+    let r = b
+        .submit("/portal/tokens", "/portal/tokens", &[("name", name)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let start = r
+        .body
+        .find("<code class=\"secret\">")
+        .expect("the secret, once")
+        + 21;
+    r.body[start..]
+        .split('<')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn api_tokens_the_json_api_and_isolation_on_every_documented_route() {
+    let p = start(Backoff::default()).await;
+    let mut bob = Browser::new(&p.base, "en");
+    confirmed(&p, &mut bob, "bob@acme.example").await;
+    bob.sign_in("bob@acme.example", GOOD).await;
+    let token = make_token(&mut bob, "nightly <script>").await;
+    assert_eq!(token.len(), 43);
+    let tokens_page = bob.get("/portal/tokens").await;
+    assert!(tokens_page.body.contains("nightly &lt;script&gt;"));
+    assert!(!tokens_page.body.contains(&token), "shown once only");
+    let stored: String = sqlx::query_scalar("SELECT token_sha256 FROM api_tokens")
+        .fetch_one(&p.env.pool)
+        .await
+        .expect("row");
+    assert_eq!(stored, intake::account::token::digest(&token).to_hex());
+
+    let http = reqwest::Client::new();
+    let api = |method: reqwest::Method, path: &str, token: &str| {
+        http.request(method, format!("{}{path}", p.base))
+            .header("Authorization", format!("Bearer {token}"))
+    };
+    // No token, a wrong one: 401 in the one error shape.
+    let r = http
+        .get(format!("{}/api/v1/srs", p.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let r = api(reqwest::Method::GET, "/api/v1/srs", "nope")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // Open an SR, read it, add to it, list it.
+    let r = api(reqwest::Method::POST, "/api/v1/srs", &token)
+        .json(&serde_json::json!({"title": "Script-made", "severity": 4, "description": "found a file"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let sr: serde_json::Value = r.json().await.unwrap_or_default();
+    let number = sr["number"].as_str().unwrap_or_default().to_owned();
+    assert!(number.starts_with("SR-2026-"), "{sr}");
+    assert_eq!(sr["status"], "open");
+    assert_eq!(sr["severity"], 4);
+    let r = api(reqwest::Method::POST, "/api/v1/srs", &token)
+        .json(&serde_json::json!({"title": "", "severity": 7, "description": "x"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = api(
+        reqwest::Method::POST,
+        &format!("/api/v1/srs/{number}/updates"),
+        &token,
+    )
+    .json(&serde_json::json!({"text": "more detail"}))
+    .send()
+    .await
+    .expect("post");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let got: serde_json::Value = api(
+        reqwest::Method::GET,
+        &format!("/api/v1/srs/{number}"),
+        &token,
+    )
+    .send()
+    .await
+    .expect("get")
+    .json()
+    .await
+    .unwrap_or_default();
+    assert_eq!(got["updates"].as_array().map(Vec::len), Some(2), "{got}");
+    let list: serde_json::Value = api(reqwest::Method::GET, "/api/v1/srs?view=company", &token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .unwrap_or_default();
+    assert!(list.to_string().contains(&number));
+    let ents: serde_json::Value = api(reqwest::Method::GET, "/api/v1/entitlements", &token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .unwrap_or_default();
+    assert!(ents.to_string().contains("4321-0002"), "{ents}");
+
+    // Another company's token: every documented route, on ACME's SR, is a
+    // 404 or shows none of it (the routes are read from the OpenAPI
+    // description, so a new endpoint joins this check by being described).
+    let mut dan = Browser::new(&p.base, "en");
+    dan.sign_up("dan@example.cn", "8888-2026", GOOD).await;
+    confirmed_link(&p, &mut dan, "dan@example.cn").await;
+    dan.sign_in("dan@example.cn", GOOD).await;
+    let other = make_token(&mut dan, "dan").await;
+    let doc: serde_json::Value = http
+        .get(format!("{}/api/openapi.json", p.base))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .unwrap_or_default();
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    assert!(paths.len() >= 5, "{doc}");
+    for (path, ops) in &paths {
+        let concrete = path.replace("{number}", &number);
+        for method in ops
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            let m: reqwest::Method = method.to_uppercase().parse().expect("method");
+            let body =
+                serde_json::json!({"title": "t", "severity": 3, "description": "d", "text": "t"});
+            let r = api(m.clone(), &concrete, &other)
+                .json(&body)
+                .send()
+                .await
+                .expect("call");
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            assert!(
+                !text.contains(&number),
+                "{method} {concrete} leaked: {text}"
+            );
+            assert!(
+                !text.contains("4321-000"),
+                "{method} {concrete} leaked: {text}"
+            );
+            if path.contains("{number}") {
+                assert_eq!(status, StatusCode::NOT_FOUND, "{method} {concrete}");
+            }
+            // And without a token, nothing at all.
+            let r = http
+                .request(m, format!("{}{concrete}", p.base))
+                .json(&body)
+                .send()
+                .await
+                .expect("call");
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {concrete}");
+        }
+    }
+
+    // Revoked: the token stops working at once.
+    let id: i64 = sqlx::query_scalar("SELECT id FROM api_tokens WHERE name = 'dan'")
+        .fetch_one(&p.env.pool)
+        .await
+        .expect("id");
+    let r = dan
+        .submit(
+            "/portal/tokens",
+            &format!("/portal/tokens/{id}/revoke"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = api(reqwest::Method::GET, "/api/v1/srs", &other)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Bob cannot revoke (or see) dan's tokens.
+    let bobs: i64 = sqlx::query_scalar("SELECT id FROM api_tokens WHERE name <> 'dan'")
+        .fetch_one(&p.env.pool)
+        .await
+        .expect("id");
+    let r = dan
+        .submit(
+            "/portal/tokens",
+            &format!("/portal/tokens/{bobs}/revoke"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = api(reqwest::Method::GET, "/api/v1/srs", &token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    p.env.cleanup().await;
+}

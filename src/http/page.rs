@@ -32,6 +32,7 @@ const FILES: &[(&str, &str)] = files![
     "portal/srs.html",
     "portal/sr_new.html",
     "portal/sr.html",
+    "portal/tokens.html",
 ];
 
 const TEXT: &str = include_str!("../../templates/web/text.toml");

@@ -2,11 +2,14 @@
 //! the handbook's rules, the address proven by a mailed link, sign-in with
 //! back-off and lock-out, password reset), the company's entitlements, the
 //! handbook's three SR views with one SR's page (open, add an update,
-//! reopen within 30 days), and uploads read from a directory. Pages are server-rendered in English and
+//! reopen within 30 days), API tokens and the JSON API with its OpenAPI
+//! description, and uploads read from a directory. Pages are server-rendered in English and
 //! Chinese through `http::page`, every form post CSRF-checked through
 //! `http::guard`.
 
+mod api;
 mod srs;
+mod tokens;
 mod upload_dir;
 pub mod web;
 

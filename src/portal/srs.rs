@@ -19,7 +19,7 @@ use crate::store::srs::{self, Change, Line, NewSr, View};
 
 /// Longest title and text a customer may write.
 const TITLE_MAX: usize = 200;
-const TEXT_MAX: usize = 20_000;
+pub(super) const TEXT_MAX: usize = 20_000;
 
 fn who(a: &Account) -> minijinja::Value {
     minijinja::context! { name => a.name.clone(), email => a.email.clone() }
@@ -90,9 +90,19 @@ impl WithCsrf for NewForm {
 /// The problems of a new SR's form, as word keys; the SR when there are
 /// none.
 fn check_new(f: &NewForm) -> Result<NewSr, Vec<&'static str>> {
-    let title = f.title.trim();
-    let description = f.description.trim();
-    let severity = f.severity.trim().parse::<u8>().ok().and_then(Severity::new);
+    check_new_sr(&f.title, &f.severity, &f.description)
+}
+
+/// The problems of a new SR (title, severity as typed, what happened), as
+/// word keys; the SR when there are none. Pages and the API share it.
+pub(super) fn check_new_sr(
+    title: &str,
+    severity: &str,
+    description: &str,
+) -> Result<NewSr, Vec<&'static str>> {
+    let title = title.trim();
+    let description = description.trim();
+    let severity = severity.trim().parse::<u8>().ok().and_then(Severity::new);
     let mut errors = Vec::new();
     if title.is_empty() || title.chars().count() > TITLE_MAX || title.chars().any(char::is_control)
     {

@@ -85,6 +85,9 @@ impl Portal {
 
 /// The portal's routes.
 pub fn router(state: Portal) -> Router {
+    let state = Arc::new(state);
+    let (api, doc) = super::api::router(state.clone());
+    let doc = Arc::new(doc);
     Router::new()
         .route("/portal/", get(home))
         .route("/portal", get(|| async { Redirect::to("/portal/") }))
@@ -108,7 +111,23 @@ pub fn router(state: Portal) -> Router {
             "/portal/srs/{number}/reopen",
             axum::routing::post(super::srs::reopen),
         )
-        .with_state(Arc::new(state))
+        .route(
+            "/portal/tokens",
+            get(super::tokens::page).post(super::tokens::create),
+        )
+        .route(
+            "/portal/tokens/{id}/revoke",
+            axum::routing::post(super::tokens::revoke),
+        )
+        .with_state(state)
+        .merge(api)
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
 }
 
 /// The CSRF token of a request and the cookie that sets it when new; the

@@ -537,3 +537,102 @@ pub async fn company_grants(pool: &PgPool, grant_number: &str) -> Result<Vec<Gra
     .await?;
     Ok(rows.into_iter().map(Grant::from_row).collect())
 }
+
+/// Most live API tokens one account may hold.
+pub const MAX_TOKENS: i64 = 20;
+
+/// An API token as its owner sees it (never the secret again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Makes an API token named `name` for `account_id`; the secret is shown
+/// once. `None` when the account already holds [`MAX_TOKENS`].
+pub async fn create_token(
+    pool: &PgPool,
+    account_id: i64,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Secret>, AccountError> {
+    let secret = Secret::generate()?;
+    let made = sqlx::query(
+        "INSERT INTO api_tokens (token_sha256, account_id, name, created_at)
+         SELECT $1, $2, $3, $4
+         WHERE (SELECT count(*) FROM api_tokens WHERE account_id = $2 AND revoked_at IS NULL) < $5",
+    )
+    .bind(secret.digest().to_hex())
+    .bind(account_id)
+    .bind(name)
+    .bind(now)
+    .bind(MAX_TOKENS)
+    .execute(pool)
+    .await?;
+    Ok((made.rows_affected() == 1).then_some(secret))
+}
+
+/// The live API tokens of `account_id`, newest first.
+pub async fn tokens(pool: &PgPool, account_id: i64) -> Result<Vec<TokenInfo>, AccountError> {
+    type Row = (i64, String, DateTime<Utc>, Option<DateTime<Utc>>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, name, created_at, last_used_at FROM api_tokens
+         WHERE account_id = $1 AND revoked_at IS NULL ORDER BY id DESC",
+    )
+    .bind(account_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, created_at, last_used_at)| TokenInfo {
+            id,
+            name,
+            created_at,
+            last_used_at,
+        })
+        .collect())
+}
+
+/// Revokes token `id` if it is `account_id`'s; whether it was.
+pub async fn revoke_token(
+    pool: &PgPool,
+    account_id: i64,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, AccountError> {
+    let done = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $3
+         WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .bind(account_id)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The confirmed, enabled account of `realm` a presented API token names,
+/// if it is live; notes its use.
+pub async fn token_account(
+    pool: &PgPool,
+    presented: &str,
+    realm: Realm,
+    now: DateTime<Utc>,
+) -> Result<Option<Account>, AccountError> {
+    let row: Option<AccountRow> = sqlx::query_as(
+        "UPDATE api_tokens t SET last_used_at = $2
+         FROM accounts a
+         WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL AND a.id = t.account_id
+           AND a.realm = $3 AND a.disabled_at IS NULL AND a.confirmed_at IS NOT NULL
+         RETURNING a.id, a.realm, a.email, a.name, a.grant_number, a.lang",
+    )
+    .bind(token::digest(presented).to_hex())
+    .bind(now)
+    .bind(realm.as_str())
+    .fetch_optional(pool)
+    .await?;
+    row.map(account).transpose()
+}

@@ -1,0 +1,422 @@
+//! The portal's JSON API for scripts, under `/api/v1/`, authenticated by a
+//! per-user API token (`Authorization: Bearer …`, made on the portal's
+//! tokens page). The routes and the OpenAPI description served at
+//! `/api/openapi.json` come from one declaration (`utoipa`), so they cannot
+//! drift apart. Errors are one JSON shape with a stable code; what the
+//! caller may not see is `404` like what does not exist.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::srs::check_new_sr;
+use super::web::Portal;
+use crate::account::Realm;
+use crate::store::accounts::{self, Account};
+use crate::store::srs::{self, Change, View};
+
+/// The one shape of every error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiError {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable: `unauthorized`, `not_found`, `invalid`, `conflict`, `internal`.
+    pub code: String,
+    pub message: String,
+}
+
+/// An error response.
+pub struct Problem(StatusCode, &'static str, String);
+
+impl Problem {
+    fn not_found() -> Problem {
+        Problem(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such service request".into(),
+        )
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Problem {
+        tracing::error!(error = %e, "api");
+        Problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "something went wrong on our side".into(),
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let Problem(status, code, message) = self;
+        let body = ApiError {
+            error: ErrorBody {
+                code: code.to_owned(),
+                message,
+            },
+        };
+        let mut res = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        res
+    }
+}
+
+/// The customer an API token names; every API handler takes it, so none
+/// runs for a caller without a live token.
+pub struct TokenCustomer(Account);
+
+impl FromRequestParts<Arc<Portal>> for TokenCustomer {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, p: &Arc<Portal>) -> Result<Self, Problem> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or("");
+        let unauthorized = || {
+            Problem(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send a live API token as `Authorization: Bearer <token>`".into(),
+            )
+        };
+        if presented.is_empty() {
+            return Err(unauthorized());
+        }
+        match accounts::token_account(&p.pool, presented, Realm::Customer, p.now()).await {
+            Ok(Some(a)) => Ok(TokenCustomer(a)),
+            Ok(None) => Err(unauthorized()),
+            Err(e) => Err(Problem::internal(e)),
+        }
+    }
+}
+
+/// One SR in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SrLine {
+    /// `SR-2026-000123`.
+    pub number: String,
+    pub title: Option<String>,
+    /// `open`, `needs_info`, `unverified`, `in_analysis`, `awaiting_verdict`, `answered`, `closed`.
+    pub status: String,
+    /// 1 (business stopped) to 5 (information request).
+    pub severity: u8,
+    pub opened_at: DateTime<Utc>,
+    /// `email` or `portal`.
+    pub channel: String,
+}
+
+impl From<&srs::Line> for SrLine {
+    fn from(l: &srs::Line) -> SrLine {
+        SrLine {
+            number: l.number.to_string(),
+            title: l.title.clone(),
+            status: l.status.as_str().to_owned(),
+            severity: l.severity.level(),
+            opened_at: l.opened_at,
+            channel: l.channel.clone(),
+        }
+    }
+}
+
+/// One entry of an SR's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SrUpdate {
+    pub at: DateTime<Utc>,
+    /// `in` (from the customer) or `out` (to the customer).
+    pub direction: String,
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    pub body: Option<String>,
+}
+
+/// A file of the SR (its bytes are never served).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SrFile {
+    pub path: String,
+    pub sha256: String,
+    pub size: i64,
+    pub kind: String,
+}
+
+/// One SR with its history and files.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SrDetail {
+    #[serde(flatten)]
+    pub line: SrLine,
+    pub grant_number: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub resolution: Option<String>,
+    pub updates: Vec<SrUpdate>,
+    pub files: Vec<SrFile>,
+}
+
+impl From<srs::Page> for SrDetail {
+    fn from(p: srs::Page) -> SrDetail {
+        SrDetail {
+            line: SrLine::from(&p.line),
+            grant_number: p.grant_number,
+            closed_at: p.closed_at,
+            resolution: p.resolution,
+            updates: p
+                .updates
+                .into_iter()
+                .map(|u| SrUpdate {
+                    at: u.at,
+                    direction: u.direction,
+                    from: u.from,
+                    subject: u.subject,
+                    body: u.body,
+                })
+                .collect(),
+            files: p
+                .files
+                .into_iter()
+                .map(|f| SrFile {
+                    path: f.path,
+                    sha256: f.sha256,
+                    size: f.size,
+                    kind: f.kind,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// `my_open` (default), `mine` or `company`.
+    pub view: Option<String>,
+}
+
+/// A new SR.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewSrBody {
+    /// Up to 200 characters.
+    pub title: String,
+    /// 1 (business stopped) to 5 (information request).
+    pub severity: u8,
+    /// What happened, up to 20,000 characters.
+    pub description: String,
+}
+
+/// A customer update.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateBody {
+    /// Up to 20,000 characters.
+    pub text: String,
+}
+
+/// A grant of the caller's company.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Entitlement {
+    pub grant_number: String,
+    pub company: String,
+    pub support_level: String,
+    pub expires_on: Option<NaiveDate>,
+}
+
+/// The caller's company's entitlements.
+#[utoipa::path(get, path = "/api/v1/entitlements", tag = "portal",
+    security(("token" = [])),
+    responses((status = 200, body = Vec<Entitlement>), (status = 401, body = ApiError)))]
+async fn entitlements(
+    State(p): State<Arc<Portal>>,
+    TokenCustomer(a): TokenCustomer,
+) -> Result<Json<Vec<Entitlement>>, Problem> {
+    let grants = match &a.grant_number {
+        Some(g) => accounts::company_grants(&p.pool, g)
+            .await
+            .map_err(Problem::internal)?,
+        None => Vec::new(),
+    };
+    Ok(Json(
+        grants
+            .into_iter()
+            .map(|g| Entitlement {
+                grant_number: g.grant_number,
+                company: g.company,
+                support_level: g.support_level,
+                expires_on: g.expires_on,
+            })
+            .collect(),
+    ))
+}
+
+/// The caller's SRs in one of the handbook's three views, newest first.
+#[utoipa::path(get, path = "/api/v1/srs", tag = "portal", params(ListQuery),
+    security(("token" = [])),
+    responses((status = 200, body = Vec<SrLine>), (status = 401, body = ApiError)))]
+async fn list_srs(
+    State(p): State<Arc<Portal>>,
+    TokenCustomer(a): TokenCustomer,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<SrLine>>, Problem> {
+    let lines = srs::list(&p.pool, &a, View::parse(q.view.as_deref()))
+        .await
+        .map_err(Problem::internal)?;
+    Ok(Json(lines.iter().map(SrLine::from).collect()))
+}
+
+/// Opens an SR under the caller's grant.
+#[utoipa::path(post, path = "/api/v1/srs", tag = "portal", request_body = NewSrBody,
+    security(("token" = [])),
+    responses((status = 201, body = SrDetail), (status = 401, body = ApiError),
+              (status = 422, body = ApiError)))]
+async fn open_sr(
+    State(p): State<Arc<Portal>>,
+    TokenCustomer(a): TokenCustomer,
+    Json(body): Json<NewSrBody>,
+) -> Result<(StatusCode, Json<SrDetail>), Problem> {
+    let new = check_new_sr(&body.title, &body.severity.to_string(), &body.description)
+        .map_err(|keys| Problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid", keys.join(", ")))?;
+    let number = srs::open(&p.pool, &a, &new, p.now())
+        .await
+        .map_err(Problem::internal)?;
+    let page = srs::page(&p.pool, &a, &number.to_string())
+        .await
+        .map_err(Problem::internal)?
+        .ok_or_else(Problem::not_found)?;
+    Ok((StatusCode::CREATED, Json(page.into())))
+}
+
+/// One SR with its history and files.
+#[utoipa::path(get, path = "/api/v1/srs/{number}", tag = "portal",
+    params(("number" = String, Path, description = "SR-2026-000123")),
+    security(("token" = [])),
+    responses((status = 200, body = SrDetail), (status = 401, body = ApiError),
+              (status = 404, body = ApiError)))]
+async fn get_sr(
+    State(p): State<Arc<Portal>>,
+    TokenCustomer(a): TokenCustomer,
+    Path(number): Path<String>,
+) -> Result<Json<SrDetail>, Problem> {
+    let page = srs::page(&p.pool, &a, &number)
+        .await
+        .map_err(Problem::internal)?
+        .ok_or_else(Problem::not_found)?;
+    Ok(Json(page.into()))
+}
+
+fn changed(change: Change) -> Result<StatusCode, Problem> {
+    match change {
+        Change::Done => Ok(StatusCode::NO_CONTENT),
+        Change::NotFound => Err(Problem::not_found()),
+        Change::Closed => Err(Problem(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the SR is closed: reopen it first".into(),
+        )),
+        Change::NotClosed => Err(Problem(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the SR is not closed".into(),
+        )),
+        Change::TooLate { closed_at } => Err(Problem(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "closed on {} (more than 30 days ago): open a new SR",
+                closed_at.format("%Y-%m-%d")
+            ),
+        )),
+    }
+}
+
+/// Adds the caller's text to an SR that is not closed.
+#[utoipa::path(post, path = "/api/v1/srs/{number}/updates", tag = "portal", request_body = UpdateBody,
+    params(("number" = String, Path, description = "SR-2026-000123")),
+    security(("token" = [])),
+    responses((status = 204), (status = 401, body = ApiError), (status = 404, body = ApiError),
+              (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+async fn add_update(
+    State(p): State<Arc<Portal>>,
+    TokenCustomer(a): TokenCustomer,
+    Path(number): Path<String>,
+    Json(body): Json<UpdateBody>,
+) -> Result<StatusCode, Problem> {
+    let text = body.text.trim();
+    if text.is_empty() || text.chars().count() > super::srs::TEXT_MAX {
+        return Err(Problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "text: 1 to 20,000 characters".into(),
+        ));
+    }
+    changed(
+        srs::add_update(&p.pool, &a, &number, text, p.now())
+            .await
+            .map_err(Problem::internal)?,
+    )
+}
+
+/// Reopens a closed SR within 30 days of closing.
+#[utoipa::path(post, path = "/api/v1/srs/{number}/reopen", tag = "portal",
+    params(("number" = String, Path, description = "SR-2026-000123")),
+    security(("token" = [])),
+    responses((status = 204), (status = 401, body = ApiError), (status = 404, body = ApiError),
+              (status = 409, body = ApiError)))]
+async fn reopen(
+    State(p): State<Arc<Portal>>,
+    TokenCustomer(a): TokenCustomer,
+    Path(number): Path<String>,
+) -> Result<StatusCode, Problem> {
+    changed(
+        srs::reopen(&p.pool, &a, &number, p.now())
+            .await
+            .map_err(Problem::internal)?,
+    )
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "intake portal API", description = "Service requests of the signed-in customer's company."),
+    modifiers(&TokenScheme)
+)]
+struct ApiDoc;
+
+struct TokenScheme;
+
+impl utoipa::Modify for TokenScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API's routes and their OpenAPI description.
+pub fn router(state: Arc<Portal>) -> (axum::Router, utoipa::openapi::OpenApi) {
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(entitlements))
+        .routes(routes!(list_srs, open_sr))
+        .routes(routes!(get_sr))
+        .routes(routes!(add_update))
+        .routes(routes!(reopen))
+        .split_for_parts();
+    (router.with_state(state), api)
+}
