@@ -1085,3 +1085,38 @@ async fn replay_age_follows_the_application_clock() {
     assert_eq!(recorded, t0 + chrono::Duration::seconds(121));
     env.cleanup().await;
 }
+
+/// A NUL anywhere a customer writes (subject, the form's fields) is kept as
+/// U+FFFD: PostgreSQL refuses NUL in text and JSON, and the input must be
+/// recorded, not parked as failed.
+#[tokio::test]
+async fn nul_characters_in_what_the_customer_wrote_are_recorded() {
+    let env = Env::new().await;
+    let raw = b"From: Bob <bob@acme.example>\r\n\
+To: samples@localhost\r\n\
+Subject: =?utf-8?q?pop=00ups?=\r\n\
+Message-ID: <nul-1@acme.example>\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+Grant Number: 4321-0001\r\n\
+Symptoms: pop\x00ups everywhere\r\n"
+        .to_vec();
+    let rec = env
+        .intake
+        .email(raw, None)
+        .await
+        .expect("recorded, not failed");
+    assert!(!rec.duplicate);
+    let (subject, symptoms): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT c.subject, s.metadata->>'symptoms' FROM submissions s
+         JOIN correspondence c ON c.submission_id = s.id AND c.direction = 'in'
+         WHERE s.id = $1",
+    )
+    .bind(rec.submission_id)
+    .fetch_one(&env.pool)
+    .await
+    .expect("row");
+    assert_eq!(subject.as_deref(), Some("pop\u{FFFD}ups"));
+    assert!(symptoms.is_some_and(|s| s.starts_with("pop\u{FFFD}ups")));
+    env.cleanup().await;
+}

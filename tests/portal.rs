@@ -238,6 +238,9 @@ async fn sign_up_rules_confirmation_sign_in_and_out() {
     for rule in ["at least 12", "upper-case", "a digit", "special character"] {
         assert!(r.body.contains(rule), "{rule}: {}", r.body);
     }
+    // A NUL (which PostgreSQL refuses) is an unknown grant, not a crash.
+    let r = b.sign_up("bob@acme.example", "4321\u{0}0001", GOOD).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let r = b.sign_up("bob@acme.example", "0000-0000", GOOD).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.body.contains("is not known"), "{}", r.body);
@@ -1028,5 +1031,62 @@ async fn api_tokens_the_json_api_and_isolation_on_every_documented_route() {
         .await
         .expect("get");
     assert_eq!(r.status(), StatusCode::OK);
+    p.env.cleanup().await;
+}
+
+/// `schemathesis` (PyPI) against `/api/openapi.json` with a live token: no
+/// server error, no response outside the description, no other check of
+/// its broken. The same command, by hand: see the README's "The portal".
+#[tokio::test]
+async fn schemathesis_finds_nothing_in_the_api() {
+    let p = start(Backoff::default()).await;
+    let mut bob = Browser::new(&p.base, "en");
+    confirmed(&p, &mut bob, "bob@acme.example").await;
+    bob.sign_in("bob@acme.example", GOOD).await;
+    let token = make_token(&mut bob, "schemathesis").await;
+    // Something to find: an SR of bob's and one mailed in.
+    bob.submit(
+        "/portal/srs/new",
+        "/portal/srs/new",
+        &[("title", "t"), ("severity", "3"), ("description", "d")],
+    )
+    .await;
+    p.env
+        .intake
+        .email(harness::sample_email("01-accepted-zipcrypto.eml"), None)
+        .await
+        .expect("ingest");
+    let python = harness::tools::python().to_owned();
+    let url = format!("{}/api/openapi.json", p.base);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args(["-m", "schemathesis.cli", "run", &url])
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .args([
+                "--checks",
+                "all",
+                "--max-examples",
+                "40",
+                "--seed",
+                "1",
+                "--workers",
+                "1",
+            ])
+            .args([
+                "--exclude-checks",
+                "use_after_free,ensure_resource_availability",
+            ])
+            .env("SCHEMATHESIS_HOOKS", "")
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("schemathesis runs");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis failed:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     p.env.cleanup().await;
 }

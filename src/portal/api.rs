@@ -32,7 +32,8 @@ pub struct ApiError {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// Stable: `unauthorized`, `not_found`, `invalid`, `conflict`, `internal`.
+    /// Stable: `unauthorized`, `not_found`, `invalid`, `unsupported_media_type`,
+    /// `conflict`, `internal`.
     pub code: String,
     pub message: String,
 }
@@ -213,19 +214,66 @@ pub struct ListQuery {
 /// A new SR.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewSrBody {
-    /// Up to 200 characters.
+    /// Up to 200 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: String,
     /// 1 (business stopped) to 5 (information request).
+    #[schema(minimum = 1, maximum = 5)]
+    #[serde(deserialize_with = "whole")]
     pub severity: u8,
-    /// What happened, up to 20,000 characters.
+    /// What happened, up to 20,000 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 20000, pattern = "\\S")]
     pub description: String,
+}
+
+/// A whole number however JSON writes it (`3` or `3.0`, both integers to
+/// JSON Schema), if it fits a `u8`.
+fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let n = f64::deserialize(d)?;
+    if n.fract() == 0.0 && (0.0..=255.0).contains(&n) {
+        Ok(n as u8)
+    } else {
+        Err(serde::de::Error::custom(
+            "severity must be a whole number from 1 to 5",
+        ))
+    }
 }
 
 /// A customer update.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateBody {
-    /// Up to 20,000 characters.
+    /// Up to 20,000 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 20000, pattern = "\\S")]
     pub text: String,
+}
+
+/// A JSON body; one that cannot be read is answered in the one error shape
+/// (`415` without the JSON content type, `422` otherwise).
+pub struct Body<T>(T);
+
+impl<S, T> axum::extract::FromRequest<S> for Body<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        use axum::extract::rejection::JsonRejection;
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(Problem(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as Content-Type: application/json".into(),
+            )),
+            Err(e) => Err(Problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                e.body_text(),
+            )),
+        }
+    }
 }
 
 /// A grant of the caller's company.
@@ -283,11 +331,11 @@ async fn list_srs(
 #[utoipa::path(post, path = "/api/v1/srs", tag = "portal", request_body = NewSrBody,
     security(("token" = [])),
     responses((status = 201, body = SrDetail), (status = 401, body = ApiError),
-              (status = 422, body = ApiError)))]
+              (status = 415, body = ApiError), (status = 422, body = ApiError)))]
 async fn open_sr(
     State(p): State<Arc<Portal>>,
     TokenCustomer(a): TokenCustomer,
-    Json(body): Json<NewSrBody>,
+    Body(body): Body<NewSrBody>,
 ) -> Result<(StatusCode, Json<SrDetail>), Problem> {
     let new = check_new_sr(&body.title, &body.severity.to_string(), &body.description)
         .map_err(|keys| Problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid", keys.join(", ")))?;
@@ -349,14 +397,16 @@ fn changed(change: Change) -> Result<StatusCode, Problem> {
     params(("number" = String, Path, description = "SR-2026-000123")),
     security(("token" = [])),
     responses((status = 204), (status = 401, body = ApiError), (status = 404, body = ApiError),
-              (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+              (status = 409, body = ApiError), (status = 415, body = ApiError),
+              (status = 422, body = ApiError)))]
 async fn add_update(
     State(p): State<Arc<Portal>>,
     TokenCustomer(a): TokenCustomer,
     Path(number): Path<String>,
-    Json(body): Json<UpdateBody>,
+    Body(body): Body<UpdateBody>,
 ) -> Result<StatusCode, Problem> {
-    let text = body.text.trim();
+    let text = super::srs::storable(&body.text);
+    let text = text.trim();
     if text.is_empty() || text.chars().count() > super::srs::TEXT_MAX {
         return Err(Problem(
             StatusCode::UNPROCESSABLE_ENTITY,

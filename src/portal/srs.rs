@@ -93,6 +93,15 @@ fn check_new(f: &NewForm) -> Result<NewSr, Vec<&'static str>> {
     check_new_sr(&f.title, &f.severity, &f.description)
 }
 
+/// Text as PostgreSQL can keep it: a NUL (which it refuses) becomes U+FFFD.
+pub(super) fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// The problems of a new SR (title, severity as typed, what happened), as
 /// word keys; the SR when there are none. Pages and the API share it.
 pub(super) fn check_new_sr(
@@ -100,12 +109,18 @@ pub(super) fn check_new_sr(
     severity: &str,
     description: &str,
 ) -> Result<NewSr, Vec<&'static str>> {
+    // Control characters in a one-line title become spaces: a title is
+    // shown in lists and subjects, never as a terminal's instructions.
+    let title: String = title
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let title = title.trim();
+    let description = storable(description);
     let description = description.trim();
     let severity = severity.trim().parse::<u8>().ok().and_then(Severity::new);
     let mut errors = Vec::new();
-    if title.is_empty() || title.chars().count() > TITLE_MAX || title.chars().any(char::is_control)
-    {
+    if title.is_empty() || title.chars().count() > TITLE_MAX {
         errors.push("err_title");
     }
     if description.is_empty() || description.chars().count() > TEXT_MAX {
@@ -283,7 +298,8 @@ pub(super) async fn update(
     }: Customer,
     CheckedForm(form): CheckedForm<UpdateForm>,
 ) -> Response {
-    let text = form.text.trim();
+    let text = storable(&form.text);
+    let text = text.trim();
     if text.is_empty() || text.chars().count() > TEXT_MAX {
         let notice = page::word(v.lang, "err_text");
         return show(
@@ -350,9 +366,15 @@ mod tests {
             check_new(&form(&"t".repeat(201), "1", "y")),
             Err(vec!["err_title"])
         );
+        // Control characters in a title become spaces; a NUL in the text
+        // becomes U+FFFD (PostgreSQL keeps no NUL).
         assert_eq!(
-            check_new(&form("a\u{7}b", "1", "y")),
-            Err(vec!["err_title"])
+            check_new(&form("a\u{7}b", "1", "y")).map(|n| n.title),
+            Ok("a b".to_owned())
+        );
+        assert_eq!(
+            check_new(&form("t", "1", "a\0b")).map(|n| n.description),
+            Ok("a\u{FFFD}b".to_owned())
         );
     }
 }

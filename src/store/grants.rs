@@ -121,6 +121,10 @@ pub async fn find<'e, E>(db: E, number: &str) -> Result<Option<Grant>, sqlx::Err
 where
     E: sqlx::PgExecutor<'e>,
 {
+    // A NUL cannot be in a grant number (PostgreSQL refuses it in text).
+    if number.contains('\0') {
+        return Ok(None);
+    }
     let row: Option<GrantRow> = sqlx::query_as(
         "SELECT grant_number, company, email_domains, support_level, expires_on
          FROM grants WHERE grant_number = $1",

@@ -148,6 +148,11 @@ pub struct Page {
 
 /// The SR `number` if `a` may see it, with its id.
 async fn find(pool: &PgPool, a: &Account, number: &str) -> Result<Option<(i64, Page)>, SrError> {
+    // Not an SR number (or one PostgreSQL could not even compare, with a
+    // NUL in it): nothing to find.
+    if number.parse::<SrNumber>().is_err() {
+        return Ok(None);
+    }
     type Row = (
         i64,
         String,

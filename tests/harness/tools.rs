@@ -1,4 +1,5 @@
-//! The outside tools the mail tests drive — Python with `aiosmtpd`, and
+//! The outside tools the tests drive — Python with `aiosmtpd` and
+//! `schemathesis`, and
 //! `swaks` — found or provisioned on first use, so `cargo test --workspace`
 //! passes on a fresh machine by itself. Python packages go into a virtual
 //! environment under the target folder (never into the system Python);
@@ -11,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 /// The Python packages the test tools import.
-const PYTHON_PACKAGES: &[&str] = &["aiosmtpd"];
+const PYTHON_PACKAGES: &[&str] = &["aiosmtpd", "schemathesis"];
 
 /// A Python interpreter that imports [`PYTHON_PACKAGES`].
 pub fn python() -> &'static Path {

@@ -17,6 +17,8 @@ pub(super) async fn write<'e>(
     db: impl sqlx::PgExecutor<'e>,
     rows: &Rows<'_>,
 ) -> Result<(), sqlx::Error> {
+    let mut plan = serde_json::to_value(rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    scrub(&mut plan);
     sqlx::query(
         "WITH p AS (
              SELECT $1::jsonb AS j, ($1::jsonb->>'at')::timestamptz AS at,
@@ -111,11 +113,47 @@ pub(super) async fn write<'e>(
              FROM p JOIN service_requests sr ON sr.sr_number = p.j->'elsewhere'->>'sr')
          SELECT 1",
     )
-    .bind(Json(rows))
+    .bind(Json(plan))
     .bind(OutboxKind::SampleAnalyse.as_str())
     .bind(OutboxKind::MailAnswer.as_str())
     .bind(SAMPLES)
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// PostgreSQL keeps no NUL in text or JSON: one a customer wrote (a subject,
+/// a field of the form, a file name) is kept as U+FFFD rather than making
+/// the whole input unrecordable.
+fn scrub(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
+        Value::Array(items) => items.iter_mut().for_each(scrub),
+        Value::Object(fields) => {
+            if fields.keys().any(|k| k.contains('\0')) {
+                let old = std::mem::take(fields);
+                for (k, mut x) in old {
+                    scrub(&mut x);
+                    fields.insert(k.replace('\0', "\u{FFFD}"), x);
+                }
+            } else {
+                fields.values_mut().for_each(scrub);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nul_becomes_the_replacement_character_everywhere() {
+        let mut v = serde_json::json!({"a\0": ["x\0y", {"b": "\0"}], "n": 1});
+        super::scrub(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"a\u{FFFD}": ["x\u{FFFD}y", {"b": "\u{FFFD}"}], "n": 1})
+        );
+    }
 }
