@@ -131,6 +131,18 @@ pub trait WithCsrf {
     fn csrf(&self) -> &str;
 }
 
+/// Implements [`WithCsrf`] for forms whose token is their `csrf` field.
+macro_rules! csrf_field {
+    ($($form:ty),* $(,)?) => {
+        $(impl $crate::http::guard::WithCsrf for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })*
+    };
+}
+pub(crate) use csrf_field;
+
 /// A form post whose CSRF token matched its cookie. Handlers of form posts
 /// take this instead of `Form`, so none can forget the check.
 pub struct CheckedForm<T>(pub T);

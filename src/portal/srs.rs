@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::web::{CsrfOnly, Customer, PageQuery, Portal, Visit, failed, finish};
-use crate::http::guard::{CheckedForm, WithCsrf};
+use crate::http::guard::CheckedForm;
 use crate::http::page;
 use crate::sr::Severity;
 use crate::store::accounts::Account;
@@ -79,12 +79,6 @@ pub(super) struct NewForm {
     severity: String,
     #[serde(default)]
     description: String,
-}
-
-impl WithCsrf for NewForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 /// The problems of a new SR's form, as word keys; the SR when there are
@@ -260,12 +254,6 @@ pub(super) struct UpdateForm {
     text: String,
 }
 
-impl WithCsrf for UpdateForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 /// The page after a change: the SR with what became of it.
 async fn after(
     p: &Portal,
@@ -332,6 +320,8 @@ pub(super) async fn reopen(
         Err(e) => failed(e),
     }
 }
+
+crate::http::guard::csrf_field!(NewForm, UpdateForm);
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::web::{CsrfOnly, Customer, Portal, Visit, failed, finish};
-use crate::http::guard::{CheckedForm, WithCsrf};
+use crate::http::guard::CheckedForm;
 use crate::http::page;
 use crate::store::accounts::{self, Account};
 
@@ -61,12 +61,6 @@ pub(super) struct NewToken {
     csrf: String,
     #[serde(default)]
     name: String,
-}
-
-impl WithCsrf for NewToken {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 pub(super) async fn create(
@@ -139,3 +133,5 @@ pub(super) async fn revoke(
         Err(e) => failed(e),
     }
 }
+
+crate::http::guard::csrf_field!(NewToken);

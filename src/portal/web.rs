@@ -22,7 +22,7 @@ use crate::account::token::Secret;
 use crate::account::{self, Backoff, LinkPurpose, Realm, Refusal, SESSION_LIFETIME, SignUp};
 use crate::answer::{self, AccountMail, AccountMailKind, TemplateError};
 use crate::clock::Clock;
-use crate::http::guard::{self, CheckedForm, WithCsrf};
+use crate::http::guard::{self, CheckedForm};
 use crate::http::page;
 use crate::sr::Lang;
 use crate::store::accounts::{self, Account, AccountError, LinkUse, SignIn};
@@ -257,12 +257,6 @@ struct SignUpForm {
     password: String,
 }
 
-impl WithCsrf for SignUpForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 fn sign_up_form_page(
     v: &Visit,
     status: StatusCode,
@@ -390,12 +384,6 @@ struct TokenForm {
     token: String,
 }
 
-impl WithCsrf for TokenForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 /// The page for a link that cannot be used.
 fn bad_link(v: &Visit, judged: &LinkUse) -> Option<Response> {
     let (title, text, status) = match judged {
@@ -488,12 +476,6 @@ struct SignInForm {
     password: String,
 }
 
-impl WithCsrf for SignInForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 fn sign_in_form(
     v: &Visit,
     status: StatusCode,
@@ -582,12 +564,6 @@ pub(super) struct CsrfOnly {
     csrf: String,
 }
 
-impl WithCsrf for CsrfOnly {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 async fn sign_out(
     State(p): State<Arc<Portal>>,
     headers: HeaderMap,
@@ -636,12 +612,6 @@ struct ForgotForm {
     csrf: String,
     #[serde(default)]
     email: String,
-}
-
-impl WithCsrf for ForgotForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 async fn forgot(
@@ -693,12 +663,6 @@ struct ResetForm {
     password: String,
 }
 
-impl WithCsrf for ResetForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 async fn reset(
     State(p): State<Arc<Portal>>,
     headers: HeaderMap,
@@ -743,7 +707,12 @@ async fn reset(
     })
 }
 
+crate::http::guard::csrf_field!(
+    SignUpForm, TokenForm, SignInForm, CsrfOnly, ForgotForm, ResetForm
+);
+
 // Keeps the problem keys and the words in step (see `text.toml`).
+
 #[cfg(test)]
 mod tests {
     use super::*;
