@@ -271,11 +271,16 @@ async fn sign_up_rules_confirmation_sign_in_and_out() {
     let page = b.get(&link).await;
     assert_eq!(page.status, StatusCode::OK);
     let token = field(&page.body, "token");
-    let confirm = [("csrf", page.csrf()), ("token", token.clone())];
+    let confirm = [
+        ("csrf", page.csrf()),
+        ("token", token.clone()),
+        ("password", GOOD.into()),
+    ];
     let confirm: Vec<(&str, &str)> = confirm.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let r = b.post("/portal/confirm", &confirm).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.contains("Address confirmed"));
+    // (A wrong password would not have spent it: see the pre-claim test.)
     let r = b.post("/portal/confirm", &confirm).await;
     assert_eq!(r.status, StatusCode::GONE);
     assert!(r.body.contains("already used"));
@@ -421,16 +426,7 @@ async fn csrf_and_security_headers() {
 
 async fn confirmed(p: &Portal0, b: &mut Browser, email: &str) {
     b.sign_up(email, "4321-0001", GOOD).await;
-    let link = mailed_link(&p.env, email).await;
-    let page = b.get(&link).await;
-    let token = field(&page.body, "token");
-    let r = b
-        .post(
-            "/portal/confirm",
-            &[("csrf", page.csrf().as_str()), ("token", token.as_str())],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    confirmed_link(p, b, email).await;
 }
 
 #[tokio::test]
@@ -568,6 +564,8 @@ async fn password_reset_links_in_chinese() {
     p.env.cleanup().await;
 }
 
+/// Follows the latest confirmation link mailed to `email`, with the
+/// sign-up's password.
 async fn confirmed_link(p: &Portal0, b: &mut Browser, email: &str) {
     let link = mailed_link(&p.env, email).await;
     let page = b.get(&link).await;
@@ -575,7 +573,11 @@ async fn confirmed_link(p: &Portal0, b: &mut Browser, email: &str) {
     let r = b
         .post(
             "/portal/confirm",
-            &[("csrf", page.csrf().as_str()), ("token", token.as_str())],
+            &[
+                ("csrf", page.csrf().as_str()),
+                ("token", token.as_str()),
+                ("password", GOOD),
+            ],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -596,7 +598,11 @@ async fn the_first_confirmed_user_sets_a_grants_domain() {
         let r = b
             .post(
                 "/portal/confirm",
-                &[("csrf", page.csrf().as_str()), ("token", token.as_str())],
+                &[
+                    ("csrf", page.csrf().as_str()),
+                    ("token", token.as_str()),
+                    ("password", GOOD),
+                ],
             )
             .await;
         assert_eq!(r.status, want, "{}", r.body);
@@ -1087,6 +1093,56 @@ async fn schemathesis_finds_nothing_in_the_api() {
         out.status.success(),
         "schemathesis failed:\n{report}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    p.env.cleanup().await;
+}
+
+/// Someone who signs up first with a victim's address and a password of
+/// their own cannot have the victim confirm it: the link goes with the
+/// newest sign-up and needs its password.
+#[tokio::test]
+async fn a_pre_claimed_address_cannot_be_confirmed_with_the_claimants_password() {
+    let p = start(Backoff::default()).await;
+    let mut eve = Browser::new(&p.base, "en");
+    eve.sign_up("bob@acme.example", "4321-0001", "Eves-Password-1")
+        .await;
+    let eves_link = mailed_link(&p.env, "bob@acme.example").await;
+    let mut bob = Browser::new(&p.base, "en");
+    bob.sign_up("bob@acme.example", "4321-0001", GOOD).await;
+    let bobs_link = mailed_link(&p.env, "bob@acme.example").await;
+    assert_ne!(eves_link, bobs_link);
+    // The earlier link is gone with the earlier sign-up.
+    assert_eq!(bob.get(&eves_link).await.status, StatusCode::NOT_FOUND);
+    let page = bob.get(&bobs_link).await;
+    let token = field(&page.body, "token");
+    let csrf = page.csrf();
+    let with = |pw: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("token", token.clone()),
+            ("password", pw.to_owned()),
+        ]
+    };
+    let wrong = with("Eves-Password-1");
+    let wrong: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = bob.post("/portal/confirm", &wrong).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("Not the password"), "{}", r.body);
+    let right = with(GOOD);
+    let right: Vec<(&str, &str)> = right.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        bob.post("/portal/confirm", &right).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        eve.sign_in("bob@acme.example", "Eves-Password-1")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        bob.sign_in("bob@acme.example", GOOD).await.status,
+        StatusCode::SEE_OTHER
     );
     p.env.cleanup().await;
 }

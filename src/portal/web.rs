@@ -376,14 +376,6 @@ async fn sign_up(
     )
 }
 
-#[derive(Deserialize)]
-struct TokenForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    token: String,
-}
-
 /// The page for a link that cannot be used.
 fn bad_link(v: &Visit, judged: &LinkUse) -> Option<Response> {
     let (title, text, status) = match judged {
@@ -392,6 +384,11 @@ fn bad_link(v: &Visit, judged: &LinkUse) -> Option<Response> {
         LinkUse::Expired => ("link_expired", "link_expired_text", StatusCode::GONE),
         LinkUse::Unknown => ("link_unknown", "link_unknown_text", StatusCode::NOT_FOUND),
         LinkUse::DomainTaken => ("domain_taken", "domain_taken_text", StatusCode::FORBIDDEN),
+        LinkUse::WrongPassword => (
+            "confirm_password_wrong",
+            "confirm_password_wrong_text",
+            StatusCode::FORBIDDEN,
+        ),
     };
     Some(finish(
         v,
@@ -439,13 +436,25 @@ async fn confirm_page(
     .await
 }
 
+/// The form a mailed link leads to: the link's token and a password (the
+/// sign-up's, to confirm; a new one, to reset).
+#[derive(Deserialize)]
+struct LinkForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+}
+
 async fn confirm(
     State(p): State<Arc<Portal>>,
     headers: HeaderMap,
-    CheckedForm(form): CheckedForm<TokenForm>,
+    CheckedForm(form): CheckedForm<LinkForm>,
 ) -> Response {
     let mut v = visit(&p, &headers, &PageQuery::default());
-    let judged = match accounts::confirm(&p.pool, &form.token, p.now()).await {
+    let judged = match accounts::confirm(&p.pool, &form.token, &form.password, p.now()).await {
         Ok(j) => j,
         Err(e) => return failed(e),
     };
@@ -653,20 +662,10 @@ async fn reset_page(
     link_page(&p, &headers, &q, LinkPurpose::Reset, "portal/reset.html").await
 }
 
-#[derive(Deserialize)]
-struct ResetForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    token: String,
-    #[serde(default)]
-    password: String,
-}
-
 async fn reset(
     State(p): State<Arc<Portal>>,
     headers: HeaderMap,
-    CheckedForm(form): CheckedForm<ResetForm>,
+    CheckedForm(form): CheckedForm<LinkForm>,
 ) -> Response {
     let v = visit(&p, &headers, &PageQuery::default());
     if let Err(problems) = password::check(&form.password) {
@@ -707,9 +706,7 @@ async fn reset(
     })
 }
 
-crate::http::guard::csrf_field!(
-    SignUpForm, TokenForm, SignInForm, CsrfOnly, ForgotForm, ResetForm
-);
+crate::http::guard::csrf_field!(SignUpForm, LinkForm, SignInForm, CsrfOnly, ForgotForm);
 
 // Keeps the problem keys and the words in step (see `text.toml`).
 

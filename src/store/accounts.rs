@@ -143,6 +143,15 @@ pub async fn sign_up(
                     .bind(password_hash)
                     .execute(&mut *tx)
                     .await?;
+                    // Only the newest link confirms: it goes with the
+                    // newest password.
+                    sqlx::query(
+                        "DELETE FROM account_links
+                         WHERE account_id = $1 AND purpose = 'confirm' AND used_at IS NULL",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                     id
                 }
                 None => {
@@ -181,6 +190,9 @@ pub enum LinkUse {
     /// The confirmation cannot stand: another user's first confirmation
     /// set the grant's domain to one this address is not in.
     DomainTaken,
+    /// The password given with a confirmation is not the one given at
+    /// sign-up: the link was not spent.
+    WrongPassword,
 }
 
 /// A link with its account: expiry, use, then the account's row.
@@ -249,11 +261,16 @@ async fn spend_link(
     Ok(())
 }
 
-/// Spends a confirmation link: the address is proven. A grant without
-/// domains takes this address's (the first confirmed user sets it).
+/// Spends a confirmation link given with the sign-up's password: the
+/// address is proven. The password is asked again because a link only
+/// proves the address: without it, someone who signed up first with a
+/// victim's address and a password of their own would have the victim
+/// confirm the account they can sign in to. A grant without domains takes
+/// this address's (the first confirmed user sets it).
 pub async fn confirm(
     pool: &PgPool,
     presented: &str,
+    password: &str,
     now: DateTime<Utc>,
 ) -> Result<LinkUse, AccountError> {
     let mut tx = pool.begin().await?;
@@ -262,6 +279,15 @@ pub async fn confirm(
         tx.rollback().await?;
         return Ok(judged);
     };
+    let stored: String = sqlx::query_scalar("SELECT password_hash FROM accounts WHERE id = $1")
+        .bind(a.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let given = password.to_owned();
+    if !tokio::task::spawn_blocking(move || password::verify(&given, &stored)).await? {
+        tx.rollback().await?;
+        return Ok(LinkUse::WrongPassword);
+    }
     if let (Some(g), Some(domain)) = (&a.grant_number, crate::sr::domain_of(&a.email)) {
         let grant: Option<GrantRow> = sqlx::query_as(
             "UPDATE grants SET email_domains = CASE WHEN cardinality(email_domains) = 0
