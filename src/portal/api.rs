@@ -216,7 +216,11 @@ pub struct ListQuery {
 pub struct NewSrBody {
     /// Up to 200 characters, with at least one that is neither a space nor
     /// a control character (control characters become spaces).
-    #[schema(min_length = 1, max_length = 200, pattern = "[^\\s\\x00-\\x1f\\x7f-\\x9f]")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\s\\x00-\\x1f\\x7f-\\x9f]"
+    )]
     pub title: String,
     /// 1 (business stopped) to 5 (information request).
     #[schema(minimum = 1, maximum = 5)]
