@@ -137,30 +137,21 @@ pub async fn stylesheet() -> Response {
 /// The language of a page for someone not signed in: `?lang=` when given,
 /// else the browser's first choice between the two.
 pub fn lang_of(query: Option<&str>, headers: &HeaderMap) -> Lang {
-    match query {
-        Some("zh") => return Lang::Zh,
-        Some("en") => return Lang::En,
-        _ => {}
+    if let Some(lang) = query.and_then(Lang::from_code) {
+        return lang;
     }
-    let accept = headers
+    headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    for tag in accept.split(',') {
-        let tag = tag
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if tag.starts_with("zh") {
-            return Lang::Zh;
-        }
-        if tag.starts_with("en") {
-            return Lang::En;
-        }
-    }
-    Lang::En
+        .unwrap_or("")
+        .split(',')
+        .find_map(|tag| Lang::from_tag(tag.split(';').next().unwrap_or("")))
+        .unwrap_or(Lang::En)
+}
+
+/// A time as the pages show it.
+pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 #[cfg(test)]

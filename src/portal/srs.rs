@@ -31,7 +31,7 @@ fn line_ctx(s: &Line) -> minijinja::Value {
         title => s.title.clone(),
         severity => s.severity.level(),
         status => s.status.as_str(),
-        opened => s.opened_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        opened => page::when(s.opened_at),
     }
 }
 
@@ -206,7 +206,7 @@ async fn show(
         .iter()
         .map(|u| {
             minijinja::context! {
-                at => u.at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                at => page::when(u.at),
                 direction => u.direction.clone(),
                 from => u.from.clone(),
                 subject => u.subject.clone(),
@@ -222,7 +222,7 @@ async fn show(
             title => sr.line.title.clone(),
             status => sr.line.status.as_str(),
             severity => sr.line.severity.level(),
-            opened => sr.line.opened_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            opened => page::when(sr.line.opened_at),
             grant_number => sr.grant_number.clone(),
             resolution => sr.resolution.clone(),
             updates => updates,

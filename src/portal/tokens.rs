@@ -31,8 +31,8 @@ async fn render(
             minijinja::context! {
                 id => t.id,
                 name => t.name.clone(),
-                created => t.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-                used => t.last_used_at.map(|u| u.format("%Y-%m-%d %H:%M UTC").to_string()),
+                created => page::when(t.created_at),
+                used => t.last_used_at.map(page::when),
             }
         })
         .collect();

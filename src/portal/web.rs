@@ -172,6 +172,17 @@ pub(super) fn failed(e: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
+/// An Argon2id hash of `pw`, made on a blocking thread; a failure is our
+/// 500 page.
+async fn hashed(pw: &str) -> Result<String, Response> {
+    let pw = pw.to_owned();
+    match tokio::task::spawn_blocking(move || password::hash(&pw)).await {
+        Ok(Ok(h)) => Ok(h),
+        Ok(Err(e)) => Err(failed(e)),
+        Err(e) => Err(failed(e)),
+    }
+}
+
 /// The signed-in customer, if the request carries a live session.
 pub(super) async fn signed_in(
     p: &Portal,
@@ -316,21 +327,13 @@ fn refusal_text(lang: Lang, r: &Refusal) -> String {
     }
 }
 
-fn lang_field(v: Option<&str>) -> Option<Lang> {
-    match v {
-        Some("zh") => Some(Lang::Zh),
-        Some("en") => Some(Lang::En),
-        _ => None,
-    }
-}
-
 async fn sign_up(
     State(p): State<Arc<Portal>>,
     headers: HeaderMap,
     CheckedForm(form): CheckedForm<SignUpForm>,
 ) -> Response {
     let mut v = visit(&p, &headers, &PageQuery::default());
-    let chosen = lang_field(form.lang.as_deref());
+    let chosen = form.lang.as_deref().and_then(Lang::from_code);
     if let Some(l) = chosen {
         v.lang = l;
     }
@@ -352,11 +355,9 @@ async fn sign_up(
             return sign_up_form_page(&v, StatusCode::UNPROCESSABLE_ENTITY, &form, vec![text]);
         }
     };
-    let pw = form.password.clone();
-    let hash = match tokio::task::spawn_blocking(move || password::hash(&pw)).await {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) => return failed(e),
-        Err(e) => return failed(e),
+    let hash = match hashed(&form.password).await {
+        Ok(h) => h,
+        Err(r) => return r,
     };
     let to = accepted.email.clone();
     if let Err(e) =
@@ -495,7 +496,7 @@ fn sign_in_form(
     let ctx = minijinja::context! {
         email => email,
         error => error,
-        until => until.map(|u| u.format("%Y-%m-%d %H:%M UTC").to_string()),
+        until => until.map(page::when),
     };
     finish(
         v,
@@ -682,11 +683,9 @@ async fn reset(
             ),
         );
     }
-    let pw = form.password.clone();
-    let hash = match tokio::task::spawn_blocking(move || password::hash(&pw)).await {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) => return failed(e),
-        Err(e) => return failed(e),
+    let hash = match hashed(&form.password).await {
+        Ok(h) => h,
+        Err(r) => return r,
     };
     let judged = match accounts::reset(&p.pool, &form.token, &hash, p.now()).await {
         Ok(j) => j,

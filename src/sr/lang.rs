@@ -22,16 +22,33 @@ impl Lang {
         }
     }
 
+    /// The language a code names exactly (`en`, `zh`: the inverse of
+    /// [`Lang::as_str`]), as stored and as forms send it.
+    pub fn from_code(code: &str) -> Option<Lang> {
+        [Lang::En, Lang::Zh]
+            .into_iter()
+            .find(|l| l.as_str() == code)
+    }
+
+    /// The language a language tag names (`zh-CN`, `en-GB`), if one of ours.
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        let tag = tag.trim().to_ascii_lowercase();
+        if tag.starts_with("zh") {
+            Some(Lang::Zh)
+        } else if tag.starts_with("en") {
+            Some(Lang::En)
+        } else {
+            None
+        }
+    }
+
     /// From `Content-Language`, else from the subject and body.
     pub fn of(content_language: Option<&str>, subject: Option<&str>, body: &str) -> Lang {
-        if let Some(tag) = content_language.and_then(|c| c.split(',').next()) {
-            let tag = tag.trim().to_ascii_lowercase();
-            if tag.starts_with("zh") {
-                return Lang::Zh;
-            }
-            if tag.starts_with("en") {
-                return Lang::En;
-            }
+        if let Some(lang) = content_language
+            .and_then(|c| c.split(',').next())
+            .and_then(Lang::from_tag)
+        {
+            return lang;
         }
         let (mut han, mut latin) = (0usize, 0usize);
         let text = subject.into_iter().chain(std::iter::once(body));

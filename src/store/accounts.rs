@@ -57,7 +57,7 @@ fn account(row: AccountRow) -> Result<Account, AccountError> {
         email,
         name,
         grant_number,
-        lang: if lang == "zh" { Lang::Zh } else { Lang::En },
+        lang: Lang::from_code(&lang).unwrap_or(Lang::En),
     })
 }
 
@@ -126,7 +126,7 @@ pub async fn sign_up(
     .await?;
     let mail = match existing {
         Some((_, name, lang, Some(_))) => {
-            let lang = if lang == "zh" { Lang::Zh } else { Lang::En };
+            let lang = Lang::from_code(&lang).unwrap_or(Lang::En);
             compose(AccountMailKind::Exists, &name, lang, None)?
         }
         pending => {
@@ -193,6 +193,13 @@ pub enum LinkUse {
     /// The password given with a confirmation is not the one given at
     /// sign-up: the link was not spent.
     WrongPassword,
+}
+
+/// Whether `given` is the password `stored` hashes, checked on a blocking
+/// thread (Argon2 takes tens of milliseconds of CPU on purpose).
+async fn matches(given: &str, stored: String) -> Result<bool, AccountError> {
+    let given = given.to_owned();
+    Ok(tokio::task::spawn_blocking(move || password::verify(&given, &stored)).await?)
 }
 
 /// A link with its account: expiry, use, then the account's row.
@@ -283,8 +290,7 @@ pub async fn confirm(
         .bind(a.id)
         .fetch_one(&mut *tx)
         .await?;
-    let given = password.to_owned();
-    if !tokio::task::spawn_blocking(move || password::verify(&given, &stored)).await? {
+    if !matches(password, stored).await? {
         tx.rollback().await?;
         return Ok(LinkUse::WrongPassword);
     }
@@ -333,7 +339,7 @@ pub async fn forgot(
     .fetch_optional(&mut *tx)
     .await?;
     if let Some((id, name, lang)) = row {
-        let lang = if lang == "zh" { Lang::Zh } else { Lang::En };
+        let lang = Lang::from_code(&lang).unwrap_or(Lang::En);
         let link = new_link(&mut tx, id, LinkPurpose::Reset, now).await?;
         queue_mail(
             &mut tx,
@@ -448,8 +454,7 @@ pub async fn sign_in(
     let stored = row
         .as_ref()
         .map_or_else(|| password::decoy().to_owned(), |r| r.6.clone());
-    let given = password.to_owned();
-    let good = tokio::task::spawn_blocking(move || password::verify(&given, &stored)).await?;
+    let good = matches(password, stored).await?;
     let Some((id, realm_s, email_s, name, grant, lang, _, failures, _, confirmed)) = row else {
         record_failure(pool, None, address, now, backoff).await?;
         return Ok(SignIn::Wrong);
