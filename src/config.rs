@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::answer::AnswerConfig;
 use crate::decide::unpack::Limits;
+use crate::portal::UploadConfig;
 use crate::smtp::SmtpConfig;
 pub use crate::store::blob::BlobConfig;
 use crate::store::blob::{Blobs, Keyring};
@@ -48,6 +49,8 @@ pub struct Config {
     /// made for this database (every process of one lab must agree).
     pub reply_secret: Option<String>,
     pub limits: Limits,
+    /// Portal uploads: size limits and the quota per grant.
+    pub uploads: UploadConfig,
     /// Delay before a failed analysis job is retried, in milliseconds.
     pub retry_delay_ms: u32,
     /// Attempts before a job is dead-lettered.
@@ -89,6 +92,7 @@ impl Default for Config {
             blob_key: None,
             reply_secret: None,
             limits: Limits::default(),
+            uploads: UploadConfig::default(),
             retry_delay_ms: 30_000,
             max_attempts: 5,
             max_starts: 10,

@@ -18,6 +18,11 @@ impl Sha256 {
         Self(Sha256Hasher::digest(bytes).into())
     }
 
+    /// A digest of bytes that arrive in pieces (an upload as it streams).
+    pub fn hasher() -> Hasher {
+        Hasher(Sha256Hasher::new())
+    }
+
     /// The raw 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
@@ -45,6 +50,20 @@ impl fmt::Debug for Sha256 {
 #[derive(Debug, thiserror::Error)]
 #[error("not a SHA-256 hex digest: {0:?}")]
 pub struct BadSha256(String);
+
+/// [`Sha256`] computed piece by piece.
+#[derive(Clone, Default)]
+pub struct Hasher(Sha256Hasher);
+
+impl Hasher {
+    pub fn update(&mut self, piece: &[u8]) {
+        self.0.update(piece);
+    }
+
+    pub fn finish(self) -> Sha256 {
+        Sha256(self.0.finalize().into())
+    }
+}
 
 impl FromStr for Sha256 {
     type Err = BadSha256;

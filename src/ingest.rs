@@ -123,24 +123,92 @@ pub struct Inbound {
     pub delivery: Option<Delivery>,
 }
 
-/// What a portal upload is stored as: its files by digest plus the form.
-#[derive(Debug, Serialize, Deserialize)]
-struct Manifest {
-    upload_id: String,
-    title: Option<String>,
-    sender: Option<String>,
-    metadata: Metadata,
+/// A portal upload whose files are in the blob store, plus the form. It is
+/// what the portal hands over and what is stored as the input's raw blob
+/// (JSON), so replay reads back exactly what was received.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Upload {
+    /// The portal's id for it: a second hand-over of the same id finds the
+    /// first one.
+    pub upload_id: String,
+    /// The SR the files are added to; none opens a new one.
+    #[serde(default)]
+    pub sr: Option<SrNumber>,
+    /// A new SR's title.
+    pub title: Option<String>,
+    /// The signed-in account that sent it.
+    #[serde(default)]
+    pub account: Option<i64>,
+    /// Its address, and whom the SR answers; never a form field.
+    pub sender: Option<String>,
+    /// The account's language, for mail about the SR.
+    #[serde(default)]
+    pub lang: Option<crate::sr::Lang>,
+    pub metadata: Metadata,
     /// Archive passwords from the form: input only, never reported.
     #[serde(default)]
-    passwords: Vec<String>,
-    files: Vec<ManifestFile>,
+    pub passwords: Vec<String>,
+    pub files: Vec<UploadFile>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct ManifestFile {
-    name: Option<String>,
-    sha256: Sha256,
-    not_a_file: Option<String>,
+/// One uploaded file, stored under its digest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadFile {
+    /// The name the customer gave it (shown escaped, never used on disk).
+    pub name: Option<String>,
+    pub sha256: Sha256,
+    /// `symbolic link` or `special file` for what a directory upload held
+    /// instead of a file.
+    #[serde(default)]
+    pub not_a_file: Option<String>,
+}
+
+impl Upload {
+    /// The input to decide: the files read back from `blobs`.
+    fn input(&self, blobs: &Blobs) -> std::io::Result<Input<'static>> {
+        let attachments = self
+            .files
+            .iter()
+            .map(|f| {
+                let not_a_file = f.not_a_file.as_deref().map(|k| {
+                    if k == "symbolic link" {
+                        "symbolic link"
+                    } else {
+                        "special file"
+                    }
+                });
+                Ok(Attachment {
+                    name: f.name.clone(),
+                    bytes: blobs.get(&f.sha256)?.into(),
+                    not_a_file,
+                })
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(Input {
+            channel: Channel::Portal,
+            message_id: None,
+            sender: self.sender.clone(),
+            attachments,
+            metadata: self.metadata.clone(),
+            passwords: self.passwords.clone(),
+        })
+    }
+
+    /// Whom answers about it go to: the signed-in account.
+    fn correspondent(&self) -> Option<Correspondent> {
+        Some(Correspondent {
+            to: self.sender.clone()?,
+            lang: self.lang?,
+            message_id: None,
+            references: Vec::new(),
+        })
+    }
+}
+
+/// What a channel adds to a decision for recording.
+enum Facts<'a> {
+    Mail(&'a MailFacts),
+    Portal(&'a Upload),
 }
 
 impl Intake {
@@ -321,105 +389,141 @@ impl Intake {
                 .get_or_create(&label("why", why.kind()))
                 .inc();
         }
-        self.finish(&inbound, &report, Some(&facts), started).await
+        self.finish(&inbound, &report, Facts::Mail(&facts), started)
+            .await
     }
 
-    /// Takes one portal upload end to end. `upload_id` identifies it for
-    /// deduplication (the portal's own id).
+    /// Takes one portal upload held in memory end to end (an upload
+    /// directory, `intake check`): its files are stored, then it goes the
+    /// way of every [`Upload`].
     pub async fn portal(
         &self,
         upload_id: &str,
         title: Option<String>,
         input: Input<'static>,
     ) -> Result<Recorded, IngestError> {
+        let blobs = self.blobs.clone();
+        let files = tokio::task::spawn_blocking(move || {
+            input
+                .attachments
+                .iter()
+                .map(|a| {
+                    let sha256 = Sha256::of(&a.bytes);
+                    blobs.put(&sha256, &a.bytes)?;
+                    Ok(UploadFile {
+                        name: a.name.clone(),
+                        sha256,
+                        not_a_file: a.not_a_file.map(str::to_owned),
+                    })
+                })
+                .collect::<std::io::Result<Vec<_>>>()
+                .map(|files| (files, input))
+        })
+        .await??;
+        let (files, input) = files;
+        self.upload(Upload {
+            upload_id: upload_id.to_owned(),
+            sr: None,
+            title,
+            account: None,
+            sender: input.sender,
+            lang: None,
+            metadata: input.metadata,
+            passwords: input.passwords,
+            files,
+        })
+        .await
+    }
+
+    /// Takes one portal upload, whose files are already stored, end to
+    /// end: stores the upload itself, then decides and records it.
+    pub async fn upload(&self, upload: Upload) -> Result<Recorded, IngestError> {
         self.metrics
             .inputs_received
             .get_or_create(&label("channel", "portal"))
             .inc();
         let started = Instant::now();
+        let bytes = serde_json::to_vec(&upload).map_err(std::io::Error::other)?;
+        let sha = Sha256::of(&bytes);
+        let size = bytes.len();
         let blobs = self.blobs.clone();
-        let upload = upload_id.to_owned();
-        let (input, stored, manifest_sha, size) = tokio::task::spawn_blocking(move || {
-            let mut files = Vec::new();
-            for a in &input.attachments {
-                let sha = Sha256::of(&a.bytes);
-                blobs.put(&sha, &a.bytes)?;
-                files.push(ManifestFile {
-                    name: a.name.clone(),
-                    sha256: sha,
-                    not_a_file: a.not_a_file.map(str::to_owned),
-                });
-            }
-            let manifest = Manifest {
-                upload_id: upload,
-                title,
-                sender: input.sender.clone(),
-                metadata: input.metadata.clone(),
-                passwords: input.passwords.clone(),
-                files,
-            };
-            let bytes = serde_json::to_vec(&manifest).map_err(std::io::Error::other)?;
-            let sha = Sha256::of(&bytes);
-            blobs.put(&sha, &bytes)?;
-            let stored = manifest.files.iter().map(|f| f.sha256).collect();
-            Ok::<_, std::io::Error>((input, stored, sha, bytes.len()))
-        })
-        .await??;
+        tokio::task::spawn_blocking(move || blobs.put(&sha, &bytes)).await??;
         let inbound = self
-            .inbound(Channel::Portal, upload_id, &manifest_sha, size, None)
+            .inbound(Channel::Portal, &upload.upload_id, &sha, size, None)
             .await?;
-        self.process_portal(inbound, input, stored, started).await
+        self.process_portal(inbound, upload, started).await
     }
 
-    /// Decides and records a stored upload; `stored` are the digests of its
-    /// files, already in the blob store.
+    /// Decides and records a stored upload. Its files are read back inside
+    /// the decision pool, so the pool's bound is also the bound on uploads
+    /// held in memory.
     async fn process_portal(
         &self,
         inbound: Inbound,
-        input: Input<'static>,
-        stored: HashSet<Sha256>,
+        upload: Upload,
         started: Instant,
     ) -> Result<Recorded, IngestError> {
         let span = submission_span(Channel::Portal, inbound.id);
         self.claimed(inbound, |inbound| async move {
             let policy = self.policy.clone();
+            let blobs = self.blobs.clone();
             let keep = KeepNew {
                 blobs: self.blobs.clone(),
-                stored,
+                stored: upload.files.iter().map(|f| f.sha256).collect(),
             };
-            let report =
-                decide::threads::run(move || decide::decide(&input, &policy, &keep)).await??;
-            self.finish(&inbound, &report, None, started).await
+            let job = upload.clone();
+            let report = decide::threads::run(move || {
+                let input = job.input(&blobs)?;
+                Ok::<_, IngestError>(decide::decide(&input, &policy, &keep)?)
+            })
+            .await??;
+            self.finish(&inbound, &report, Facts::Portal(&upload), started)
+                .await
         })
         .instrument(span)
         .await
     }
 
-    /// Records a decided input; `mail` holds what the mail channel found
-    /// out (none for the portal).
+    /// Records a decided input with what its channel found out.
     async fn finish(
         &self,
         inbound: &Inbound,
         report: &Report,
-        mail: Option<&MailFacts>,
+        facts: Facts<'_>,
         started: Instant,
     ) -> Result<Recorded, IngestError> {
         let no_auth = SenderAuth::default();
-        let rec = record::record(
-            &self.pool,
-            Recording {
+        let portal_to;
+        let recording = match facts {
+            Facts::Mail(m) => Recording {
                 inbound_id: inbound.id,
                 report,
-                sr_reference: mail.and_then(|m| m.sr_reference.clone()),
-                reply_proof: mail.map(|m| &m.proof),
-                subject: mail.and_then(|m| m.subject.as_deref()),
-                answer_to: mail.and_then(|m| m.answer_to.as_ref().ok()),
-                sender_auth: mail.map_or(&no_auth, |m| &m.auth),
+                sr_reference: m.sr_reference.clone(),
+                reply_proof: Some(&m.proof),
+                subject: m.subject.as_deref(),
+                account: None,
+                answer_to: m.answer_to.as_ref().ok(),
+                sender_auth: &m.auth,
                 vendor: &self.mail.answers.vendor,
                 now: self.clock.now(),
             },
-        )
-        .await?;
+            Facts::Portal(u) => {
+                portal_to = u.correspondent();
+                Recording {
+                    inbound_id: inbound.id,
+                    report,
+                    sr_reference: u.sr.clone(),
+                    reply_proof: None,
+                    subject: u.title.as_deref(),
+                    account: u.account,
+                    answer_to: portal_to.as_ref(),
+                    sender_auth: &no_auth,
+                    vendor: &self.mail.answers.vendor,
+                    now: self.clock.now(),
+                }
+            }
+        };
+        let rec = record::record(&self.pool, recording).await?;
         if rec.jobs > 0 && !rec.duplicate {
             self.outbox_wake.notify_one();
         }
@@ -531,8 +635,9 @@ impl Intake {
             if p.channel == "email" {
                 return Ok(ReadBack::Email(raw));
             }
-            let (input, stored) = self.portal_input(id, &raw).await?;
-            Ok(ReadBack::Portal(Box::new(input), stored))
+            let upload: Upload = serde_json::from_slice(&raw)
+                .map_err(|e| IngestError::BadStoredInput(id, e.to_string()))?;
+            Ok(ReadBack::Portal(Box::new(upload)))
         };
         // A stored input that cannot be read back is a failure of that input,
         // recorded on it, not of the replay.
@@ -542,62 +647,17 @@ impl Intake {
                 Err(e)
             }
             Ok(ReadBack::Email(raw)) => self.process_email(inbound, Arc::new(raw)).await,
-            Ok(ReadBack::Portal(input, stored)) => {
-                self.process_portal(inbound, *input, stored, Instant::now())
-                    .await
+            Ok(ReadBack::Portal(upload)) => {
+                self.process_portal(inbound, *upload, Instant::now()).await
             }
         }
-    }
-
-    async fn portal_input(
-        &self,
-        id: i64,
-        manifest: &[u8],
-    ) -> Result<(Input<'static>, HashSet<Sha256>), IngestError> {
-        let m: Manifest = serde_json::from_slice(manifest)
-            .map_err(|e| IngestError::BadStoredInput(id, e.to_string()))?;
-        let stored = m.files.iter().map(|f| f.sha256).collect();
-        let blobs = self.blobs.clone();
-        let attachments = tokio::task::spawn_blocking(move || {
-            m.files
-                .iter()
-                .map(|f| {
-                    let bytes = blobs.get(&f.sha256)?;
-                    let not_a_file = f.not_a_file.as_deref().map(|k| {
-                        if k == "symbolic link" {
-                            "symbolic link"
-                        } else {
-                            "special file"
-                        }
-                    });
-                    Ok(Attachment {
-                        name: f.name.clone(),
-                        bytes: bytes.into(),
-                        not_a_file,
-                    })
-                })
-                .collect::<Result<Vec<_>, std::io::Error>>()
-                .map(|a| (a, m.sender, m.metadata, m.passwords))
-        })
-        .await??;
-        let (attachments, sender, metadata, passwords) = attachments;
-        let input = Input {
-            channel: Channel::Portal,
-            message_id: None,
-            sender,
-            attachments,
-            metadata,
-            passwords,
-        };
-        Ok((input, stored))
     }
 }
 
 /// A stored input read back for replay.
 enum ReadBack {
     Email(Vec<u8>),
-    /// The upload's input and the digests its files are stored under.
-    Portal(Box<Input<'static>>, HashSet<Sha256>),
+    Portal(Box<Upload>),
 }
 
 /// How long a second delivery of an input waits for the first one's

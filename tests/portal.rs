@@ -12,6 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use harness::Env;
 use intake::account::Backoff;
 use intake::clock::{Clock, ManualClock};
+use intake::portal::UploadConfig;
 use intake::portal::web::{Portal, router};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, SET_COOKIE};
@@ -117,6 +118,20 @@ impl Browser {
         self.take(r).await
     }
 
+    /// Posts a multipart form (an upload page's) to `path`.
+    async fn upload(&mut self, path: &str, form: reqwest::multipart::Form) -> Page {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header())
+            .header("Accept-Language", self.lang)
+            .multipart(form)
+            .send()
+            .await
+            .expect("POST");
+        self.take(r).await
+    }
+
     /// Fills the form on `page_path` and posts it to `post_path`.
     async fn submit(&mut self, page_path: &str, post_path: &str, fields: &[(&str, &str)]) -> Page {
         let csrf = self.get(page_path).await.csrf();
@@ -168,6 +183,10 @@ fn t0() -> DateTime<Utc> {
 }
 
 async fn start(backoff: Backoff) -> Portal0 {
+    start_with(backoff, UploadConfig::default()).await
+}
+
+async fn start_with(backoff: Backoff, uploads: UploadConfig) -> Portal0 {
     let env = Env::new().await;
     sqlx::query(
         "INSERT INTO grants (grant_number, company, email_domains, support_level, expires_on)
@@ -179,8 +198,11 @@ async fn start(backoff: Backoff) -> Portal0 {
     .expect("grants");
     let clock = ManualClock::at(t0());
     let app = intake::http::site([router(Portal {
-        pool: env.pool.clone(),
-        clock: clock.clone(),
+        intake: intake::ingest::Intake {
+            clock: clock.clone(),
+            ..env.intake.clone()
+        },
+        uploads,
         public_url: "https://support.example".into(),
         vendor: "McAfee".into(),
         backoff,
@@ -818,6 +840,19 @@ async fn service_requests_views_updates_reopening_and_isolation() {
             .submit("/portal/srs/new", &format!("{path}/reopen"), &[])
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}/reopen");
+        let files = format!("{path}/files");
+        assert_eq!(
+            dan.get(&files).await.status,
+            StatusCode::NOT_FOUND,
+            "{files}"
+        );
+        let csrf = dan.get("/portal/upload").await.csrf();
+        let form = reqwest::multipart::Form::new().text("csrf", csrf).part(
+            "file",
+            reqwest::multipart::Part::bytes(b"MZ".to_vec()).file_name("a.exe"),
+        );
+        let r = dan.upload(&files, form).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "POST {files}");
     }
     for view in ["my_open", "mine", "company"] {
         let r = dan.get(&format!("/portal/srs?view={view}")).await;
@@ -1144,5 +1179,410 @@ async fn a_pre_claimed_address_cannot_be_confirmed_with_the_claimants_password()
         bob.sign_in("bob@acme.example", GOOD).await.status,
         StatusCode::SEE_OTHER
     );
+    p.env.cleanup().await;
+}
+
+/// The facts of a complete upload (CHECK_REPORT.md's keys).
+fn facts() -> serde_json::Value {
+    serde_json::json!({
+        "file_list": "dropper.exe (Temp), tool (home)",
+        "symptoms": "unknown process",
+        "detected": false,
+        "product_name": "Endpoint Security",
+        "engine_version": "6700.10107",
+        "dat_version": "5390.0",
+        "os": "Windows 11",
+        "service_pack": "none",
+        "title": "Dropper on the build server",
+        "passwords": ["s3cret-pw"],
+    })
+}
+
+fn sample(path: &str) -> Vec<u8> {
+    std::fs::read(harness::root().join("samples").join(path)).expect("sample")
+}
+
+fn part(name: &str, bytes: Vec<u8>) -> reqwest::multipart::Part {
+    reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned())
+}
+
+/// A zip locked with `password` (AES-256) holding `name`.
+fn locked_zip(name: &str, data: &[u8], password: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .with_aes_encryption(zip::AesMode::Aes256, password);
+    w.start_file(name, opts).expect("start");
+    w.write_all(data).expect("write");
+    w.finish().expect("finish").into_inner()
+}
+
+/// An ELF header and nothing to run: a harmless specimen.
+fn elf() -> Vec<u8> {
+    let mut b = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
+    b.resize(64, 0);
+    b.extend_from_slice(b"echo harmless\n");
+    b
+}
+
+async fn api_upload(
+    p: &Portal0,
+    token: &str,
+    path: &str,
+    key: Option<&str>,
+    form: reqwest::multipart::Form,
+) -> (StatusCode, HeaderMap, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}{path}", p.base))
+        .bearer_auth(token)
+        .multipart(form);
+    if let Some(k) = key {
+        req = req.header("Idempotency-Key", k);
+    }
+    let r = req.send().await.expect("upload");
+    let status = r.status();
+    let headers = r.headers().clone();
+    (status, headers, r.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn uploads_on_the_api_and_the_pages_take_the_mail_path() {
+    let p = start(Backoff::default()).await;
+    let mut bob = Browser::new(&p.base, "en");
+    confirmed(&p, &mut bob, "bob@acme.example").await;
+    bob.sign_in("bob@acme.example", GOOD).await;
+    let token = make_token(&mut bob, "uploads").await;
+
+    // A raw file, a wrapper zip, a zip only the customer's password opens,
+    // and a screenshot.
+    let dropper = sample("portal/01-accepted/dropper.exe");
+    let form = || {
+        reqwest::multipart::Form::new()
+            .text("metadata", facts().to_string())
+            .part("file", part("dropper.exe", dropper.clone()))
+            .part(
+                "file",
+                part("wrapped.zip", sample("portal/01-accepted/wrapped.zip")),
+            )
+            .part(
+                "file",
+                part("theirs.zip", locked_zip("tool", &elf(), "s3cret-pw")),
+            )
+            .part(
+                "file",
+                part("screen.png", sample("portal/02-mixed/screen.png")),
+            )
+    };
+    let (status, _, body) = api_upload(&p, &token, "/api/v1/uploads", Some("k-1"), form()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["outcome"], "accepted", "{body}");
+    let sr = body["sr"].as_str().unwrap_or_default().to_owned();
+    let samples = body["samples"].as_array().cloned().unwrap_or_default();
+    let sha = intake::digest::Sha256::of(&dropper).to_hex();
+    assert!(
+        samples
+            .iter()
+            .any(|s| s["sha256"] == sha.as_str() && s["kind"] == "pe"),
+        "{body}"
+    );
+    assert!(
+        samples.iter().any(|s| s["path"] == "theirs.zip/tool"),
+        "the customer's password opened it: {body}"
+    );
+    let rejected = body["rejected"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rejected.len(), 1, "{body}");
+    assert_eq!(rejected[0]["reason"], "screenshot");
+    assert!(
+        rejected[0]["advice"]
+            .as_str()
+            .is_some_and(|a| a.contains("suspicious file"))
+    );
+    assert!(
+        !body.to_string().contains("s3cret-pw"),
+        "passwords never shown back"
+    );
+    // The same key again finds the first upload.
+    let (status, _, again) = api_upload(&p, &token, "/api/v1/uploads", Some("k-1"), form()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(again["sr"], sr.as_str());
+    assert_eq!(p.env.count("SELECT count(*) FROM submissions").await, 1);
+    // Recorded as the mail path records: a portal SR of bob's, jobs queued,
+    // every sample's bytes in the blob store.
+    let (channel, title, opener): (String, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT sr.channel, sr.title, a.email FROM service_requests sr
+         LEFT JOIN accounts a ON a.id = sr.opened_by WHERE sr.sr_number = $1",
+    )
+    .bind(&sr)
+    .fetch_one(&p.env.pool)
+    .await
+    .expect("sr");
+    assert_eq!(channel, "portal");
+    assert_eq!(title.as_deref(), Some("Dropper on the build server"));
+    assert_eq!(opener.as_deref(), Some("bob@acme.example"));
+    assert_eq!(
+        p.env
+            .count("SELECT count(*) FROM outbox WHERE kind = 'sample.analyse'")
+            .await,
+        samples.len() as i64
+    );
+    assert_eq!(
+        p.env
+            .assert_blobs_read_back("SELECT sha256 FROM samples")
+            .await,
+        samples.len()
+    );
+    // Nothing is left in the spool, and no stored file holds a sample as
+    // it came.
+    let tmp = p.env.blob_dir.path().join("tmp");
+    assert_eq!(std::fs::read_dir(&tmp).expect("tmp").count(), 0);
+    let raw = p
+        .env
+        .blob_dir
+        .path()
+        .join(&sha[0..2])
+        .join(&sha[2..4])
+        .join(&sha);
+    let stored = std::fs::read(&raw).expect("stored");
+    assert!(
+        !stored
+            .windows(dropper.len().min(64))
+            .any(|w| w == &dropper[..w.len()])
+    );
+    // The SR page lists the files; the API's SR too.
+    assert!(
+        bob.get(&format!("/portal/srs/{sr}"))
+            .await
+            .body
+            .contains(&sha)
+    );
+
+    // In Chinese, on the page, to the SR: a hostile name shown as text.
+    let mut chen = Browser::new(&p.base, "zh-CN,zh;q=0.9");
+    confirmed(&p, &mut chen, "chen@acme.example").await;
+    chen.sign_in("chen@acme.example", GOOD).await;
+    let path = format!("/portal/srs/{sr}/files");
+    let page = chen.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("上传"), "{}", page.body);
+    let hostile = "<img src=x onerror=alert(1)>.exe";
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", page.csrf())
+        .text("symptoms", "弹窗")
+        .part("file", part(hostile, b"MZ\x90\x00 harmless".to_vec()));
+    let r = chen.upload(&path, form).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains(&sr), "the files joined the SR: {}", r.body);
+    assert!(
+        r.body.contains("&lt;img src=x onerror=alert(1)&gt;.exe"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("<img src=x"));
+    assert!(
+        r.body.contains("仍缺少的信息"),
+        "missing facts, in Chinese: {}",
+        r.body
+    );
+    assert_eq!(p.env.count("SELECT count(*) FROM submissions").await, 2);
+
+    // A forged post (no token first) stores nothing.
+    let inputs = p.env.count("SELECT count(*) FROM inbound").await;
+    let form = reqwest::multipart::Form::new().part("file", part("a.exe", b"MZ".to_vec()));
+    let r = chen.upload("/portal/upload", form).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", "forged")
+        .part("file", part("a.exe", b"MZ".to_vec()));
+    assert_eq!(
+        chen.upload("/portal/upload", form).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(p.env.count("SELECT count(*) FROM inbound").await, inputs);
+    assert_eq!(std::fs::read_dir(&tmp).expect("tmp").count(), 0);
+    // No file: said so.
+    let csrf = chen.get("/portal/upload").await.csrf();
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf)
+        .part("file", part("", Vec::new()));
+    assert_eq!(
+        chen.upload("/portal/upload", form).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    p.env.cleanup().await;
+}
+
+/// Writes a request's head to a raw connection and reads what comes back
+/// without ever sending the body (or only `body`).
+async fn raw_request(base: &str, head: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(head.as_bytes()).await.expect("head");
+    // The server may answer and close while the body is still going.
+    let _ = s.write_all(body).await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = s.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+            if got.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "an answer without the body");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn oversized_uploads_get_413_before_the_body_is_read() {
+    let p = start_with(
+        Backoff::default(),
+        UploadConfig {
+            max_bytes: 1 << 20,
+            ..UploadConfig::default()
+        },
+    )
+    .await;
+    let mut bob = Browser::new(&p.base, "en");
+    confirmed(&p, &mut bob, "bob@acme.example").await;
+    bob.sign_in("bob@acme.example", GOOD).await;
+    let token = make_token(&mut bob, "big").await;
+    // 100 MB announced, none sent: the answer comes anyway.
+    let head = format!(
+        "POST /api/v1/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 104857600\r\n\r\n"
+    );
+    let answer = raw_request(&p.base, &head, b"").await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // Chunked, so no length to refuse up front: refused once the limit passes.
+    let mut body = Vec::new();
+    let mut part =
+        b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\r\n"
+            .to_vec();
+    part.resize(part.len() + (2 << 20), b'A');
+    for piece in part.chunks(64 * 1024) {
+        body.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        body.extend_from_slice(piece);
+        body.extend_from_slice(b"\r\n");
+    }
+    let head = format!(
+        "POST /api/v1/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let answer = raw_request(&p.base, &head, &body).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // The page says it too, in the customer's words.
+    let csrf = bob.get("/portal/upload").await.csrf();
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf)
+        .part("file", part_of_size(2 << 20));
+    let r = bob.upload("/portal/upload", form).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(r.body.contains("size limit of 1 MiB"), "{}", r.body);
+    // Nothing half-received is kept.
+    assert_eq!(p.env.count("SELECT count(*) FROM inbound").await, 0);
+    let tmp = p.env.blob_dir.path().join("tmp");
+    harness::eventually(
+        std::time::Duration::from_secs(10),
+        "spool removed",
+        || async { (std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(1) == 0).then_some(()) },
+    )
+    .await;
+    p.env.cleanup().await;
+}
+
+fn part_of_size(n: usize) -> reqwest::multipart::Part {
+    part("big.bin", vec![b'A'; n])
+}
+
+#[tokio::test]
+async fn the_quota_answers_429_until_its_window_moves_and_reuploads_do_not_count() {
+    let p = start_with(
+        Backoff::default(),
+        UploadConfig {
+            quota: intake::portal::quota::Quota {
+                uploads_per_hour: 2,
+                uploads_per_day: 0,
+                bytes_per_hour: 0,
+                bytes_per_day: 0,
+            },
+            ..UploadConfig::default()
+        },
+    )
+    .await;
+    let mut bob = Browser::new(&p.base, "en");
+    confirmed(&p, &mut bob, "bob@acme.example").await;
+    bob.sign_in("bob@acme.example", GOOD).await;
+    let token = make_token(&mut bob, "quota").await;
+    let upload = |bytes: Vec<u8>| {
+        reqwest::multipart::Form::new()
+            .text("metadata", facts().to_string())
+            .part("file", part("x.exe", bytes))
+    };
+    let first = b"MZ first harmless".to_vec();
+    let (s, _, body) = api_upload(&p, &token, "/api/v1/uploads", None, upload(first.clone())).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    // Analysed since: a re-upload is answered from the verdict and does
+    // not count.
+    sqlx::query(
+        "INSERT INTO verdicts (sha256, verdict, reasons, decided_by, decided_at)
+         VALUES ($1, 'malicious', '[]', 'analysis', $2)",
+    )
+    .bind(intake::digest::Sha256::of(&first).to_hex())
+    .bind(t0())
+    .execute(&p.env.pool)
+    .await
+    .expect("verdict");
+    p.clock.advance(TimeDelta::minutes(10));
+    let (s, _, body) = api_upload(&p, &token, "/api/v1/uploads", None, upload(first.clone())).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["samples"][0]["verdict"], "malicious", "{body}");
+    let (s, _, _) = api_upload(
+        &p,
+        &token,
+        "/api/v1/uploads",
+        None,
+        upload(b"MZ second".to_vec()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    p.clock.advance(TimeDelta::minutes(10));
+    let (s, headers, body) = api_upload(
+        &p,
+        &token,
+        "/api/v1/uploads",
+        None,
+        upload(b"MZ third".to_vec()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "quota");
+    // The first upload leaves the hour at 10:00; it is 09:20.
+    assert_eq!(
+        headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("2400")
+    );
+    let csrf = bob.get("/portal/upload").await.csrf();
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf)
+        .part("file", part("x.exe", b"MZ".to_vec()));
+    let r = bob.upload("/portal/upload", form).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.body.contains("2026-12-02 10:00"), "{}", r.body);
+    p.clock.advance(TimeDelta::minutes(41));
+    let (s, _, _) = api_upload(
+        &p,
+        &token,
+        "/api/v1/uploads",
+        None,
+        upload(b"MZ third".to_vec()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
     p.env.cleanup().await;
 }

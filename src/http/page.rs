@@ -33,6 +33,8 @@ const FILES: &[(&str, &str)] = files![
     "portal/sr_new.html",
     "portal/sr.html",
     "portal/tokens.html",
+    "portal/upload.html",
+    "portal/uploaded.html",
 ];
 
 const TEXT: &str = include_str!("../../templates/web/text.toml");
@@ -119,6 +121,24 @@ pub fn message(status: StatusCode, lang: Lang, csrf: &str, title: &str, text: &s
         lang,
         csrf,
         minijinja::context! { title => title, text => text },
+    )
+}
+
+/// A page that says `said` (already in `lang`) under the title `title`
+/// (a key of the words).
+pub fn message_text(
+    status: StatusCode,
+    lang: Lang,
+    csrf: &str,
+    title: &str,
+    said: &str,
+) -> Response {
+    render_status(
+        status,
+        "message.html",
+        lang,
+        csrf,
+        minijinja::context! { title => title, said => said },
     )
 }
 

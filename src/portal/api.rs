@@ -8,9 +8,9 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::srs::check_new_sr;
+use super::upload::{self, Refusal, Sender};
 use super::web::Portal;
 use crate::account::Realm;
 use crate::store::accounts::{self, Account};
@@ -39,11 +40,32 @@ pub struct ErrorBody {
 }
 
 /// An error response.
-pub struct Problem(StatusCode, &'static str, String);
+pub struct Problem {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    /// Seconds for `Retry-After`.
+    retry: Option<u64>,
+}
 
 impl Problem {
+    fn new(status: StatusCode, code: &'static str, message: String) -> Problem {
+        Problem {
+            status,
+            code,
+            message,
+            retry: None,
+        }
+    }
+
+    /// With `Retry-After: secs`.
+    fn retry_after(mut self, secs: u64) -> Problem {
+        self.retry = Some(secs);
+        self
+    }
+
     fn not_found() -> Problem {
-        Problem(
+        Problem::new(
             StatusCode::NOT_FOUND,
             "not_found",
             "no such service request".into(),
@@ -52,7 +74,7 @@ impl Problem {
 
     fn internal(e: impl std::fmt::Display) -> Problem {
         tracing::error!(error = %e, "api");
-        Problem(
+        Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "something went wrong on our side".into(),
@@ -62,7 +84,12 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let Problem(status, code, message) = self;
+        let Problem {
+            status,
+            code,
+            message,
+            retry,
+        } = self;
         let body = ApiError {
             error: ErrorBody {
                 code: code.to_owned(),
@@ -70,6 +97,10 @@ impl IntoResponse for Problem {
             },
         };
         let mut res = (status, Json(body)).into_response();
+        if let Some(secs) = retry {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -96,7 +127,7 @@ impl FromRequestParts<Arc<Portal>> for TokenCustomer {
             .map(str::trim)
             .unwrap_or("");
         let unauthorized = || {
-            Problem(
+            Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "send a live API token as `Authorization: Bearer <token>`".into(),
@@ -105,7 +136,7 @@ impl FromRequestParts<Arc<Portal>> for TokenCustomer {
         if presented.is_empty() {
             return Err(unauthorized());
         }
-        match accounts::token_account(&p.pool, presented, Realm::Customer, p.now()).await {
+        match accounts::token_account(&p.intake.pool, presented, Realm::Customer, p.now()).await {
             Ok(Some(a)) => Ok(TokenCustomer(a)),
             Ok(None) => Err(unauthorized()),
             Err(e) => Err(Problem::internal(e)),
@@ -267,12 +298,12 @@ where
         use axum::extract::rejection::JsonRejection;
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(Problem(
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send the body as Content-Type: application/json".into(),
             )),
-            Err(e) => Err(Problem(
+            Err(e) => Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid",
                 e.body_text(),
@@ -299,7 +330,7 @@ async fn entitlements(
     TokenCustomer(a): TokenCustomer,
 ) -> Result<Json<Vec<Entitlement>>, Problem> {
     let grants = match &a.grant_number {
-        Some(g) => accounts::company_grants(&p.pool, g)
+        Some(g) => accounts::company_grants(&p.intake.pool, g)
             .await
             .map_err(Problem::internal)?,
         None => Vec::new(),
@@ -326,7 +357,7 @@ async fn list_srs(
     TokenCustomer(a): TokenCustomer,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<SrLine>>, Problem> {
-    let lines = srs::list(&p.pool, &a, View::parse(q.view.as_deref()))
+    let lines = srs::list(&p.intake.pool, &a, View::parse(q.view.as_deref()))
         .await
         .map_err(Problem::internal)?;
     Ok(Json(lines.iter().map(SrLine::from).collect()))
@@ -342,12 +373,13 @@ async fn open_sr(
     TokenCustomer(a): TokenCustomer,
     Body(body): Body<NewSrBody>,
 ) -> Result<(StatusCode, Json<SrDetail>), Problem> {
-    let new = check_new_sr(&body.title, &body.severity.to_string(), &body.description)
-        .map_err(|keys| Problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid", keys.join(", ")))?;
-    let number = srs::open(&p.pool, &a, &new, p.now())
+    let new = check_new_sr(&body.title, &body.severity.to_string(), &body.description).map_err(
+        |keys| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", keys.join(", ")),
+    )?;
+    let number = srs::open(&p.intake.pool, &a, &new, p.now())
         .await
         .map_err(Problem::internal)?;
-    let page = srs::page(&p.pool, &a, &number.to_string())
+    let page = srs::page(&p.intake.pool, &a, &number.to_string())
         .await
         .map_err(Problem::internal)?
         .ok_or_else(Problem::not_found)?;
@@ -365,7 +397,7 @@ async fn get_sr(
     TokenCustomer(a): TokenCustomer,
     Path(number): Path<String>,
 ) -> Result<Json<SrDetail>, Problem> {
-    let page = srs::page(&p.pool, &a, &number)
+    let page = srs::page(&p.intake.pool, &a, &number)
         .await
         .map_err(Problem::internal)?
         .ok_or_else(Problem::not_found)?;
@@ -376,17 +408,17 @@ fn changed(change: Change) -> Result<StatusCode, Problem> {
     match change {
         Change::Done => Ok(StatusCode::NO_CONTENT),
         Change::NotFound => Err(Problem::not_found()),
-        Change::Closed => Err(Problem(
+        Change::Closed => Err(Problem::new(
             StatusCode::CONFLICT,
             "conflict",
             "the SR is closed: reopen it first".into(),
         )),
-        Change::NotClosed => Err(Problem(
+        Change::NotClosed => Err(Problem::new(
             StatusCode::CONFLICT,
             "conflict",
             "the SR is not closed".into(),
         )),
-        Change::TooLate { closed_at } => Err(Problem(
+        Change::TooLate { closed_at } => Err(Problem::new(
             StatusCode::CONFLICT,
             "conflict",
             format!(
@@ -413,14 +445,14 @@ async fn add_update(
     let text = super::srs::storable(&body.text);
     let text = text.trim();
     if text.is_empty() || text.chars().count() > super::srs::TEXT_MAX {
-        return Err(Problem(
+        return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
             "text: 1 to 20,000 characters".into(),
         ));
     }
     changed(
-        srs::add_update(&p.pool, &a, &number, text, p.now())
+        srs::add_update(&p.intake.pool, &a, &number, text, p.now())
             .await
             .map_err(Problem::internal)?,
     )
@@ -438,10 +470,206 @@ async fn reopen(
     Path(number): Path<String>,
 ) -> Result<StatusCode, Problem> {
     changed(
-        srs::reopen(&p.pool, &a, &number, p.now())
+        srs::reopen(&p.intake.pool, &a, &number, p.now())
             .await
             .map_err(Problem::internal)?,
     )
+}
+
+/// An upload: one or more files, and the facts as one JSON part.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// A JSON object with the facts of `intake check`'s report (the keys of
+    /// CHECK_REPORT.md: `file_list`, `symptoms`, `detected`, …; the grant
+    /// number defaults to the account's), `title` (a new SR's) and
+    /// `passwords` (archive passwords tried after `infected`; recorded,
+    /// never shown back). What is not such an object counts as no facts.
+    metadata: Option<String>,
+    /// The files, raw or zipped with the password `infected`.
+    #[schema(value_type = Vec<String>, format = Binary, min_items = 1)]
+    file: Vec<Vec<u8>>,
+}
+
+/// One accepted sample.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadedSample {
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+    /// `pe`, `elf`, `script`, `document`, …
+    pub kind: String,
+    /// The verdict already known for this sample (a re-upload).
+    pub verdict: Option<String>,
+}
+
+/// One file not accepted, with what to send instead.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefusedFile {
+    pub path: String,
+    /// The contract's reason code (`screenshot`, `av_log`, …).
+    pub reason: String,
+    pub advice: String,
+}
+
+/// What became of an upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadResult {
+    /// The SR the files went to (a new one, unless the upload named one).
+    pub sr: String,
+    /// `accepted`, `needs_info` or `rejected`.
+    pub outcome: String,
+    pub samples: Vec<UploadedSample>,
+    pub rejected: Vec<RefusedFile>,
+    /// Keys of the facts still missing.
+    pub missing: Vec<String>,
+}
+
+type MultipartBody = Result<Multipart, axum::extract::multipart::MultipartRejection>;
+
+/// Uploads samples to a new SR. `Idempotency-Key` makes a retry find the
+/// first upload instead of making a second.
+#[utoipa::path(post, path = "/api/v1/uploads", tag = "portal",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "the client's id for this upload")),
+    security(("token" = [])),
+    responses((status = 201, body = UploadResult), (status = 400, body = ApiError),
+              (status = 401, body = ApiError), (status = 403, body = ApiError),
+              (status = 413, body = ApiError), (status = 415, body = ApiError),
+              (status = 422, body = ApiError),
+              (status = 429, body = ApiError, headers(("Retry-After" = u64, description = "seconds")))))]
+async fn upload_new(
+    State(p): State<Arc<Portal>>,
+    TokenCustomer(a): TokenCustomer,
+    headers: HeaderMap,
+    body: MultipartBody,
+) -> Result<(StatusCode, Json<UploadResult>), Problem> {
+    take_upload(&p, &a, &headers, None, body).await
+}
+
+/// Uploads samples to an SR of the caller's company.
+#[utoipa::path(post, path = "/api/v1/srs/{number}/files", tag = "portal",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    params(("number" = String, Path, description = "SR-2026-000123"),
+           ("Idempotency-Key" = Option<String>, Header, description = "the client's id for this upload")),
+    security(("token" = [])),
+    responses((status = 201, body = UploadResult), (status = 400, body = ApiError),
+              (status = 401, body = ApiError), (status = 403, body = ApiError),
+              (status = 404, body = ApiError),
+              (status = 413, body = ApiError), (status = 415, body = ApiError),
+              (status = 422, body = ApiError),
+              (status = 429, body = ApiError, headers(("Retry-After" = u64, description = "seconds")))))]
+async fn upload_files(
+    State(p): State<Arc<Portal>>,
+    TokenCustomer(a): TokenCustomer,
+    Path(number): Path<String>,
+    headers: HeaderMap,
+    body: MultipartBody,
+) -> Result<(StatusCode, Json<UploadResult>), Problem> {
+    let line = srs::visible(&p.intake.pool, &a, &number)
+        .await
+        .map_err(Problem::internal)?
+        .ok_or_else(Problem::not_found)?;
+    take_upload(&p, &a, &headers, Some(line.number), body).await
+}
+
+async fn take_upload(
+    p: &Portal,
+    a: &Account,
+    headers: &HeaderMap,
+    sr: Option<crate::sr::SrNumber>,
+    body: MultipartBody,
+) -> Result<(StatusCode, Json<UploadResult>), Problem> {
+    upload::admit(p, a, headers)
+        .await
+        .map_err(|r| refused(p, r))?;
+    let body = body.map_err(|e| {
+        Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send multipart/form-data ({})", e.body_text()),
+        )
+    })?;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 200);
+    let sender = Sender {
+        account: a,
+        sr,
+        csrf_cookie: None,
+        key,
+    };
+    let done = upload::take(p, sender, body)
+        .await
+        .map_err(|r| refused(p, r))?;
+    let (samples, rejected, missing) = upload::views(&done);
+    Ok((
+        StatusCode::CREATED,
+        Json(UploadResult {
+            sr: done.sr.to_string(),
+            outcome: done.report.outcome.as_str().to_owned(),
+            samples: samples
+                .into_iter()
+                .map(|s| UploadedSample {
+                    path: s.path,
+                    sha256: s.sha256,
+                    size: s.size,
+                    kind: s.kind,
+                    verdict: s.verdict,
+                })
+                .collect(),
+            rejected: rejected
+                .into_iter()
+                .map(|r| RefusedFile {
+                    path: r.path,
+                    reason: r.reason,
+                    advice: r.advice,
+                })
+                .collect(),
+            missing,
+        }),
+    ))
+}
+
+/// A refused upload as the API's error.
+fn refused(p: &Portal, r: Refusal) -> Problem {
+    match r {
+        Refusal::TooLarge { max } => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("over the size limit of {max} bytes"),
+        ),
+        Refusal::TooManyFiles { max } => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_files",
+            format!("at most {max} files per upload"),
+        ),
+        Refusal::Quota(over) => Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "quota",
+            format!(
+                "the company's upload quota ({}) is used up until {}",
+                over.limit.as_str(),
+                over.until.to_rfc3339()
+            ),
+        )
+        .retry_after(over.retry_after(p.now())),
+        Refusal::NoFiles => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "send at least one file part".into(),
+        ),
+        Refusal::Malformed(why) => Problem::new(StatusCode::BAD_REQUEST, "malformed", why),
+        Refusal::Csrf | Refusal::NoGrant => Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this account cannot upload".into(),
+        ),
+        Refusal::Failed => Problem::internal("upload failed"),
+    }
 }
 
 #[derive(OpenApi)]
@@ -472,6 +700,13 @@ pub fn router(state: Arc<Portal>) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(get_sr))
         .routes(routes!(add_update))
         .routes(routes!(reopen))
+        .merge(
+            // Uploads stream under their own limits (`portal::upload`).
+            OpenApiRouter::new()
+                .routes(routes!(upload_new))
+                .routes(routes!(upload_files))
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .split_for_parts();
     (router.with_state(state), api)
 }

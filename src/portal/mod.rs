@@ -8,9 +8,13 @@
 //! `http::guard`.
 
 mod api;
+pub mod quota;
 mod srs;
 mod tokens;
+mod upload;
 mod upload_dir;
+mod upload_page;
 pub mod web;
 
+pub use upload::UploadConfig;
 pub use upload_dir::{METADATA_FILE, UploadError, read_upload};

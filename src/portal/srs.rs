@@ -57,7 +57,7 @@ pub(super) async fn list(
     Query(q): Query<PageQuery>,
 ) -> Response {
     let view = View::parse(q.view.as_deref());
-    let srs = match srs::list(&p.pool, &a, view).await {
+    let srs = match srs::list(&p.intake.pool, &a, view).await {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
@@ -179,7 +179,7 @@ pub(super) async fn open(
             return new_form_page(&a, &v, StatusCode::UNPROCESSABLE_ENTITY, &form, errors);
         }
     };
-    match srs::open(&p.pool, &a, &new, p.now()).await {
+    match srs::open(&p.intake.pool, &a, &new, p.now()).await {
         Ok(number) => finish(
             &v,
             Redirect::to(&format!("/portal/srs/{number}")).into_response(),
@@ -196,7 +196,7 @@ async fn show(
     status: StatusCode,
     notice: Option<String>,
 ) -> Response {
-    let sr = match srs::page(&p.pool, a, number).await {
+    let sr = match srs::page(&p.intake.pool, a, number).await {
         Ok(Some(sr)) => sr,
         Ok(None) => return not_found(v),
         Err(e) => return failed(e),
@@ -300,7 +300,7 @@ pub(super) async fn update(
         )
         .await;
     }
-    match srs::add_update(&p.pool, &a, &number, text, p.now()).await {
+    match srs::add_update(&p.intake.pool, &a, &number, text, p.now()).await {
         Ok(change) => after(&p, &a, &v, &number, change, "update_added").await,
         Err(e) => failed(e),
     }
@@ -315,7 +315,7 @@ pub(super) async fn reopen(
     }: Customer,
     CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    match srs::reopen(&p.pool, &a, &number, p.now()).await {
+    match srs::reopen(&p.intake.pool, &a, &number, p.now()).await {
         Ok(change) => after(&p, &a, &v, &number, change, "reopened").await,
         Err(e) => failed(e),
     }

@@ -21,7 +21,7 @@ async fn render(
     secret: Option<String>,
     notice: Option<String>,
 ) -> Response {
-    let tokens = match accounts::tokens(&p.pool, a.id).await {
+    let tokens = match accounts::tokens(&p.intake.pool, a.id).await {
         Ok(t) => t,
         Err(e) => return failed(e),
     };
@@ -81,7 +81,7 @@ pub(super) async fn create(
         )
         .await;
     }
-    match accounts::create_token(&p.pool, account.id, name, p.now()).await {
+    match accounts::create_token(&p.intake.pool, account.id, name, p.now()).await {
         Ok(Some(secret)) => {
             render(
                 &p,
@@ -115,7 +115,7 @@ pub(super) async fn revoke(
     Customer { account, visit }: Customer,
     CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    match accounts::revoke_token(&p.pool, account.id, id, p.now()).await {
+    match accounts::revoke_token(&p.intake.pool, account.id, id, p.now()).await {
         Ok(true) => {
             let notice = page::word(visit.lang, "token_revoked");
             render(&p, &account, &visit, StatusCode::OK, None, Some(notice)).await

@@ -8,22 +8,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use sqlx::PgPool;
 
+use super::upload::UploadConfig;
 use crate::account::password;
 use crate::account::token::Secret;
 use crate::account::{self, Backoff, LinkPurpose, Realm, Refusal, SESSION_LIFETIME, SignUp};
 use crate::answer::{self, AccountMail, AccountMailKind, TemplateError};
-use crate::clock::Clock;
 use crate::http::guard::{self, CheckedForm};
 use crate::http::page;
+use crate::ingest::Intake;
 use crate::sr::Lang;
 use crate::store::accounts::{self, Account, AccountError, LinkUse, SignIn};
 
@@ -33,8 +33,10 @@ pub const SESSION_COOKIE: &str = "intake_portal";
 /// What the portal's handlers share.
 #[derive(Clone)]
 pub struct Portal {
-    pub pool: PgPool,
-    pub clock: Arc<dyn Clock>,
+    /// The ingest path uploads take; its database, blob store and clock
+    /// are the portal's.
+    pub intake: Intake,
+    pub uploads: UploadConfig,
     /// How customers reach the portal (`https://support.example`), for the
     /// links it mails; cookies are `Secure` when it is `https`.
     pub public_url: String,
@@ -50,7 +52,7 @@ impl Portal {
     }
 
     pub(super) fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        self.intake.clock.now()
     }
 
     fn link(&self, path: &str, secret: Option<&Secret>) -> String {
@@ -110,6 +112,18 @@ pub fn router(state: Portal) -> Router {
         .route(
             "/portal/srs/{number}/reopen",
             axum::routing::post(super::srs::reopen),
+        )
+        .route(
+            "/portal/upload",
+            get(super::upload_page::new_page)
+                .post(super::upload_page::new_upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/portal/srs/{number}/files",
+            get(super::upload_page::sr_page)
+                .post(super::upload_page::sr_upload)
+                .layer(DefaultBodyLimit::disable()),
         )
         .route(
             "/portal/tokens",
@@ -189,7 +203,7 @@ pub(super) async fn signed_in(
     headers: &HeaderMap,
 ) -> Result<Option<Account>, AccountError> {
     match guard::cookie(headers, SESSION_COOKIE) {
-        Some(s) => accounts::session(&p.pool, s, Realm::Customer, p.now()).await,
+        Some(s) => accounts::session(&p.intake.pool, s, Realm::Customer, p.now()).await,
         None => Ok(None),
     }
 }
@@ -226,7 +240,7 @@ async fn home(
     }: Customer,
 ) -> Response {
     let grants = match &a.grant_number {
-        Some(g) => match accounts::company_grants(&p.pool, g).await {
+        Some(g) => match accounts::company_grants(&p.intake.pool, g).await {
             Ok(g) => g,
             Err(e) => return failed(e),
         },
@@ -337,7 +351,7 @@ async fn sign_up(
     if let Some(l) = chosen {
         v.lang = l;
     }
-    let grant = match crate::store::grants::find(&p.pool, &form.grant_number).await {
+    let grant = match crate::store::grants::find(&p.intake.pool, &form.grant_number).await {
         Ok(g) => g,
         Err(e) => return failed(e),
     };
@@ -360,8 +374,14 @@ async fn sign_up(
         Err(r) => return r,
     };
     let to = accepted.email.clone();
-    if let Err(e) =
-        accounts::sign_up(&p.pool, &accepted, &hash, p.now(), p.mail(&to, "confirm")).await
+    if let Err(e) = accounts::sign_up(
+        &p.intake.pool,
+        &accepted,
+        &hash,
+        p.now(),
+        p.mail(&to, "confirm"),
+    )
+    .await
     {
         return failed(e);
     }
@@ -408,7 +428,7 @@ async fn link_page(
 ) -> Response {
     let mut v = visit(p, headers, q);
     let token = q.token.clone().unwrap_or_default();
-    let judged = match accounts::peek_link(&p.pool, &token, purpose, p.now()).await {
+    let judged = match accounts::peek_link(&p.intake.pool, &token, purpose, p.now()).await {
         Ok(j) => j,
         Err(e) => return failed(e),
     };
@@ -455,7 +475,8 @@ async fn confirm(
     CheckedForm(form): CheckedForm<LinkForm>,
 ) -> Response {
     let mut v = visit(&p, &headers, &PageQuery::default());
-    let judged = match accounts::confirm(&p.pool, &form.token, &form.password, p.now()).await {
+    let judged = match accounts::confirm(&p.intake.pool, &form.token, &form.password, p.now()).await
+    {
         Ok(j) => j,
         Err(e) => return failed(e),
     };
@@ -523,7 +544,7 @@ async fn sign_in(
     let email = account::normalise_email(&form.email).unwrap_or_default();
     let address = guard::client_address(peer.ip(), &headers, &p.trusted_proxies).to_string();
     let outcome = accounts::sign_in(
-        &p.pool,
+        &p.intake.pool,
         Realm::Customer,
         &email,
         &form.password,
@@ -581,7 +602,7 @@ async fn sign_out(
 ) -> Response {
     let v = visit(&p, &headers, &PageQuery::default());
     if let Some(s) = guard::cookie(&headers, SESSION_COOKIE)
-        && let Err(e) = accounts::sign_out(&p.pool, s).await
+        && let Err(e) = accounts::sign_out(&p.intake.pool, s).await
     {
         return failed(e);
     }
@@ -632,7 +653,7 @@ async fn forgot(
     let v = visit(&p, &headers, &PageQuery::default());
     if let Some(email) = account::normalise_email(&form.email)
         && let Err(e) = accounts::forgot(
-            &p.pool,
+            &p.intake.pool,
             Realm::Customer,
             &email,
             p.now(),
@@ -687,7 +708,7 @@ async fn reset(
         Ok(h) => h,
         Err(r) => return r,
     };
-    let judged = match accounts::reset(&p.pool, &form.token, &hash, p.now()).await {
+    let judged = match accounts::reset(&p.intake.pool, &form.token, &hash, p.now()).await {
         Ok(j) => j,
         Err(e) => return failed(e),
     };

@@ -14,3 +14,4 @@ pub mod queue;
 pub mod record;
 pub mod reputation;
 pub mod srs;
+pub mod uploads;

@@ -194,6 +194,11 @@ async fn find(pool: &PgPool, a: &Account, number: &str) -> Result<Option<(i64, P
     )))
 }
 
+/// The SR `number` if `a` may see it (to add files to it).
+pub async fn visible(pool: &PgPool, a: &Account, number: &str) -> Result<Option<Line>, SrError> {
+    Ok(find(pool, a, number).await?.map(|(_, page)| page.line))
+}
+
 /// A correspondence row: when, which way, who, subject, text, the answer.
 type UpdateRow = (
     DateTime<Utc>,

@@ -80,8 +80,8 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
             unconsumed: Default::default(),
         }),
         intake::portal::web::router(intake::portal::web::Portal {
-            pool: app.intake.pool.clone(),
-            clock: app.intake.clock.clone(),
+            intake: app.intake.clone(),
+            uploads: app.cfg.uploads,
             public_url: app.cfg.public_url.clone(),
             vendor: app.cfg.vendor.clone(),
             backoff: Default::default(),

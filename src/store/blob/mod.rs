@@ -7,6 +7,7 @@
 //! use them from blocking contexts.
 
 pub mod neuter;
+mod spool;
 
 use std::fs;
 use std::io::{self, Write};
@@ -23,6 +24,7 @@ use serde::Deserialize;
 use crate::decide::Keep;
 use crate::digest::Sha256;
 pub use neuter::Keyring;
+pub use spool::Spool;
 
 /// Blob storage.
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +113,33 @@ impl Blobs {
             Blobs::Local(l) => l.get(sha256),
             Blobs::S3(s) => s.get(sha256),
         }
+    }
+
+    /// A new blob to write piece by piece, kept by [`Blobs::keep`].
+    pub fn spool(&self) -> io::Result<Spool> {
+        match self {
+            Blobs::Local(l) => Spool::create(&l.root.join("tmp"), &l.keys),
+            Blobs::S3(s) => {
+                let dir = std::env::temp_dir().join("intake-spool");
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&dir)?;
+                Spool::create(&dir, &s.keys)
+            }
+        }
+    }
+
+    /// Stores a finished spool durably under its digest; returns the digest
+    /// and the size of the original bytes.
+    pub fn keep(&self, spool: Spool) -> io::Result<(Sha256, u64)> {
+        let w = spool.finish()?;
+        let kept = match self {
+            Blobs::Local(l) => l.keep(&w.sha256, &w.path),
+            Blobs::S3(s) => s.keep(&w.sha256, &w.path),
+        };
+        let _ = fs::remove_file(&w.path);
+        kept.map(|()| (w.sha256, w.size))
     }
 
     /// Rewrites every blob stored before neutering in neutered form.
@@ -278,6 +307,20 @@ impl LocalBlobs {
         fs::File::open(dir)?.sync_all()
     }
 
+    /// Moves the flushed file `spooled` into place as blob `sha256`. An
+    /// existing blob of that name is replaced: both hold the same bytes,
+    /// and the new file is known whole.
+    fn keep(&self, sha256: &Sha256, spooled: &Path) -> io::Result<()> {
+        let dest = self.path(sha256);
+        let dir = dest.parent().unwrap_or(&self.root);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        fs::rename(spooled, &dest)?;
+        fs::File::open(dir)?.sync_all()
+    }
+
     /// The original bytes of blob `sha256`.
     pub fn get(&self, sha256: &Sha256) -> io::Result<Vec<u8>> {
         self.keys
@@ -359,6 +402,32 @@ impl S3Blobs {
             .map_err(io::Error::other)
     }
 
+    /// Uploads the spooled (already neutered) file in parts, never whole
+    /// in memory.
+    fn keep(&self, sha256: &Sha256, spooled: &Path) -> io::Result<()> {
+        use std::io::Read;
+        let key = Self::key(sha256);
+        let mut file = fs::File::open(spooled)?;
+        self.runtime.block_on(async {
+            let upload = self
+                .store
+                .put_multipart(&key)
+                .await
+                .map_err(io::Error::other)?;
+            let mut w = object_store::WriteMultipart::new(upload);
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                w.wait_for_capacity(4).await.map_err(io::Error::other)?;
+                w.write(&buf[..n]);
+            }
+            w.finish().await.map(|_| ()).map_err(io::Error::other)
+        })
+    }
+
     fn get(&self, sha256: &Sha256) -> io::Result<Vec<u8>> {
         let key = Self::key(sha256);
         let stored = self
@@ -424,6 +493,48 @@ mod tests {
             .mode()
             & 0o777;
         assert_eq!(parent, 0o700);
+        assert_eq!(
+            fs::read_dir(dir.path().join("tmp")).expect("tmp").count(),
+            0
+        );
+    }
+
+    /// A blob written piece by piece lands under its digest, neutered,
+    /// private, and leaves nothing in the spool; one dropped unfinished
+    /// leaves nothing at all.
+    #[test]
+    fn spooled_blobs_are_kept_under_their_digest() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let blobs = Blobs::Local(LocalBlobs::open(dir.path()).expect("open"));
+        let pieces: [&[u8]; 3] = [b"MZ\x90\x00", &[7u8; 700_000], b"echo harmless\n"];
+        let whole: Vec<u8> = pieces.concat();
+        let mut spool = blobs.spool().expect("spool");
+        for p in pieces {
+            spool.write(p).expect("write");
+        }
+        let (sha, size) = blobs.keep(spool).expect("keep");
+        assert_eq!((sha, size), (Sha256::of(&whole), whole.len() as u64));
+        assert_eq!(blobs.get(&sha).expect("get"), whole);
+        let Blobs::Local(local) = &blobs else {
+            unreachable!("local")
+        };
+        let stored = fs::read(local.path(&sha)).expect("stored");
+        assert!(neuter::is_neutered(&stored));
+        assert!(!stored.windows(4).any(|w| w == b"MZ\x90\x00"));
+        let mode = fs::metadata(local.path(&sha))
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        // The same bytes again: still one good blob.
+        let mut again = blobs.spool().expect("spool");
+        again.write(&whole).expect("write");
+        assert_eq!(blobs.keep(again).expect("keep").0, sha);
+        assert_eq!(blobs.get(&sha).expect("get"), whole);
+        let mut dropped = blobs.spool().expect("spool");
+        dropped.write(b"half").expect("write");
+        drop(dropped);
         assert_eq!(
             fs::read_dir(dir.path().join("tmp")).expect("tmp").count(),
             0

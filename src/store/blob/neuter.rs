@@ -104,18 +104,30 @@ impl Keyring {
 
     /// The stored form of `plain`, whose digest is `sha256`.
     pub fn encode(&self, sha256: &Sha256, plain: &[u8]) -> Vec<u8> {
-        let nonce: [u8; 12] = nonce_of(sha256);
-        let id = self.write.id.as_bytes();
-        let mut out = Vec::with_capacity(MAGIC.len() + 1 + id.len() + 12 + plain.len());
-        out.extend_from_slice(MAGIC);
-        out.push(id.len() as u8);
-        out.extend_from_slice(id);
-        out.extend_from_slice(&nonce);
+        let nonce = nonce_of(sha256);
+        let (mut out, mut c) = self.start(nonce);
         let body = out.len();
+        out.reserve(plain.len());
         out.extend_from_slice(plain);
-        let mut c = ChaCha20::new(&self.write.bytes.into(), &nonce.into());
         c.apply_keystream(&mut out[body..]);
         out
+    }
+
+    /// The header of a blob written with `nonce`, and the cipher for its
+    /// body. A blob written as it streams in (an upload, whose digest is
+    /// known only at its end) takes a random nonce; [`Keyring::decode`]
+    /// reads whichever the header names.
+    pub fn start(&self, nonce: [u8; 12]) -> (Vec<u8>, ChaCha20) {
+        let id = self.write.id.as_bytes();
+        let mut header = Vec::with_capacity(MAGIC.len() + 1 + id.len() + 12);
+        header.extend_from_slice(MAGIC);
+        header.push(id.len() as u8);
+        header.extend_from_slice(id);
+        header.extend_from_slice(&nonce);
+        (
+            header,
+            ChaCha20::new(&self.write.bytes.into(), &nonce.into()),
+        )
     }
 
     /// The original bytes of a stored blob; a file without the header is

@@ -39,8 +39,11 @@ pub struct Recording<'a> {
     /// Whether a mail that names an SR proves it comes from the customer
     /// (`None` for channels whose sender is signed in).
     pub reply_proof: Option<&'a ReplyProof>,
-    /// The message's subject, kept with the SR's correspondence.
+    /// The message's subject (or the upload's title), kept with the SR's
+    /// correspondence; a new SR opened on the portal takes it as its title.
     pub subject: Option<&'a str>,
+    /// The signed-in account that sent the input (portal uploads).
+    pub account: Option<i64>,
     /// Whom to answer; `None` for channels without mail answers and for
     /// messages that must not be answered.
     pub answer_to: Option<&'a Correspondent>,

@@ -120,9 +120,9 @@ pub struct Rows<'a> {
     pub job_priority: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer: Option<Answer>,
-    /// The message as it came in, kept with the SR's correspondence.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mail_in: Option<MailIn<'a>>,
+    /// The input as it came in (mail or upload), kept with the SR's
+    /// correspondence.
+    pub input: InputIn<'a>,
     /// An event on another SR (the one an unproven reply named).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub elsewhere: Option<Elsewhere>,
@@ -148,6 +148,13 @@ pub enum SrWrite<'a> {
         next_update_due: Option<DateTime<Utc>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         correspondent: Option<&'a Correspondent>,
+        channel: Channel,
+        /// The title a portal customer gave the SR.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        title: Option<&'a str>,
+        /// The portal account that opened it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        opened_by: Option<i64>,
     },
     /// A proven reply: the SR moves (reopened when closed), and answers go
     /// to the latest correspondent.
@@ -213,10 +220,12 @@ impl EventRow {
 }
 
 #[derive(Debug, Serialize)]
-pub struct MailIn<'a> {
+pub struct InputIn<'a> {
     pub sender: Option<&'a str>,
     pub subject: Option<&'a str>,
     pub message_id: Option<&'a str>,
+    /// The portal account that sent it.
+    pub account: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -341,6 +350,9 @@ pub fn plan<'a>(r: &Recording<'a>, known: Known) -> Result<Planned<'a>, PlanErro
                 escalation_due,
                 next_update_due,
                 correspondent: r.answer_to,
+                channel: report.channel,
+                title: r.subject.filter(|_| report.channel == Channel::Portal),
+                opened_by: r.account,
             };
             (write, number, severity)
         }
@@ -427,11 +439,12 @@ pub fn plan<'a>(r: &Recording<'a>, known: Known) -> Result<Planned<'a>, PlanErro
         }
         None => None,
     };
-    let mail_in = (report.channel == Channel::Email).then_some(MailIn {
+    let input = InputIn {
         sender,
         subject: r.subject,
         message_id: report.message_id.as_deref(),
-    });
+        account: r.account,
+    };
 
     let recorded = Recorded {
         submission_id,
@@ -492,7 +505,7 @@ pub fn plan<'a>(r: &Recording<'a>, known: Known) -> Result<Planned<'a>, PlanErro
         jobs,
         job_priority: severity.priority(),
         answer,
-        mail_in,
+        input,
         elsewhere,
         recorded,
     })))

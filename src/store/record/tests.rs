@@ -117,6 +117,7 @@ impl Case {
             sr_reference: self.reference.clone(),
             reply_proof: self.proof.as_ref(),
             subject: Some("Re: [SR-2026-000001]"),
+            account: None,
             answer_to: Some(&self.to),
             sender_auth: &self.auth,
             vendor: "Vendor",
@@ -220,7 +221,7 @@ fn a_complete_submission_opens_a_verified_sr_and_queues_each_sample_once() {
         rows.answer.as_ref().map(|a| a.kind),
         Some(AnswerKind::Accepted)
     );
-    assert!(rows.mail_in.is_some());
+    assert_eq!(rows.input.sender, Some(SENDER));
     assert!(rows.recorded.sr_is_new && rows.recorded.answered);
     assert_eq!(rows.recorded.jobs, 1);
 }

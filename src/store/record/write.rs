@@ -27,11 +27,12 @@ pub(super) async fn write<'e>(
          sr_new AS (
              INSERT INTO service_requests (sr_number, grant_number, customer_email, severity,
                                            status, tier, opened_at, escalation_due,
-                                           next_update_due, correspondent)
+                                           next_update_due, correspondent, channel, title,
+                                           opened_by)
              SELECT n->>'number', n->>'grant_number', n->>'customer_email',
                     (n->>'severity')::smallint, n->>'status', n->>'tier', p.at,
                     (n->>'escalation_due')::timestamptz, (n->>'next_update_due')::timestamptz,
-                    n->'correspondent'
+                    n->'correspondent', n->>'channel', n->>'title', (n->>'opened_by')::bigint
              FROM p, LATERAL (SELECT p.j->'sr'->'new' AS n) x
              WHERE n IS NOT NULL
              RETURNING id),
@@ -91,11 +92,10 @@ pub(super) async fn write<'e>(
              RETURNING id, payload),
          cor_in AS (
              INSERT INTO correspondence (sr_id, submission_id, direction, at, inbound_id,
-                                         sender, subject, message_id)
+                                         sender, subject, message_id, account_id)
              SELECT (SELECT id FROM sr), p.sub, 'in', p.at, p.inbound, m->>'sender',
-                    m->>'subject', m->>'message_id'
-             FROM p, LATERAL (SELECT p.j->'mail_in' AS m) x
-             WHERE m IS NOT NULL),
+                    m->>'subject', m->>'message_id', (m->>'account')::bigint
+             FROM p, LATERAL (SELECT p.j->'input' AS m) x),
          cor_out AS (
              INSERT INTO correspondence (sr_id, submission_id, direction, at, answer, outbox_id)
              SELECT (SELECT id FROM sr), p.sub, 'out', p.at, ans.payload, ans.id
