@@ -187,6 +187,13 @@ async fn start(backoff: Backoff) -> Portal0 {
 }
 
 async fn start_with(backoff: Backoff, uploads: UploadConfig) -> Portal0 {
+    start_at(backoff, uploads, None).await
+}
+
+/// The portal with its public URL `public` (default: an `https` one, so
+/// cookies are `Secure`; a browser keeps those only over TLS or localhost
+/// names, so browser tests name the listener itself).
+async fn start_at(backoff: Backoff, uploads: UploadConfig, public: Option<&str>) -> Portal0 {
     let env = Env::new().await;
     sqlx::query(
         "INSERT INTO grants (grant_number, company, email_domains, support_level, expires_on)
@@ -197,21 +204,26 @@ async fn start_with(backoff: Backoff, uploads: UploadConfig) -> Portal0 {
     .await
     .expect("grants");
     let clock = ManualClock::at(t0());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", l.local_addr().expect("addr"));
+    let public_url = match public {
+        Some("listener") => base.replace("127.0.0.1", "localhost"),
+        Some(u) => u.to_owned(),
+        None => "https://support.example".to_owned(),
+    };
     let app = intake::http::site([router(Portal {
         intake: intake::ingest::Intake {
             clock: clock.clone(),
             ..env.intake.clone()
         },
         uploads,
-        public_url: "https://support.example".into(),
+        public_url,
         vendor: "McAfee".into(),
         backoff,
         trusted_proxies: Vec::new(),
     })]);
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", l.local_addr().expect("addr"));
     tokio::spawn(
         axum::serve(
             l,
@@ -238,15 +250,11 @@ async fn mails(env: &Env, to: &str) -> Vec<(String, String)> {
 async fn mailed_link(env: &Env, to: &str) -> String {
     let all = mails(env, to).await;
     let body = all.last().map(|m| m.1.clone()).unwrap_or_default();
-    let start = body
-        .find("https://support.example")
-        .expect("a link in the mail");
-    let link: String = body[start..]
+    let start = body.find("/portal/").expect("a link in the mail");
+    body[start..]
         .chars()
         .take_while(|c| !c.is_whitespace())
-        .collect();
-    link.trim_start_matches("https://support.example")
-        .to_owned()
+        .collect()
 }
 
 #[tokio::test]
@@ -386,7 +394,7 @@ async fn csrf_and_security_headers() {
     );
     assert_eq!(
         h.get("referrer-policy").map(|v| v.as_bytes()),
-        Some(&b"no-referrer"[..])
+        Some(&b"same-origin"[..])
     );
     assert!(b.set.iter().any(|c| c.starts_with("intake_csrf=")
         && c.contains("SameSite=Strict")
@@ -1584,5 +1592,77 @@ async fn the_quota_answers_429_until_its_window_moves_and_reuploads_do_not_count
     )
     .await;
     assert_eq!(s, StatusCode::CREATED);
+    p.env.cleanup().await;
+}
+
+/// Sign-up, sign-in, a new SR, an upload and the SR pages in headless
+/// Chromium, in English and in Chinese: each page's screenshot is taken
+/// with its expected words on it (saved under the target folder to look
+/// at), and a file named like an HTML element is shown as text with no
+/// dialog opening.
+#[tokio::test]
+async fn the_pages_in_headless_chromium_in_english_and_chinese() {
+    let p = start_at(
+        Backoff::default(),
+        UploadConfig::default(),
+        Some("listener"),
+    )
+    .await;
+    let chromium = harness::tools::chromium().to_owned();
+    assert!(chromium.exists());
+    let python = harness::tools::python().to_owned();
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    let script = harness::root().join("tests/tools/browser_portal.py");
+    let sample = harness::root().join("samples/portal/01-accepted/dropper.exe");
+    for (lang, email) in [("en", "bob@acme.example"), ("zh", "chen@acme.example")] {
+        let accept = if lang == "zh" { "zh-CN" } else { "en" };
+        let mut b = Browser::new(&p.base, accept);
+        confirmed(&p, &mut b, email).await;
+        let (python, script, base, shots, sample) = (
+            python.clone(),
+            script.clone(),
+            p.base.clone(),
+            shots.clone(),
+            sample.clone(),
+        );
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(python)
+                .arg(script)
+                .args([&base, email, GOOD, lang])
+                .arg(shots)
+                .arg(sample)
+                .output()
+        })
+        .await
+        .expect("join")
+        .expect("the browser script runs");
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{lang}: {said}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let result: serde_json::Value = serde_json::from_str(said.trim()).expect("json");
+        let taken = result["screenshots"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(taken.len(), 5, "{said}");
+        for shot in taken {
+            let path = shot.as_str().unwrap_or_default();
+            let png = std::fs::read(path).expect("screenshot");
+            assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "{path}");
+        }
+        // The upload joined the SR the browser opened.
+        let files: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM submission_samples ss JOIN submissions s ON s.id = ss.submission_id
+             JOIN service_requests sr ON sr.id = s.sr_id WHERE sr.sr_number = $1",
+        )
+        .bind(result["sr"].as_str().unwrap_or_default())
+        .fetch_one(&p.env.pool)
+        .await
+        .expect("files");
+        assert_eq!(files, 1, "{lang}");
+    }
     p.env.cleanup().await;
 }

@@ -1,5 +1,5 @@
-//! The outside tools the tests drive — Python with `aiosmtpd` and
-//! `schemathesis`, and
+//! The outside tools the tests drive — Python with `aiosmtpd`,
+//! `schemathesis` and `playwright`, Debian's Chromium with a CJK font, and
 //! `swaks` — found or provisioned on first use, so `cargo test --workspace`
 //! passes on a fresh machine by itself. Python packages go into a virtual
 //! environment under the target folder (never into the system Python);
@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 /// The Python packages the test tools import.
-const PYTHON_PACKAGES: &[&str] = &["aiosmtpd", "schemathesis"];
+const PYTHON_PACKAGES: &[&str] = &["aiosmtpd", "schemathesis", "playwright"];
 
 /// A Python interpreter that imports [`PYTHON_PACKAGES`].
 pub fn python() -> &'static Path {
@@ -58,6 +58,22 @@ pub fn swaks() -> &'static Path {
         debian(
             ready,
             &["swaks", "libio-socket-ssl-perl", "libnet-ssleay-perl"],
+        )
+    })
+}
+
+/// Debian's headless Chromium (Playwright drives it; its own browser
+/// download cannot reach the network), with a font for Chinese pages —
+/// without one, Chinese screenshots show empty boxes.
+pub fn chromium() -> &'static Path {
+    static CHROMIUM: OnceLock<PathBuf> = OnceLock::new();
+    CHROMIUM.get_or_init(|| {
+        debian(
+            || {
+                on_path("chromium")
+                    .filter(|_| Path::new("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc").exists())
+            },
+            &["chromium", "fonts-wqy-zenhei"],
         )
     })
 }
