@@ -35,6 +35,10 @@ pub struct Config {
     /// How customers reach the portal, for the links it mails; cookies are
     /// `Secure` when it is `https://` (put a TLS proxy in front).
     pub public_url: String,
+    /// A certificate chain and key (PEM) to serve HTTPS on `listen`
+    /// directly; without them, put a TLS proxy in front.
+    pub http_tls_cert: Option<PathBuf>,
+    pub http_tls_key: Option<PathBuf>,
     /// Reverse proxies (TLS terminators) whose `X-Forwarded-For` names the
     /// client; without them every customer would share the proxy's address
     /// for the sign-in back-off.
@@ -85,6 +89,8 @@ impl Default for Config {
             listen: "127.0.0.1:8080".to_owned(),
             vendor: "McAfee".to_owned(),
             public_url: "http://127.0.0.1:8080".to_owned(),
+            http_tls_cert: None,
+            http_tls_key: None,
             trusted_proxies: Vec::new(),
             blobs: BlobConfig::Local {
                 dir: PathBuf::from("var/blobs"),
@@ -188,6 +194,12 @@ impl Config {
         }
         if let Some(v) = get("INTAKE_PUBLIC_URL") {
             self.public_url = v;
+        }
+        if let Some(v) = get("INTAKE_HTTP_TLS_CERT") {
+            self.http_tls_cert = Some(v.into());
+        }
+        if let Some(v) = get("INTAKE_HTTP_TLS_KEY") {
+            self.http_tls_key = Some(v.into());
         }
         if let Some(v) = get("INTAKE_TRUSTED_PROXIES") {
             self.trusted_proxies = v

@@ -20,6 +20,7 @@ pub mod portal;
 pub mod smtp;
 pub mod sr;
 pub mod store;
+pub mod tls;
 pub mod triage;
 
 #[cfg(test)]

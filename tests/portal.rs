@@ -187,13 +187,18 @@ async fn start(backoff: Backoff) -> Portal0 {
 }
 
 async fn start_with(backoff: Backoff, uploads: UploadConfig) -> Portal0 {
-    start_at(backoff, uploads, None).await
+    start_at(backoff, uploads, None, None).await
 }
 
 /// The portal with its public URL `public` (default: an `https` one, so
 /// cookies are `Secure`; a browser keeps those only over TLS or localhost
 /// names, so browser tests name the listener itself).
-async fn start_at(backoff: Backoff, uploads: UploadConfig, public: Option<&str>) -> Portal0 {
+async fn start_at(
+    backoff: Backoff,
+    uploads: UploadConfig,
+    public: Option<&str>,
+    tls: Option<Arc<intake::tls::Certificates>>,
+) -> Portal0 {
     let env = Env::new().await;
     sqlx::query(
         "INSERT INTO grants (grant_number, company, email_domains, support_level, expires_on)
@@ -207,7 +212,8 @@ async fn start_at(backoff: Backoff, uploads: UploadConfig, public: Option<&str>)
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let base = format!("http://{}", l.local_addr().expect("addr"));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = format!("{scheme}://{}", l.local_addr().expect("addr"));
     let public_url = match public {
         Some("listener") => base.replace("127.0.0.1", "localhost"),
         Some(u) => u.to_owned(),
@@ -224,13 +230,19 @@ async fn start_at(backoff: Backoff, uploads: UploadConfig, public: Option<&str>)
         backoff,
         trusted_proxies: Vec::new(),
     })]);
-    tokio::spawn(
-        axum::serve(
-            l,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .into_future(),
-    );
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    match tls {
+        Some(certs) => {
+            use axum::serve::ListenerExt;
+            let l = intake::http::tls::TlsListener::new(l, certs)
+                .expect("tls")
+                .tap_io(|_| {});
+            tokio::spawn(axum::serve(l, service).into_future());
+        }
+        None => {
+            tokio::spawn(axum::serve(l, service).into_future());
+        }
+    }
     Portal0 { env, clock, base }
 }
 
@@ -1606,6 +1618,7 @@ async fn the_pages_in_headless_chromium_in_english_and_chinese() {
         Backoff::default(),
         UploadConfig::default(),
         Some("listener"),
+        None,
     )
     .await;
     let chromium = harness::tools::chromium().to_owned();
@@ -1665,4 +1678,90 @@ async fn the_pages_in_headless_chromium_in_english_and_chinese() {
         assert_eq!(files, 1, "{lang}");
     }
     p.env.cleanup().await;
+}
+
+/// Served over HTTPS directly (rustls): pages answer, cookies are
+/// `Secure`, plain HTTP gets no page, and a client that never finishes
+/// its handshake holds up no one else.
+#[tokio::test]
+async fn https_served_directly_with_secure_cookies() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let out = std::process::Command::new(harness::tools::openssl())
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(out.status.success());
+    let certs = intake::tls::Certificates::open(&cert, &key).expect("certificate");
+    let p = start_at(
+        Backoff::default(),
+        UploadConfig::default(),
+        Some("https://localhost"),
+        Some(certs),
+    )
+    .await;
+    // A silent client first: it never sends a ClientHello.
+    let addr = p.base.trim_start_matches("https://").to_owned();
+    let _silent = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let curl = harness::tools::curl().to_owned();
+    let url = format!("{}/portal/sign-in", p.base);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(curl)
+            .args([
+                "-sS",
+                "-k",
+                "-D",
+                "-",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "20",
+            ])
+            .arg(url)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("curl");
+    let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(
+        head.starts_with("http/1.1 200"),
+        "{head}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        head.lines()
+            .any(|l| l.starts_with("set-cookie: intake_csrf=") && l.contains("; secure")),
+        "{head}"
+    );
+    // Plain HTTP on the TLS port gets no page.
+    let plain = raw_request_or_nothing(&addr).await;
+    assert!(!plain.contains("200 OK"), "{plain}");
+    p.env.cleanup().await;
+}
+
+/// What a plain HTTP request to `addr` gets back, if anything.
+async fn raw_request_or_nothing(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let _ = s
+        .write_all(b"GET /portal/sign-in HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(15), s.read_to_end(&mut got)).await;
+    String::from_utf8_lossy(&got).into_owned()
 }

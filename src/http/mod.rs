@@ -11,6 +11,7 @@
 
 pub mod guard;
 pub mod page;
+pub mod tls;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

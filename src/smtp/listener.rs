@@ -20,10 +20,10 @@ use tracing::Instrument;
 
 use super::data::DataReader;
 use super::session::{DataEnd, Reply, Session, SessionPolicy, Step};
-use super::tls::Certificates;
 use super::{SmtpConfig, command};
 use crate::ingest::Intake;
 use crate::metrics::label;
+use crate::tls::Certificates;
 
 /// Longest command line (RFC 5321 says 512; extensions make it longer).
 const MAX_COMMAND: usize = 2048;

@@ -14,7 +14,6 @@ pub mod listener;
 pub mod session;
 #[cfg(test)]
 mod tests;
-pub mod tls;
 
 use serde::Deserialize;
 

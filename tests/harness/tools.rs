@@ -78,6 +78,12 @@ pub fn chromium() -> &'static Path {
     })
 }
 
+/// The `curl` command (HTTPS requests).
+pub fn curl() -> &'static Path {
+    static CURL: OnceLock<PathBuf> = OnceLock::new();
+    CURL.get_or_init(|| debian(|| on_path("curl"), &["curl"]))
+}
+
 /// The `openssl` command (certificates for the TLS tests).
 pub fn openssl() -> &'static Path {
     static OPENSSL: OnceLock<PathBuf> = OnceLock::new();

@@ -39,7 +39,7 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
     let mut mail = Vec::new();
     let tls = match (&app.cfg.smtp.tls_cert, &app.cfg.smtp.tls_key) {
         (Some(cert), Some(key)) => {
-            Some(smtp::tls::Certificates::open(cert, key).context("the STARTTLS certificate")?)
+            Some(intake::tls::Certificates::open(cert, key).context("the STARTTLS certificate")?)
         }
         (None, None) => None,
         _ => anyhow::bail!("set both [smtp] tls_cert and tls_key (or neither)"),
@@ -66,6 +66,18 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
     }
     let retention = chrono::Duration::days(i64::from(app.cfg.outbox_retention_days));
     tokio::spawn(repair(app.intake.clone(), retention, stop.clone()));
+    let https = match (&app.cfg.http_tls_cert, &app.cfg.http_tls_key) {
+        (Some(cert), Some(key)) => {
+            // Cookies are `Secure` by the public URL's scheme.
+            anyhow::ensure!(
+                app.cfg.public_url.starts_with("https://"),
+                "HTTPS is configured: set public_url to the https:// address customers use"
+            );
+            Some(intake::tls::Certificates::open(cert, key).context("the HTTPS certificate")?)
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("set both http_tls_cert and http_tls_key (or neither)"),
+    };
     let listener = tokio::net::TcpListener::bind(&app.cfg.listen)
         .await
         .with_context(|| format!("listening on {}", app.cfg.listen))?;
@@ -94,15 +106,28 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     let mut http_stop = stop.clone();
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let stopped = async move {
         let _ = http_stop.wait_for(|s| *s).await;
-    })
-    .await
-    .context("HTTP server")?;
+    };
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    match https {
+        // `tap_io` gives the TLS listener the client's address as its
+        // connect info, as for plain TCP.
+        Some(certs) => {
+            use axum::serve::ListenerExt;
+            let tls = http::tls::TlsListener::new(listener, certs)
+                .context("starting HTTPS")?
+                .tap_io(|_| {});
+            axum::serve(tls, service)
+                .with_graceful_shutdown(stopped)
+                .await
+                .context("HTTPS server")?
+        }
+        None => axum::serve(listener, service)
+            .with_graceful_shutdown(stopped)
+            .await
+            .context("HTTP server")?,
+    }
     for m in mail {
         let _ = m.await;
     }

@@ -1,7 +1,7 @@
-//! STARTTLS for the SMTP listener (RFC 3207): the certificate and key come
-//! from PEM files named in the configuration and are read again whenever
-//! either file changes, so a renewed certificate is served without a
-//! restart. STARTTLS is announced only when both files are configured.
+//! Certificates for the listeners — STARTTLS on SMTP (RFC 3207) and HTTPS
+//! on the portal: the certificate and key come from PEM files named in the
+//! configuration and are read again whenever either file changes, so a
+//! renewed certificate is served without a restart.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,7 +28,7 @@ pub enum TlsError {
 }
 
 /// The certificate files and the acceptor built from them, rebuilt when the
-/// files change.
+/// files change. Every listener that speaks TLS holds one.
 #[derive(Debug)]
 pub struct Certificates {
     cert: PathBuf,
@@ -51,7 +51,7 @@ impl std::fmt::Debug for Loaded {
 
 impl Certificates {
     /// Loads `cert` (a PEM chain) and `key` (a PEM private key) once, so a
-    /// bad file is an error at start-up, not at the first STARTTLS.
+    /// bad file is an error at start-up, not at the first handshake.
     pub fn open(cert: &Path, key: &Path) -> Result<Arc<Certificates>, TlsError> {
         let c = Certificates {
             cert: cert.to_owned(),
@@ -86,7 +86,7 @@ impl Certificates {
             }
             Err(e) => match loaded.as_ref() {
                 Some(l) => {
-                    tracing::warn!(error = %e, "smtp: new certificate unusable; serving the previous one");
+                    tracing::warn!(error = %e, cert = %self.cert.display(), "new certificate unusable; serving the previous one");
                     Ok(l.acceptor.clone())
                 }
                 None => Err(e),
