@@ -11,3 +11,7 @@ CREATE TABLE portal_uploads (
     submission_id UUID REFERENCES submissions (id)
 );
 CREATE INDEX portal_uploads_grant ON portal_uploads (grant_number, at) WHERE counted;
+
+-- Which archives the customer's own passwords opened (path, and the
+-- password's place in their list): for staff, never shown back.
+ALTER TABLE submissions ADD COLUMN opened_with JSONB NOT NULL DEFAULT '[]';

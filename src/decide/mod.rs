@@ -18,6 +18,7 @@ pub mod threads;
 pub mod unpack;
 
 use std::borrow::Cow;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
@@ -25,7 +26,7 @@ use rayon::prelude::*;
 use crate::digest::Sha256;
 use classify::{Identity, Kind};
 use metadata::{Labels, Metadata};
-use report::{Channel, Outcome, RejectReason, RejectedEntry, Report, SampleEntry};
+use report::{Channel, Opened, Outcome, RejectReason, RejectedEntry, Report, SampleEntry};
 use unpack::{Entry, Limits, Probe, Wrapper, safe_name};
 
 /// Everything the decision depends on besides the input.
@@ -107,12 +108,15 @@ pub struct KeepError {
 /// Decides `input`. Fails only when `keep` fails.
 pub fn decide(input: &Input<'_>, policy: &Policy, keep: &dyn Keep) -> Result<Report, KeepError> {
     let mut passwords: Vec<&[u8]> = vec![unpack::PASSWORD];
-    for p in &input.passwords {
+    // Where each candidate stands in the customer's list (none for infected).
+    let mut given = vec![None];
+    for (i, p) in input.passwords.iter().enumerate() {
         if passwords.len() >= MAX_PASSWORDS {
             break;
         }
         if !p.is_empty() && !passwords.contains(&p.as_bytes()) {
             passwords.push(p.as_bytes());
+            given.push(Some(i));
         }
     }
     let walk = Walk {
@@ -121,6 +125,8 @@ pub fn decide(input: &Input<'_>, policy: &Policy, keep: &dyn Keep) -> Result<Rep
         email: input.channel == Channel::Email,
         unpacked: AtomicU64::new(0),
         passwords,
+        given,
+        opened: Mutex::new(Vec::new()),
     };
     let mut leaves = Vec::new();
     let mut names = Unique::default();
@@ -186,6 +192,10 @@ pub fn decide(input: &Input<'_>, policy: &Policy, keep: &dyn Keep) -> Result<Rep
         metadata,
         samples,
         rejected,
+        opened_with: walk
+            .opened
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
     })
 }
 
@@ -279,6 +289,10 @@ struct Walk<'p> {
     unpacked: AtomicU64,
     /// `infected`, then the customer's.
     passwords: Vec<&'p [u8]>,
+    /// For each of `passwords`, its place in the customer's list.
+    given: Vec<Option<usize>>,
+    /// Archives the customer's passwords opened.
+    opened: Mutex<Vec<Opened>>,
 }
 
 impl Walk<'_> {
@@ -422,7 +436,20 @@ impl Walk<'_> {
                     }
                     None => return Ok(Err(Refusal::WrongPassword(d))),
                 },
-                done => return Ok(done),
+                done => {
+                    if done.is_ok()
+                        && let Some(Some(password)) = self.given.get(w.password_index())
+                    {
+                        self.opened
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(Opened {
+                                path: path.to_owned(),
+                                password: *password,
+                            });
+                    }
+                    return Ok(done);
+                }
             }
         }
     }

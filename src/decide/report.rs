@@ -88,6 +88,18 @@ pub struct Report {
     pub metadata: Metadata,
     pub samples: Vec<SampleEntry>,
     pub rejected: Vec<RejectedEntry>,
+    /// Archives a password the customer gave opened. Kept with the
+    /// submission for staff; never in the report, never shown back.
+    #[serde(skip)]
+    pub opened_with: Vec<Opened>,
+}
+
+/// An archive one of the customer's own passwords opened: its path and
+/// which password (0 for the first they gave).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Opened {
+    pub path: String,
+    pub password: usize,
 }
 
 impl Report {

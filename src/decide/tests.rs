@@ -395,6 +395,20 @@ fn chinese_password_line_and_portal_passwords() {
     let r = decide(&input, &Policy::default(), &Discard).expect("discard");
     assert_eq!(r.samples.len(), 1);
     assert_eq!(r.samples[0].warnings, [GIVEN_PASSWORD_WARNING]);
+    // Which of the customer's passwords opened it is kept aside, by its
+    // place in their list, and stays out of the report.
+    assert_eq!(
+        r.opened_with,
+        [crate::decide::report::Opened {
+            path: "m.zip".into(),
+            password: 1
+        }]
+    );
+    assert!(
+        !serde_json::to_string(&r)
+            .unwrap_or_default()
+            .contains("opened_with")
+    );
 }
 
 fn paths(r: &Report) -> Vec<&str> {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::answer::{self, Answer, Correspondent, FileLine, Notice, TemplateError};
 use crate::decide::classify::Kind;
 use crate::decide::metadata::{Field, Metadata};
-use crate::decide::report::{Channel, Outcome, Report};
+use crate::decide::report::{Channel, Opened, Outcome, Report};
 use crate::digest::Sha256;
 use crate::mail::ReplyProof;
 use crate::sr::{self, Event, Grant, SenderAuth, Severity, SrNumber, Status, Tier, Verification};
@@ -177,6 +177,8 @@ pub struct SubmissionRow<'a> {
     pub metadata: Metadata,
     pub report: &'a Report,
     pub sender_auth: &'a SenderAuth,
+    /// Archives the customer's own passwords opened.
+    pub opened_with: &'a [Opened],
     /// The earlier needs_info submission this one completes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completes: Option<Uuid>,
@@ -499,6 +501,7 @@ pub fn plan<'a>(r: &Recording<'a>, known: Known) -> Result<Planned<'a>, PlanErro
             metadata: facts.meta,
             report,
             sender_auth: r.sender_auth,
+            opened_with: &report.opened_with,
             completes: facts.completes,
         },
         events,

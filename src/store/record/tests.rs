@@ -69,6 +69,7 @@ fn report(samples: Vec<SampleEntry>, metadata: Metadata) -> Report {
         metadata,
         samples,
         rejected: vec![],
+        opened_with: vec![],
     }
 }
 

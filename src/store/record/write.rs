@@ -49,12 +49,12 @@ pub(super) async fn write<'e>(
          sub AS (
              INSERT INTO submissions (id, inbound_id, sr_id, sender, outcome, verification,
                                       missing_fields, metadata, report, sender_auth, jobs,
-                                      created_at)
+                                      created_at, opened_with)
              SELECT p.sub, p.inbound, (SELECT id FROM sr), s->>'sender', s->>'outcome',
                     s->'verification',
                     ARRAY(SELECT jsonb_array_elements_text(s->'missing_fields')),
                     s->'metadata', s->'report', s->'sender_auth',
-                    jsonb_array_length(p.j->'jobs'), p.at
+                    jsonb_array_length(p.j->'jobs'), p.at, s->'opened_with'
              FROM p, LATERAL (SELECT p.j->'submission' AS s) x),
          smp AS (
              INSERT INTO samples (sha256, size, kind, first_seen, last_seen)
