@@ -438,20 +438,35 @@ impl Intake {
     /// Takes one portal upload, whose files are already stored, end to
     /// end: stores the upload itself, then decides and records it.
     pub async fn upload(&self, upload: Upload) -> Result<Recorded, IngestError> {
+        let started = Instant::now();
+        let inbound = self.receive_upload(&upload).await?;
+        self.process_portal(inbound, upload, started).await
+    }
+
+    /// Stores an upload durably (its manifest blob and inbound row) without
+    /// deciding it: once this returns, the upload survives a crash, and
+    /// [`Intake::process_upload`] or the replay loop records it.
+    pub async fn receive_upload(&self, upload: &Upload) -> Result<Inbound, IngestError> {
         self.metrics
             .inputs_received
             .get_or_create(&label("channel", "portal"))
             .inc();
-        let started = Instant::now();
-        let bytes = serde_json::to_vec(&upload).map_err(std::io::Error::other)?;
+        let bytes = serde_json::to_vec(upload).map_err(std::io::Error::other)?;
         let sha = Sha256::of(&bytes);
         let size = bytes.len();
         let blobs = self.blobs.clone();
         tokio::task::spawn_blocking(move || blobs.put(&sha, &bytes)).await??;
-        let inbound = self
-            .inbound(Channel::Portal, &upload.upload_id, &sha, size, None)
-            .await?;
-        self.process_portal(inbound, upload, started).await
+        self.inbound(Channel::Portal, &upload.upload_id, &sha, size, None)
+            .await
+    }
+
+    /// Decides and records an upload [`Intake::receive_upload`] stored.
+    pub async fn process_upload(
+        &self,
+        inbound: Inbound,
+        upload: Upload,
+    ) -> Result<Recorded, IngestError> {
+        self.process_portal(inbound, upload, Instant::now()).await
     }
 
     /// Decides and records a stored upload. Its files are read back inside

@@ -1326,6 +1326,48 @@ async fn uploads_on_the_api_and_the_pages_take_the_mail_path() {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(again["sr"], sr.as_str());
     assert_eq!(p.env.count("SELECT count(*) FROM submissions").await, 1);
+    // Asked to answer at once: 202 when stored, the result once recorded.
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/uploads", p.base))
+        .bearer_auth(&token)
+        .header("Prefer", "respond-async")
+        .header("Idempotency-Key", "k-2")
+        .multipart(
+            reqwest::multipart::Form::new()
+                .text("metadata", facts().to_string())
+                .part("file", part("later.exe", b"MZ later, harmless".to_vec())),
+        )
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        r.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/api/v1/uploads/k-2")
+    );
+    let progress = |t: String| {
+        let url = format!("{}/api/v1/uploads/k-2", p.base);
+        async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(t)
+                .send()
+                .await
+                .expect("get");
+            let status = r.status();
+            (
+                status,
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let later = harness::eventually(std::time::Duration::from_secs(20), "recorded", || async {
+        let (status, body) = progress(token.clone()).await;
+        (status == StatusCode::OK).then_some(body)
+    })
+    .await;
+    assert_eq!(later["outcome"], "accepted", "{later}");
+    assert_eq!(p.env.count("SELECT count(*) FROM submissions").await, 2);
     // Recorded as the mail path records: a portal SR of bob's, jobs queued,
     // every sample's bytes in the blob store.
     let (channel, title, opener): (String, Option<String>, Option<String>) = sqlx::query_as(
@@ -1343,13 +1385,13 @@ async fn uploads_on_the_api_and_the_pages_take_the_mail_path() {
         p.env
             .count("SELECT count(*) FROM outbox WHERE kind = 'sample.analyse'")
             .await,
-        samples.len() as i64
+        samples.len() as i64 + 1
     );
     assert_eq!(
         p.env
             .assert_blobs_read_back("SELECT sha256 FROM samples")
             .await,
-        samples.len()
+        samples.len() + 1
     );
     // Nothing is left in the spool, and no stored file holds a sample as
     // it came.
@@ -1403,7 +1445,7 @@ async fn uploads_on_the_api_and_the_pages_take_the_mail_path() {
         "missing facts, in Chinese: {}",
         r.body
     );
-    assert_eq!(p.env.count("SELECT count(*) FROM submissions").await, 2);
+    assert_eq!(p.env.count("SELECT count(*) FROM submissions").await, 3);
 
     // A forged post (no token first) stores nothing.
     let inputs = p.env.count("SELECT count(*) FROM inbound").await;

@@ -532,9 +532,12 @@ type MultipartBody = Result<Multipart, axum::extract::multipart::MultipartReject
 /// first upload instead of making a second.
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "portal",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "the client's id for this upload")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "the client's id for this upload"),
+           ("Prefer" = Option<String>, Header, description = "`respond-async`: answer 202 once stored, decide in the background")),
     security(("token" = [])),
-    responses((status = 201, body = UploadResult), (status = 400, body = ApiError),
+    responses((status = 201, body = UploadResult),
+              (status = 202, body = UploadStatus, description = "with `Prefer: respond-async`: stored, deciding"),
+              (status = 400, body = ApiError),
               (status = 401, body = ApiError), (status = 403, body = ApiError),
               (status = 413, body = ApiError), (status = 415, body = ApiError),
               (status = 422, body = ApiError),
@@ -544,7 +547,7 @@ async fn upload_new(
     TokenCustomer(a): TokenCustomer,
     headers: HeaderMap,
     body: MultipartBody,
-) -> Result<(StatusCode, Json<UploadResult>), Problem> {
+) -> Result<UploadAnswer, Problem> {
     take_upload(&p, &a, &headers, None, body).await
 }
 
@@ -552,9 +555,12 @@ async fn upload_new(
 #[utoipa::path(post, path = "/api/v1/srs/{number}/files", tag = "portal",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     params(("number" = String, Path, description = "SR-2026-000123"),
-           ("Idempotency-Key" = Option<String>, Header, description = "the client's id for this upload")),
+           ("Idempotency-Key" = Option<String>, Header, description = "the client's id for this upload"),
+           ("Prefer" = Option<String>, Header, description = "`respond-async`: answer 202 once stored, decide in the background")),
     security(("token" = [])),
-    responses((status = 201, body = UploadResult), (status = 400, body = ApiError),
+    responses((status = 201, body = UploadResult),
+              (status = 202, body = UploadStatus, description = "with `Prefer: respond-async`: stored, deciding"),
+              (status = 400, body = ApiError),
               (status = 401, body = ApiError), (status = 403, body = ApiError),
               (status = 404, body = ApiError),
               (status = 413, body = ApiError), (status = 415, body = ApiError),
@@ -566,12 +572,73 @@ async fn upload_files(
     Path(number): Path<String>,
     headers: HeaderMap,
     body: MultipartBody,
-) -> Result<(StatusCode, Json<UploadResult>), Problem> {
+) -> Result<UploadAnswer, Problem> {
     let line = srs::visible(&p.intake.pool, &a, &number)
         .await
         .map_err(Problem::internal)?
         .ok_or_else(Problem::not_found)?;
     take_upload(&p, &a, &headers, Some(line.number), body).await
+}
+
+/// An upload's answer: the recorded result (`201`, or `200` when asked
+/// for later), or, asked with `Prefer: respond-async`, where it stands
+/// (`202`).
+pub enum UploadAnswer {
+    Recorded(StatusCode, Box<UploadResult>),
+    Pending(UploadStatus),
+}
+
+impl IntoResponse for UploadAnswer {
+    fn into_response(self) -> Response {
+        match self {
+            UploadAnswer::Recorded(status, r) => (status, Json(*r)).into_response(),
+            UploadAnswer::Pending(s) => {
+                let location = format!("/api/v1/uploads/{}", s.id);
+                let mut res = (StatusCode::ACCEPTED, Json(s)).into_response();
+                if let Ok(v) = header::HeaderValue::from_str(&location) {
+                    res.headers_mut().insert(header::LOCATION, v);
+                }
+                res
+            }
+        }
+    }
+}
+
+/// An upload stored and not yet decided.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadStatus {
+    /// The upload's id: `Idempotency-Key` when one was sent.
+    pub id: String,
+    /// `received` (deciding), or `failed` (deciding failed; the lab looks
+    /// at it, nothing is lost).
+    pub status: String,
+}
+
+fn result_of(done: &crate::store::uploads::Submitted) -> UploadResult {
+    let (samples, rejected, missing) = upload::views(done);
+    UploadResult {
+        sr: done.sr.to_string(),
+        outcome: done.report.outcome.as_str().to_owned(),
+        samples: samples
+            .into_iter()
+            .map(|s| UploadedSample {
+                path: s.path,
+                sha256: s.sha256,
+                size: s.size,
+                kind: s.kind,
+                verdict: s.verdict,
+            })
+            .collect(),
+        rejected: rejected
+            .into_iter()
+            .map(|r| RefusedFile {
+                path: r.path,
+                reason: r.reason,
+                advice: r.advice,
+            })
+            .collect(),
+        missing,
+    }
 }
 
 async fn take_upload(
@@ -580,7 +647,7 @@ async fn take_upload(
     headers: &HeaderMap,
     sr: Option<crate::sr::SrNumber>,
     body: MultipartBody,
-) -> Result<(StatusCode, Json<UploadResult>), Problem> {
+) -> Result<UploadAnswer, Problem> {
     upload::admit(p, a, headers)
         .await
         .map_err(|r| refused(p, r))?;
@@ -595,43 +662,81 @@ async fn take_upload(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 200);
+        .filter(|k| !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic()));
     let sender = Sender {
         account: a,
         sr,
         csrf_cookie: None,
         key,
     };
-    let done = upload::take(p, sender, body)
+    let received = upload::receive_body(p, sender, body)
         .await
         .map_err(|r| refused(p, r))?;
-    let (samples, rejected, missing) = upload::views(&done);
-    Ok((
+    let asynchronous = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case("respond-async"));
+    if asynchronous {
+        let id = upload::store(p, received)
+            .await
+            .map_err(|r| refused(p, r))?;
+        return Ok(UploadAnswer::Pending(UploadStatus {
+            id,
+            status: "received".into(),
+        }));
+    }
+    let done = upload::record(p, received)
+        .await
+        .map_err(|r| refused(p, r))?;
+    Ok(UploadAnswer::Recorded(
         StatusCode::CREATED,
-        Json(UploadResult {
-            sr: done.sr.to_string(),
-            outcome: done.report.outcome.as_str().to_owned(),
-            samples: samples
-                .into_iter()
-                .map(|s| UploadedSample {
-                    path: s.path,
-                    sha256: s.sha256,
-                    size: s.size,
-                    kind: s.kind,
-                    verdict: s.verdict,
-                })
-                .collect(),
-            rejected: rejected
-                .into_iter()
-                .map(|r| RefusedFile {
-                    path: r.path,
-                    reason: r.reason,
-                    advice: r.advice,
-                })
-                .collect(),
-            missing,
-        }),
+        Box::new(result_of(&done)),
     ))
+}
+
+/// An upload's result once recorded (`200`), or where it stands (`202`).
+#[utoipa::path(get, path = "/api/v1/uploads/{id}", tag = "portal",
+    params(("id" = String, Path, description = "the upload's id")),
+    security(("token" = [])),
+    responses((status = 200, body = UploadResult), (status = 202, body = UploadStatus),
+              (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+async fn upload_progress(
+    State(p): State<Arc<Portal>>,
+    TokenCustomer(a): TokenCustomer,
+    Path(id): Path<String>,
+) -> Result<UploadAnswer, Problem> {
+    use crate::store::uploads::{self, Progress};
+    let not_found = || Problem::new(StatusCode::NOT_FOUND, "not_found", "no such upload".into());
+    // Ids PostgreSQL could not compare (a NUL) name nothing.
+    if id.contains('\0') {
+        return Err(not_found());
+    }
+    let progress = uploads::progress(&p.intake.pool, &upload::upload_id(&a, &id))
+        .await
+        .map_err(Problem::internal)?
+        .ok_or_else(not_found)?;
+    match progress {
+        Progress::Recorded(sub) => {
+            let done = uploads::submitted(&p.intake.pool, sub)
+                .await
+                .map_err(Problem::internal)?;
+            Ok(UploadAnswer::Recorded(
+                StatusCode::OK,
+                Box::new(result_of(&done)),
+            ))
+        }
+        Progress::Received | Progress::Failed => Ok(UploadAnswer::Pending(UploadStatus {
+            status: if progress == Progress::Failed {
+                "failed"
+            } else {
+                "received"
+            }
+            .into(),
+            id,
+        })),
+    }
 }
 
 /// A refused upload as the API's error.
@@ -705,6 +810,7 @@ pub fn router(state: Arc<Portal>) -> (axum::Router, utoipa::openapi::OpenApi) {
             OpenApiRouter::new()
                 .routes(routes!(upload_new))
                 .routes(routes!(upload_files))
+                .routes(routes!(upload_progress))
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .split_for_parts();

@@ -109,13 +109,27 @@ pub(super) async fn admit(p: &Portal, a: &Account, headers: &HeaderMap) -> Resul
     quota::admit(&p.uploads.quota, &used, announced.unwrap_or(0), now).map_err(Refusal::Quota)
 }
 
-/// Takes an upload: receives its body, hands it to ingest, notes it
-/// against the quota, and reads back what was recorded.
-pub(super) async fn take(
+/// The upload id of the client's `id` for account `a`: every id is the
+/// account's own, so one account's ids never find another's uploads.
+pub(super) fn upload_id(a: &Account, id: &str) -> String {
+    format!("account-{}:{id}", a.id)
+}
+
+/// An upload received whole, not yet handed to ingest.
+pub(super) struct Received {
+    upload: Upload,
+    note: Note,
+    /// The client's id for it.
+    pub id: String,
+}
+
+/// Receives an upload's body: its files into the blob store, its facts
+/// read as an upload directory's would be.
+pub(super) async fn receive_body(
     p: &Portal,
     who: Sender<'_>,
     mut body: Multipart,
-) -> Result<Submitted, Refusal> {
+) -> Result<Received, Refusal> {
     let a = who.account;
     let grant = a.grant_number.clone().ok_or(Refusal::NoGrant)?;
     let max_file = p.intake.policy.limits.max_file;
@@ -143,12 +157,11 @@ pub(super) async fn take(
         .remove("title")
         .and_then(|t| t.as_str().map(one_line))
         .filter(|t| !t.is_empty());
-    let upload_id = match who.key {
-        Some(k) => format!("account-{}:{k}", a.id),
-        None => uuid::Uuid::new_v4().to_string(),
-    };
+    let id = who
+        .key
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     let upload = Upload {
-        upload_id,
+        upload_id: upload_id(a, &id),
         sr: who.sr,
         title,
         account: Some(a.id),
@@ -158,24 +171,76 @@ pub(super) async fn take(
         passwords: metadata.1,
         files: got.files,
     };
-    let rec = p.intake.upload(upload).await.map_err(Refusal::failed)?;
-    if !rec.duplicate {
-        let counted = uploads::note(
-            &p.intake.pool,
-            &grant,
-            a.id,
-            p.now(),
-            got.bytes,
-            rec.submission_id,
-        )
-        .await
-        .map_err(Refusal::failed)?;
-        tracing::info!(sr = %rec.sr_number, submission = %rec.submission_id, bytes = got.bytes,
-            counted, "portal upload");
-    }
+    let note = Note {
+        pool: p.intake.pool.clone(),
+        grant,
+        account: a.id,
+        at: p.now(),
+        bytes: got.bytes,
+    };
+    Ok(Received { upload, note, id })
+}
+
+/// Hands `r` to ingest and answers with what was recorded.
+pub(super) async fn record(p: &Portal, r: Received) -> Result<Submitted, Refusal> {
+    let rec = p.intake.upload(r.upload).await.map_err(Refusal::failed)?;
+    r.note.of(&rec).await.map_err(Refusal::failed)?;
     uploads::submitted(&p.intake.pool, rec.submission_id)
         .await
         .map_err(Refusal::failed)
+}
+
+/// Stores `r` durably and decides it in the background (bounded, like
+/// every decision, by the decision pool); returns the client's id for it.
+/// A crash before it is recorded leaves it to the replay loop.
+pub(super) async fn store(p: &Portal, r: Received) -> Result<String, Refusal> {
+    let inbound = p
+        .intake
+        .receive_upload(&r.upload)
+        .await
+        .map_err(Refusal::failed)?;
+    let intake = p.intake.clone();
+    let (upload, note) = (r.upload, r.note);
+    tokio::spawn(async move {
+        match intake.process_upload(inbound, upload).await {
+            Ok(rec) => {
+                if let Err(e) = note.of(&rec).await {
+                    tracing::error!(error = %e, "noting an upload");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "deciding an upload; left for replay"),
+        }
+    });
+    Ok(r.id)
+}
+
+/// An upload to note against its grant's quota once recorded.
+struct Note {
+    pool: sqlx::PgPool,
+    grant: String,
+    account: i64,
+    at: chrono::DateTime<chrono::Utc>,
+    bytes: u64,
+}
+
+impl Note {
+    async fn of(&self, rec: &crate::store::record::Recorded) -> Result<(), uploads::UploadsError> {
+        if rec.duplicate {
+            return Ok(());
+        }
+        let counted = uploads::note(
+            &self.pool,
+            &self.grant,
+            self.account,
+            self.at,
+            self.bytes,
+            rec.submission_id,
+        )
+        .await?;
+        tracing::info!(sr = %rec.sr_number, submission = %rec.submission_id, bytes = self.bytes,
+            counted, "portal upload");
+        Ok(())
+    }
 }
 
 /// A title on one line, without control characters, at most 200 long.
@@ -191,7 +256,7 @@ fn one_line(t: &str) -> String {
 
 /// What the body held: the form's facts (as `metadata.json` would hold
 /// them), the stored files and the bytes received.
-struct Received {
+struct Form {
     facts: Map<String, Value>,
     files: Vec<UploadFile>,
     bytes: u64,
@@ -208,9 +273,9 @@ async fn receive(
     cfg: &UploadConfig,
     max_file: u64,
     csrf_cookie: Option<&str>,
-) -> Result<Received, Refusal> {
+) -> Result<Form, Refusal> {
     let malformed = |e: axum::extract::multipart::MultipartError| Refusal::Malformed(e.body_text());
-    let mut got = Received {
+    let mut got = Form {
         facts: Map::new(),
         files: Vec::new(),
         bytes: 0,

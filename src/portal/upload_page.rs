@@ -108,7 +108,11 @@ async fn take(
         csrf_cookie: Some(cookie),
         key: None,
     };
-    match upload::take(p, sender, body).await {
+    let taken = match upload::receive_body(p, sender, body).await {
+        Ok(r) => upload::record(p, r).await,
+        Err(e) => Err(e),
+    };
+    match taken {
         Ok(done) => {
             let (samples, rejected, missing) = upload::views(&done);
             let ctx = minijinja::context! {

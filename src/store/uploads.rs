@@ -125,3 +125,30 @@ pub async fn submitted(pool: &PgPool, id: Uuid) -> Result<Submitted, UploadsErro
         known: known.into_iter().collect(),
     })
 }
+
+/// Where an upload stands, found by its upload id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Stored, not yet decided.
+    Received,
+    /// Deciding it failed; it waits for staff (the input is kept).
+    Failed,
+    /// Decided and recorded as this submission.
+    Recorded(Uuid),
+}
+
+/// The progress of the portal upload `upload_id`, if there is one.
+pub async fn progress(pool: &PgPool, upload_id: &str) -> Result<Option<Progress>, UploadsError> {
+    let row: Option<(String, Option<Uuid>)> = sqlx::query_as(
+        "SELECT i.state, s.id FROM inbound i LEFT JOIN submissions s ON s.inbound_id = i.id
+         WHERE i.channel = 'portal' AND i.external_id = $1",
+    )
+    .bind(upload_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(state, sub)| match (state.as_str(), sub) {
+        (_, Some(id)) => Progress::Recorded(id),
+        ("failed", None) => Progress::Failed,
+        _ => Progress::Received,
+    }))
+}
