@@ -841,39 +841,71 @@ async fn service_requests_views_updates_reopening_and_isolation() {
         dan.sign_in("dan@example.cn", GOOD).await.status,
         StatusCode::SEE_OTHER
     );
-    for number in [
+    // Every page the router declares, with ACME's ids: `404` (or `405` for
+    // a method the page does not take), and nothing of ACME's on the rest.
+    let token = make_token(&mut bob, "bobs").await;
+    assert!(!token.is_empty());
+    let bobs_token: i64 = sqlx::query_scalar("SELECT max(id) FROM api_tokens")
+        .fetch_one(&p.env.pool)
+        .await
+        .expect("id");
+    let numbers = [
         mine.clone(),
         mailed.sr_number.to_string(),
         "SR-2026-999999".into(),
-    ] {
-        let path = format!("/portal/srs/{number}");
-        assert_eq!(dan.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
-        let r = dan
-            .submit(
-                "/portal/srs/new",
-                &format!("{path}/update"),
-                &[("text", "x")],
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}/update");
-        let r = dan
-            .submit("/portal/srs/new", &format!("{path}/reopen"), &[])
-            .await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}/reopen");
-        let files = format!("{path}/files");
-        assert_eq!(
-            dan.get(&files).await.status,
-            StatusCode::NOT_FOUND,
-            "{files}"
-        );
-        let csrf = dan.get("/portal/upload").await.csrf();
-        let form = reqwest::multipart::Form::new().text("csrf", csrf).part(
-            "file",
-            reqwest::multipart::Part::bytes(b"MZ".to_vec()).file_name("a.exe"),
-        );
-        let r = dan.upload(&files, form).await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND, "POST {files}");
+    ];
+    let paths = intake::portal::web::page_paths();
+    assert!(paths.len() >= 16, "{paths:?}");
+    for path in paths {
+        let concrete: Vec<String> = if path.contains("{number}") {
+            numbers
+                .iter()
+                .map(|n| path.replace("{number}", n))
+                .collect()
+        } else if path.contains("{id}") {
+            vec![path.replace("{id}", &bobs_token.to_string())]
+        } else {
+            vec![path.to_owned()]
+        };
+        for url in concrete {
+            if path == "/portal/sign-out" {
+                continue;
+            }
+            let got = dan.get(&url).await;
+            let posted = dan.submit("/portal/srs/new", &url, &[("text", "x")]).await;
+            if path.contains('{') {
+                for (method, r) in [("GET", &got), ("POST", &posted)] {
+                    assert!(
+                        matches!(
+                            r.status,
+                            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+                        ),
+                        "{method} {url}: {}",
+                        r.status
+                    );
+                }
+                assert!(
+                    got.status == StatusCode::NOT_FOUND || posted.status == StatusCode::NOT_FOUND,
+                    "{url}"
+                );
+            }
+            for r in [&got, &posted] {
+                assert!(
+                    !r.body.contains(&mine) && !r.body.contains("bob@acme.example"),
+                    "{url} leaked: {}",
+                    r.body
+                );
+            }
+        }
     }
+    // Bob's token still works: dan's post did not revoke it.
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/srs", p.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
     for view in ["my_open", "mine", "company"] {
         let r = dan.get(&format!("/portal/srs?view={view}")).await;
         assert!(!r.body.contains("SR-2026-"), "{view}: {}", r.body);

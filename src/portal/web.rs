@@ -12,7 +12,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Query, Stat
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get, post};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -85,63 +85,80 @@ impl Portal {
     }
 }
 
+/// The pages' routes, and their paths as they were declared: tests walk
+/// every path (with another company's ids) so a page added without its
+/// check fails them.
+struct Pages {
+    router: Router<Arc<Portal>>,
+    paths: Vec<&'static str>,
+}
+
+impl Pages {
+    fn route(mut self, path: &'static str, method: MethodRouter<Arc<Portal>>) -> Pages {
+        self.paths.push(path);
+        self.router = self.router.route(path, method);
+        self
+    }
+}
+
+fn pages() -> Pages {
+    let uploads = DefaultBodyLimit::disable();
+    Pages {
+        router: Router::new(),
+        paths: Vec::new(),
+    }
+    .route("/portal/", get(home))
+    .route("/portal", get(|| async { Redirect::to("/portal/") }))
+    .route("/portal/sign-up", get(sign_up_page).post(sign_up))
+    .route("/portal/confirm", get(confirm_page).post(confirm))
+    .route("/portal/sign-in", get(sign_in_page).post(sign_in))
+    .route("/portal/sign-out", post(sign_out))
+    .route("/portal/forgot", get(forgot_page).post(forgot))
+    .route("/portal/reset", get(reset_page).post(reset))
+    .route("/portal/srs", get(super::srs::list))
+    .route(
+        "/portal/srs/new",
+        get(super::srs::new_page).post(super::srs::open),
+    )
+    .route("/portal/srs/{number}", get(super::srs::page))
+    .route("/portal/srs/{number}/update", post(super::srs::update))
+    .route("/portal/srs/{number}/reopen", post(super::srs::reopen))
+    .route(
+        "/portal/upload",
+        get(super::upload_page::new_page)
+            .post(super::upload_page::new_upload)
+            .layer(uploads),
+    )
+    .route(
+        "/portal/srs/{number}/files",
+        get(super::upload_page::sr_page)
+            .post(super::upload_page::sr_upload)
+            .layer(uploads),
+    )
+    .route(
+        "/portal/tokens",
+        get(super::tokens::page).post(super::tokens::create),
+    )
+    .route("/portal/tokens/{id}/revoke", post(super::tokens::revoke))
+}
+
+/// Every page's path, as declared (`{number}`, `{id}` for ids).
+pub fn page_paths() -> Vec<&'static str> {
+    pages().paths
+}
+
 /// The portal's routes.
 pub fn router(state: Portal) -> Router {
     let state = Arc::new(state);
     let (api, doc) = super::api::router(state.clone());
     let doc = Arc::new(doc);
-    Router::new()
-        .route("/portal/", get(home))
-        .route("/portal", get(|| async { Redirect::to("/portal/") }))
-        .route("/portal/sign-up", get(sign_up_page).post(sign_up))
-        .route("/portal/confirm", get(confirm_page).post(confirm))
-        .route("/portal/sign-in", get(sign_in_page).post(sign_in))
-        .route("/portal/sign-out", axum::routing::post(sign_out))
-        .route("/portal/forgot", get(forgot_page).post(forgot))
-        .route("/portal/reset", get(reset_page).post(reset))
-        .route("/portal/srs", get(super::srs::list))
-        .route(
-            "/portal/srs/new",
-            get(super::srs::new_page).post(super::srs::open),
-        )
-        .route("/portal/srs/{number}", get(super::srs::page))
-        .route(
-            "/portal/srs/{number}/update",
-            axum::routing::post(super::srs::update),
-        )
-        .route(
-            "/portal/srs/{number}/reopen",
-            axum::routing::post(super::srs::reopen),
-        )
-        .route(
-            "/portal/upload",
-            get(super::upload_page::new_page)
-                .post(super::upload_page::new_upload)
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .route(
-            "/portal/srs/{number}/files",
-            get(super::upload_page::sr_page)
-                .post(super::upload_page::sr_upload)
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .route(
-            "/portal/tokens",
-            get(super::tokens::page).post(super::tokens::create),
-        )
-        .route(
-            "/portal/tokens/{id}/revoke",
-            axum::routing::post(super::tokens::revoke),
-        )
-        .with_state(state)
-        .merge(api)
-        .route(
-            "/api/openapi.json",
-            get(move || {
-                let doc = doc.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
-            }),
-        )
+    pages().router.with_state(state).merge(api).route(
+        "/api/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    )
 }
 
 /// The CSRF token of a request and the cookie that sets it when new; the

@@ -84,6 +84,17 @@ pub fn curl() -> &'static Path {
     CURL.get_or_init(|| debian(|| on_path("curl"), &["curl"]))
 }
 
+/// Debian's nginx (the upload benchmark's baseline).
+pub fn nginx() -> &'static Path {
+    static NGINX: OnceLock<PathBuf> = OnceLock::new();
+    NGINX.get_or_init(|| {
+        debian(
+            || Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file()),
+            &["nginx"],
+        )
+    })
+}
+
 /// The `openssl` command (certificates for the TLS tests).
 pub fn openssl() -> &'static Path {
     static OPENSSL: OnceLock<PathBuf> = OnceLock::new();
