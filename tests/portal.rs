@@ -1702,27 +1702,35 @@ async fn the_pages_in_headless_chromium_in_english_and_chinese() {
     let script = harness::root().join("tests/tools/browser_portal.py");
     let sample = harness::root().join("samples/portal/01-accepted/dropper.exe");
     for (lang, email) in [("en", "bob@acme.example"), ("zh", "chen@acme.example")] {
-        let accept = if lang == "zh" { "zh-CN" } else { "en" };
-        let mut b = Browser::new(&p.base, accept);
-        confirmed(&p, &mut b, email).await;
-        let (python, script, base, shots, sample) = (
+        let link_file = shots.join(format!("{lang}-link"));
+        let _ = std::fs::remove_file(&link_file);
+        let (python, script, base, dir, sample) = (
             python.clone(),
             script.clone(),
             p.base.clone(),
             shots.clone(),
             sample.clone(),
         );
-        let out = tokio::task::spawn_blocking(move || {
+        let browser = tokio::task::spawn_blocking(move || {
             std::process::Command::new(python)
                 .arg(script)
-                .args([&base, email, GOOD, lang])
-                .arg(shots)
+                .args([&base, email, GOOD, "4321-0001", lang])
+                .arg(dir)
                 .arg(sample)
                 .output()
-        })
-        .await
-        .expect("join")
-        .expect("the browser script runs");
+        });
+        // The browser signs up; the link it is mailed is handed to it.
+        harness::eventually(
+            std::time::Duration::from_secs(60),
+            "the confirmation mail",
+            || async { (!mails(&p.env, email).await.is_empty()).then_some(()) },
+        )
+        .await;
+        std::fs::write(&link_file, mailed_link(&p.env, email).await).expect("link");
+        let out = browser
+            .await
+            .expect("join")
+            .expect("the browser script runs");
         let said = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
@@ -1734,7 +1742,7 @@ async fn the_pages_in_headless_chromium_in_english_and_chinese() {
             .as_array()
             .cloned()
             .unwrap_or_default();
-        assert_eq!(taken.len(), 5, "{said}");
+        assert_eq!(taken.len(), 7, "{said}");
         for shot in taken {
             let path = shot.as_str().unwrap_or_default();
             let png = std::fs::read(path).expect("screenshot");

@@ -1,16 +1,20 @@
 """Drives the portal in headless Chromium (Debian's, through Playwright):
-sign-up page, sign-in, a new SR, an upload with a hostile file name, the
-result and the SR page, in one language. Takes a screenshot of each page
-and checks each for its expected words; any JavaScript dialog fails the run
-(a file name that ran as HTML would open one).
+sign-up, the mailed confirmation link, sign-in, a new SR, an upload with a
+hostile file name, the result and the SR page, in one language. Takes a
+screenshot of each page and checks each for its expected words; any
+JavaScript dialog fails the run (a file name that ran as HTML would open
+one).
 
-usage: browser_portal.py BASE EMAIL PASSWORD LANG SHOTS_DIR SAMPLE_FILE
+usage: browser_portal.py BASE EMAIL PASSWORD GRANT LANG SHOTS_DIR SAMPLE_FILE
+After signing up it waits (up to a minute) for the file SHOTS_DIR/LANG-link
+holding the path of the mailed confirmation link, which the test writes.
 Prints one JSON object: the SR number and the screenshots taken.
 """
 
 import json
 import os
 import sys
+import time
 
 from playwright.sync_api import sync_playwright
 
@@ -19,6 +23,8 @@ HOSTILE = "<img src=x onerror=alert(1)>.exe"
 WORDS = {
     "en": {
         "sign_up": "Create an account",
+        "check_mail": "Check your mail",
+        "confirmed": "Address confirmed",
         "new_sr": "New service request",
         "upload": "Upload samples",
         "result": "Samples",
@@ -26,6 +32,8 @@ WORDS = {
     },
     "zh": {
         "sign_up": "创建账户",
+        "check_mail": "请查收邮件",
+        "confirmed": "邮箱地址已确认",
         "new_sr": "新建服务请求",
         "upload": "上传样本",
         "result": "样本",
@@ -35,7 +43,7 @@ WORDS = {
 
 
 def main():
-    base, email, password, lang, shots, sample = sys.argv[1:7]
+    base, email, password, grant, lang, shots, sample = sys.argv[1:8]
     words = WORDS[lang]
     dialogs = []
     taken = []
@@ -68,6 +76,28 @@ def main():
 
         page.goto(f"{base}/portal/sign-up?lang={lang}")
         shot("sign-up", words["sign_up"])
+        page.fill("input[name=name]", "Bob <b>Builder</b>")
+        page.fill("input[name=email]", email)
+        page.fill("input[name=grant_number]", grant)
+        page.select_option("select[name=lang]", lang)
+        page.fill("input[name=password]", password)
+        page.click("form[action='/portal/sign-up'] button[type=submit]")
+        page.wait_for_load_state()
+        shot("check-mail", words["check_mail"])
+
+        link_file = os.path.join(shots, f"{lang}-link")
+        deadline = time.monotonic() + 60
+        while not os.path.exists(link_file):
+            if time.monotonic() > deadline:
+                raise SystemExit("no confirmation link came")
+            time.sleep(0.1)
+        with open(link_file) as f:
+            link = f.read().strip()
+        page.goto(f"{base}{link}")
+        page.fill("input[name=password]", password)
+        page.click("form[action='/portal/confirm'] button[type=submit]")
+        page.wait_for_load_state()
+        shot("confirmed", words["confirmed"])
 
         page.goto(f"{base}/portal/sign-in?lang={lang}")
         page.fill("input[name=email]", email)
