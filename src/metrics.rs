@@ -38,6 +38,9 @@ pub struct Metrics {
     pub inputs_failed: Gauge,
     pub relay_returned: Counter,
     pub queue_unconsumed_seconds: Family<Labels, Gauge>,
+    pub upload_bytes: Counter,
+    pub upload_receive_seconds: Histogram,
+    pub uploads_refused: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -177,8 +180,29 @@ impl Metrics {
             "How long each work queue has had no consumer (0 while one is attached)",
             queue_unconsumed_seconds.clone(),
         );
+        let upload_bytes = Counter::default();
+        r.register(
+            "upload_bytes",
+            "Bytes of portal uploads stored",
+            upload_bytes.clone(),
+        );
+        let upload_receive_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 18));
+        r.register(
+            "upload_receive_seconds",
+            "Time to receive and store a portal upload's body",
+            upload_receive_seconds.clone(),
+        );
+        let uploads_refused = Family::<Labels, Counter>::default();
+        r.register(
+            "uploads_refused",
+            "Portal uploads refused, by why (too_large, too_many_files, quota, no_files, malformed, csrf)",
+            uploads_refused.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
+            upload_bytes,
+            upload_receive_seconds,
+            uploads_refused,
             decide_failures,
             inputs_failed,
             relay_returned,

@@ -1668,6 +1668,11 @@ async fn the_quota_answers_429_until_its_window_moves_and_reuploads_do_not_count
     let r = bob.upload("/portal/upload", form).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(r.body.contains("2026-12-02 10:00"), "{}", r.body);
+    let metrics = p.env.intake.metrics.render();
+    assert!(
+        metrics.contains(r#"intake_uploads_refused_total{why="quota"} 2"#),
+        "{metrics}"
+    );
     p.clock.advance(TimeDelta::minutes(41));
     let (s, _, _) = api_upload(
         &p,

@@ -741,7 +741,7 @@ async fn upload_progress(
 
 /// A refused upload as the API's error.
 fn refused(p: &Portal, r: Refusal) -> Problem {
-    match r {
+    match r.counted(p) {
         Refusal::TooLarge { max } => Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",

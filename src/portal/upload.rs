@@ -70,6 +70,30 @@ pub(super) enum Refusal {
 }
 
 impl Refusal {
+    /// The metric label of the refusal.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::TooLarge { .. } => "too_large",
+            Refusal::TooManyFiles { .. } => "too_many_files",
+            Refusal::Quota(_) => "quota",
+            Refusal::NoFiles => "no_files",
+            Refusal::Malformed(_) => "malformed",
+            Refusal::Csrf => "csrf",
+            Refusal::NoGrant => "no_grant",
+            Refusal::Failed => "failed",
+        }
+    }
+
+    /// Counts the refusal on `/metrics` and hands it on.
+    pub fn counted(self, p: &Portal) -> Refusal {
+        p.intake
+            .metrics
+            .uploads_refused
+            .get_or_create(&crate::metrics::label("why", self.kind()))
+            .inc();
+        self
+    }
+
     fn failed(e: impl std::fmt::Display) -> Refusal {
         tracing::error!(error = %e, "upload");
         Refusal::Failed

@@ -134,6 +134,7 @@ async fn take(
 
 /// The page of a refused upload, in the customer's language.
 fn refused(p: &Portal, v: &Visit, r: Refusal) -> Response {
+    let r = r.counted(p);
     let (status, text) = match &r {
         Refusal::TooLarge { max } => (
             StatusCode::PAYLOAD_TOO_LARGE,
