@@ -70,6 +70,9 @@ pub struct Config {
     /// How long the samples queue may go without a consumer (workers down,
     /// a worker's mistyped prefix) before `/readyz` says so, in seconds.
     pub consumer_grace_secs: u64,
+    /// How often `intake serve` runs the SRs' clocks (escalations), in
+    /// seconds.
+    pub clock_interval_secs: u64,
     /// The SMTP and LMTP listeners.
     pub smtp: SmtpConfig,
     /// Answers to customers.
@@ -105,6 +108,7 @@ impl Default for Config {
             prefetch: 8,
             outbox_retention_days: 7,
             consumer_grace_secs: 300,
+            clock_interval_secs: 30,
             smtp: SmtpConfig::default(),
             answers: AnswerConfig::default(),
         }

@@ -39,6 +39,7 @@ pub struct Metrics {
     pub relay_returned: Counter,
     pub queue_unconsumed_seconds: Family<Labels, Gauge>,
     pub upload_bytes: Counter,
+    pub escalations: Family<Labels, Counter>,
     pub upload_receive_seconds: Histogram,
     pub uploads_refused: Family<Labels, Counter>,
 }
@@ -180,6 +181,12 @@ impl Metrics {
             "How long each work queue has had no consumer (0 while one is attached)",
             queue_unconsumed_seconds.clone(),
         );
+        let escalations = Family::<Labels, Counter>::default();
+        r.register(
+            "escalations",
+            "SRs the clock escalated because a deadline passed (deadlines breached), by the tier reached",
+            escalations.clone(),
+        );
         let upload_bytes = Counter::default();
         r.register(
             "upload_bytes",
@@ -201,6 +208,7 @@ impl Metrics {
         Metrics {
             registry: Arc::new(r),
             upload_bytes,
+            escalations,
             upload_receive_seconds,
             uploads_refused,
             decide_failures,

@@ -3,6 +3,7 @@
 //! The log stores the kind and the fields apart (`events.kind`,
 //! `events.detail`), both taken from this one serialisation.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -81,6 +82,14 @@ pub enum Event<'a> {
     },
     #[serde(rename = "sr.closed")]
     Closed { note: Option<&'a str> },
+    /// The clock moved the SR to the next tier: its deadline passed.
+    #[serde(rename = "sr.escalated")]
+    Escalated {
+        from: Tier,
+        to: Tier,
+        due: DateTime<Utc>,
+        late_by_secs: i64,
+    },
     #[serde(rename = "verdict.recorded")]
     VerdictRecorded {
         sha256: Sha256,

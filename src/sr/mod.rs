@@ -6,6 +6,7 @@
 //! this module where an SR goes next, so the rules live in one place.
 //! Pure: no I/O.
 
+pub mod clock;
 mod entitlement;
 mod event;
 mod lang;

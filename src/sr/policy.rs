@@ -98,6 +98,17 @@ pub enum Tier {
     Engineering,
 }
 
+impl std::str::FromStr for Tier {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Tier, String> {
+        [Tier::L1, Tier::L2, Tier::L3, Tier::Engineering]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not a tier"))
+    }
+}
+
 impl Tier {
     pub fn as_str(self) -> &'static str {
         match self {

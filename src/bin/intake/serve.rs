@@ -66,6 +66,11 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
     }
     let retention = chrono::Duration::days(i64::from(app.cfg.outbox_retention_days));
     tokio::spawn(repair(app.intake.clone(), retention, stop.clone()));
+    tokio::spawn(run_clock(
+        app.intake.clone(),
+        std::time::Duration::from_secs(app.cfg.clock_interval_secs.max(1)),
+        stop.clone(),
+    ));
     let https = match (&app.cfg.http_tls_cert, &app.cfg.http_tls_key) {
         (Some(cert), Some(key)) => {
             // Cookies are `Secure` by the public URL's scheme.
@@ -134,6 +139,27 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
     let _ = relay.await;
     let _ = answers.await;
     Ok(())
+}
+
+/// Runs the SRs' clocks every `every`: escalates what is due. Several
+/// processes may run it at once; each SR escalates once.
+async fn run_clock(
+    intake: intake::ingest::Intake,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let now = intake.clock.now();
+        match intake::triage::clock::pass(&intake.pool, now, &intake.metrics).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(escalated = n, "deadlines passed: SRs escalated"),
+            Err(e) => tracing::warn!(error = %e, "the clock's pass failed; trying again"),
+        }
+    }
 }
 
 /// Records, every minute, inputs stored more than two minutes ago whose

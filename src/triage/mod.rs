@@ -1,7 +1,10 @@
 //! What staff do to an SR that the customer hears about: closing it and
 //! recording a verdict for one of its files. Each action is one transaction:
 //! the state change, its event (who, what, when) and, when the SR has a
-//! correspondent, the notice to the customer in the outbox.
+//! correspondent, the notice to the customer in the outbox. `clock` runs
+//! the SRs' escalation deadlines.
+
+pub mod clock;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;

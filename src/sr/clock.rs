@@ -1,0 +1,147 @@
+//! The escalation clock of one SR, pure: given where the SR stands and the
+//! time, whether its tier's deadline has passed and, if so, the tier it
+//! moves to and its next deadline. The policy table (`policy.rs`) is the
+//! only place the numbers live; the scheduler (`triage::clock`) applies
+//! what this decides, under a row lock, so no SR escalates twice.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{Severity, Status, Tier};
+
+/// What the clock reads of an SR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clocked {
+    pub severity: Severity,
+    pub tier: Tier,
+    pub status: Status,
+    pub escalation_due: Option<DateTime<Utc>>,
+}
+
+/// An escalation the clock decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Escalation {
+    pub from: Tier,
+    pub to: Tier,
+    /// The deadline that passed.
+    pub due: DateTime<Utc>,
+    /// How long after it the clock saw it.
+    pub late_by: TimeDelta,
+    /// The new tier's deadline, counted from the one that passed (a
+    /// scheduler that was down catches up tier by tier, without drift);
+    /// none at the last tier.
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+impl Tier {
+    /// The tier an escalation moves to; none after engineering.
+    pub fn next(self) -> Option<Tier> {
+        match self {
+            Tier::L1 => Some(Tier::L2),
+            Tier::L2 => Some(Tier::L3),
+            Tier::L3 => Some(Tier::Engineering),
+            Tier::Engineering => None,
+        }
+    }
+}
+
+/// Whether the clock runs for an SR in `status`: not once closed, and not
+/// while it waits on the customer.
+pub fn runs(status: Status) -> bool {
+    !matches!(status, Status::Closed | Status::NeedsInfo)
+}
+
+/// The escalation due for `sr` at `now`, if any: at its deadline exactly,
+/// not a second before.
+pub fn escalation(sr: &Clocked, now: DateTime<Utc>) -> Option<Escalation> {
+    if !runs(sr.status) {
+        return None;
+    }
+    let due = sr.escalation_due.filter(|d| *d <= now)?;
+    let to = sr.tier.next()?;
+    Some(Escalation {
+        from: sr.tier,
+        to,
+        due,
+        late_by: now - due,
+        next_due: sr.severity.escalation_after(to).map(|d| due + d),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-04T17:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    /// For every severity and tier: a second early nothing, at the deadline
+    /// one step to the next tier with the table's next deadline.
+    #[test]
+    fn each_severity_and_tier_escalates_at_its_deadline_not_before() {
+        for level in 1..=5 {
+            let severity = Severity::new(level).unwrap_or(Severity::INFO);
+            for tier in [Tier::L1, Tier::L2, Tier::L3] {
+                let after = severity.escalation_after(tier);
+                assert!(after.is_some(), "{level} {tier:?}");
+                let due = t0() + after.unwrap_or_default();
+                let sr = Clocked {
+                    severity,
+                    tier,
+                    status: Status::InAnalysis,
+                    escalation_due: Some(due),
+                };
+                assert_eq!(escalation(&sr, due - TimeDelta::seconds(1)), None);
+                let e = escalation(&sr, due).expect("due");
+                assert_eq!((e.from, Some(e.to)), (tier, tier.next()));
+                assert_eq!(e.late_by, TimeDelta::zero());
+                assert_eq!(
+                    e.next_due,
+                    e.to.next()
+                        .and(severity.escalation_after(e.to))
+                        .map(|d| due + d)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn engineering_is_the_last_tier() {
+        let sr = Clocked {
+            severity: Severity::CRITICAL,
+            tier: Tier::Engineering,
+            status: Status::Open,
+            escalation_due: Some(t0()),
+        };
+        assert_eq!(escalation(&sr, t0() + TimeDelta::days(1)), None);
+    }
+
+    #[test]
+    fn waiting_on_the_customer_or_closed_stops_the_clock() {
+        for status in [Status::NeedsInfo, Status::Closed] {
+            let sr = Clocked {
+                severity: Severity::HIGH,
+                tier: Tier::L1,
+                status,
+                escalation_due: Some(t0()),
+            };
+            assert_eq!(escalation(&sr, t0() + TimeDelta::hours(5)), None);
+        }
+    }
+
+    #[test]
+    fn a_late_pass_counts_the_next_deadline_from_the_missed_one() {
+        let due = t0();
+        let sr = Clocked {
+            severity: Severity::HIGH,
+            tier: Tier::L1,
+            status: Status::Unverified,
+            escalation_due: Some(due),
+        };
+        let e = escalation(&sr, due + TimeDelta::minutes(90)).expect("late");
+        assert_eq!(e.late_by, TimeDelta::minutes(90));
+        assert_eq!(e.next_due, Some(due + TimeDelta::hours(2)));
+    }
+}

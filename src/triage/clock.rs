@@ -1,0 +1,87 @@
+//! The scheduler that runs the SRs' clocks without anyone watching: each
+//! pass takes the SRs whose escalation deadline has passed, locked with
+//! `FOR UPDATE SKIP LOCKED` so several `intake serve` processes share the
+//! work and none escalates an SR twice, applies what `sr::clock` decides,
+//! and records each escalation as an event by `clock`.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use super::TriageError;
+use crate::metrics::{Metrics, label};
+use crate::sr::clock::{self, Clocked};
+use crate::sr::{Event, Severity};
+
+/// Most SRs one pass escalates (one transaction); the next pass takes the
+/// rest.
+pub const PASS_LIMIT: i64 = 1_000;
+
+/// One pass at `now`: escalates every SR whose deadline has passed (up to
+/// [`PASS_LIMIT`]); returns how many.
+pub async fn pass(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    metrics: &Metrics,
+) -> Result<usize, TriageError> {
+    type Row = (i64, i16, String, String, Option<DateTime<Utc>>);
+    let mut tx = pool.begin().await?;
+    let due: Vec<Row> = sqlx::query_as(
+        "SELECT id, severity, tier, status, escalation_due FROM service_requests
+         WHERE escalation_due <= $1 AND status NOT IN ('closed', 'needs_info')
+         ORDER BY escalation_due LIMIT $2
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(now)
+    .bind(PASS_LIMIT)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut done = 0;
+    for (id, severity, tier, status, escalation_due) in due {
+        let sr = Clocked {
+            severity: u8::try_from(severity)
+                .ok()
+                .and_then(Severity::new)
+                .ok_or_else(|| TriageError::Inconsistent(format!("severity of SR {id}")))?,
+            tier: tier.parse().map_err(TriageError::Inconsistent)?,
+            status: status.parse().map_err(TriageError::Inconsistent)?,
+            escalation_due,
+        };
+        let Some(e) = clock::escalation(&sr, now) else {
+            // At the last tier: nothing further to escalate to.
+            sqlx::query("UPDATE service_requests SET escalation_due = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            continue;
+        };
+        sqlx::query("UPDATE service_requests SET tier = $2, escalation_due = $3 WHERE id = $1")
+            .bind(id)
+            .bind(e.to.as_str())
+            .bind(e.next_due)
+            .execute(&mut *tx)
+            .await?;
+        let (kind, detail) = Event::Escalated {
+            from: e.from,
+            to: e.to,
+            due: e.due,
+            late_by_secs: e.late_by.num_seconds(),
+        }
+        .to_row();
+        sqlx::query(
+            "INSERT INTO events (actor, sr_id, at, kind, detail) VALUES ('clock', $1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(kind)
+        .bind(detail)
+        .execute(&mut *tx)
+        .await?;
+        metrics
+            .escalations
+            .get_or_create(&label("to", e.to.as_str()))
+            .inc();
+        done += 1;
+    }
+    tx.commit().await?;
+    Ok(done)
+}
