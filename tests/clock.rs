@@ -86,3 +86,32 @@ async fn deadlines_escalate_once_at_the_second_and_not_while_waiting_on_the_cust
     assert_eq!(sr_state(&env, &number).await.0, "L3");
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_sr_opened_waiting_on_the_customer_has_its_clock_stopped() {
+    let env = Env::new().await;
+    let rec = env
+        .intake
+        .email(sample_email("02-needs-info-gbk-aes256.eml"), None)
+        .await
+        .expect("ingest");
+    let (status, paused, due): (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
+        sqlx::query_as(
+            "SELECT status, clock_paused_at, escalation_due FROM service_requests
+             WHERE sr_number = $1",
+        )
+        .bind(rec.sr_number.to_string())
+        .fetch_one(&env.pool)
+        .await
+        .expect("sr");
+    assert_eq!(status, "needs_info");
+    assert!(paused.is_some());
+    let late = due.expect("due") + TimeDelta::days(30);
+    assert_eq!(
+        clock::pass(&env.pool, late, &env.intake.metrics)
+            .await
+            .expect("pass"),
+        0
+    );
+    env.cleanup().await;
+}

@@ -44,6 +44,40 @@ impl Tier {
     }
 }
 
+/// An SR's customer-facing deadlines and, while it waits on the customer,
+/// since when.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deadlines {
+    pub escalation_due: Option<DateTime<Utc>>,
+    pub next_update_due: Option<DateTime<Utc>>,
+    pub paused_at: Option<DateTime<Utc>>,
+}
+
+impl Deadlines {
+    /// The deadlines once the SR moves to `status` at `at`: waiting on the
+    /// customer stops them (from the first moment it waits); leaving the
+    /// wait moves each deadline on by the time waited, so the lab's time
+    /// left is what it was when the wait began.
+    pub fn moved(self, status: Status, at: DateTime<Utc>) -> Deadlines {
+        let waits = status == Status::NeedsInfo;
+        match (waits, self.paused_at) {
+            (true, None) => Deadlines {
+                paused_at: Some(at),
+                ..self
+            },
+            (false, Some(since)) if status != Status::Closed => {
+                let waited = (at - since).max(TimeDelta::zero());
+                Deadlines {
+                    escalation_due: self.escalation_due.map(|d| d + waited),
+                    next_update_due: self.next_update_due.map(|d| d + waited),
+                    paused_at: None,
+                }
+            }
+            _ => self,
+        }
+    }
+}
+
 /// Whether the clock runs for an SR in `status`: not once closed, and not
 /// while it waits on the customer.
 pub fn runs(status: Status) -> bool {
@@ -129,6 +163,29 @@ mod tests {
             };
             assert_eq!(escalation(&sr, t0() + TimeDelta::hours(5)), None);
         }
+    }
+
+    #[test]
+    fn waiting_on_the_customer_moves_the_deadlines_by_the_time_waited() {
+        let d = Deadlines {
+            escalation_due: Some(t0() + TimeDelta::hours(2)),
+            next_update_due: Some(t0() + TimeDelta::hours(1)),
+            paused_at: None,
+        };
+        let waiting = d.moved(Status::NeedsInfo, t0());
+        assert_eq!(waiting.paused_at, Some(t0()));
+        // A second needs_info does not restart the wait.
+        let still = waiting.moved(Status::NeedsInfo, t0() + TimeDelta::hours(3));
+        assert_eq!(still, waiting);
+        let back = still.moved(Status::InAnalysis, t0() + TimeDelta::hours(5));
+        assert_eq!(back.escalation_due, Some(t0() + TimeDelta::hours(7)));
+        assert_eq!(back.next_update_due, Some(t0() + TimeDelta::hours(6)));
+        assert_eq!(back.paused_at, None);
+        // Running and staying so: nothing moves.
+        assert_eq!(
+            back.moved(Status::Answered, t0() + TimeDelta::days(9)),
+            back
+        );
     }
 
     #[test]

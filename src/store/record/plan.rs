@@ -18,6 +18,7 @@ use crate::decide::metadata::{Field, Metadata};
 use crate::decide::report::{Channel, Opened, Outcome, Report};
 use crate::digest::Sha256;
 use crate::mail::ReplyProof;
+use crate::sr::clock::Deadlines;
 use crate::sr::{self, Event, Grant, SenderAuth, Severity, SrNumber, Status, Tier, Verification};
 use crate::store::queue::SampleJob;
 
@@ -73,6 +74,8 @@ pub struct NamedSr {
     /// For a closed SR: where it was closed from, and when.
     pub closed_from: Option<Status>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// Its clock: deadlines, and since when it waits on the customer.
+    pub deadlines: Deadlines,
     pub owner: Owner,
     /// Its open needs_info submission; read only when the input joins it.
     pub earlier: Option<Earlier>,
@@ -146,6 +149,8 @@ pub enum SrWrite<'a> {
         tier: Tier,
         escalation_due: Option<DateTime<Utc>>,
         next_update_due: Option<DateTime<Utc>>,
+        /// Set when it opens waiting on the customer (needs_info).
+        clock_paused_at: Option<DateTime<Utc>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         correspondent: Option<&'a Correspondent>,
         channel: Channel,
@@ -156,11 +161,14 @@ pub enum SrWrite<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         opened_by: Option<i64>,
     },
-    /// A proven reply: the SR moves (reopened when closed), and answers go
-    /// to the latest correspondent.
+    /// A proven reply: the SR moves (reopened when closed), its clock
+    /// stops or starts again, and answers go to the latest correspondent.
     Update {
         id: i64,
         status: Status,
+        escalation_due: Option<DateTime<Utc>>,
+        next_update_due: Option<DateTime<Utc>>,
+        clock_paused_at: Option<DateTime<Utc>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         correspondent: Option<&'a Correspondent>,
     },
@@ -325,9 +333,14 @@ pub fn plan<'a>(r: &Recording<'a>, known: Known) -> Result<Planned<'a>, PlanErro
             } else {
                 sr.status
             };
+            let status = from.after_reply(reply);
+            let clock = sr.deadlines.moved(status, at);
             let write = SrWrite::Update {
                 id: sr.id,
-                status: from.after_reply(reply),
+                status,
+                escalation_due: clock.escalation_due,
+                next_update_due: clock.next_update_due,
+                clock_paused_at: clock.paused_at,
                 correspondent: r.answer_to,
             };
             (write, sr.number.clone(), sr.severity)
@@ -342,15 +355,23 @@ pub fn plan<'a>(r: &Recording<'a>, known: Known) -> Result<Planned<'a>, PlanErro
                 tier,
             }));
             let (escalation_due, next_update_due) = sr::deadlines(severity, tier, at);
+            let status = Status::opened_by(outcome, verified);
+            let clock = Deadlines {
+                escalation_due,
+                next_update_due,
+                paused_at: None,
+            }
+            .moved(status, at);
             let write = SrWrite::New {
                 number: number.clone(),
                 grant_number: grant.as_ref().map(|g| g.grant_number.clone()),
                 customer_email: sender,
                 severity,
-                status: Status::opened_by(outcome, verified),
+                status,
                 tier,
                 escalation_due,
                 next_update_due,
+                clock_paused_at: clock.paused_at,
                 correspondent: r.answer_to,
                 channel: report.channel,
                 title: r.subject.filter(|_| report.channel == Channel::Portal),

@@ -67,15 +67,31 @@ pub(super) async fn named_sr(
         Option<DateTime<Utc>>,
         Option<String>,
         Option<String>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
     );
     let row: Option<Row> = sqlx::query_as(
-        "SELECT id, severity, status, closed_from, closed_at, customer_email, grant_number
+        "SELECT id, severity, status, closed_from, closed_at, customer_email, grant_number,
+                escalation_due, next_update_due, clock_paused_at
          FROM service_requests WHERE sr_number = $1 FOR UPDATE",
     )
     .bind(number.to_string())
     .fetch_optional(&mut **tx)
     .await?;
-    let Some((id, severity, status, closed_from, closed_at, customer, grant_number)) = row else {
+    let Some((
+        id,
+        severity,
+        status,
+        closed_from,
+        closed_at,
+        customer,
+        grant_number,
+        escalation_due,
+        next_update_due,
+        paused_at,
+    )) = row
+    else {
         return Ok(None);
     };
     let owner = match grant_number {
@@ -96,6 +112,11 @@ pub(super) async fn named_sr(
         status: status.parse().map_err(RecordError::Inconsistent)?,
         closed_from: closed_from.and_then(|s| s.parse().ok()),
         closed_at,
+        deadlines: crate::sr::clock::Deadlines {
+            escalation_due,
+            next_update_due,
+            paused_at,
+        },
         owner,
         earlier: None,
         latest: None,

@@ -159,6 +159,7 @@ fn named(status: Status) -> NamedSr {
         status,
         closed_from: None,
         closed_at: None,
+        deadlines: Default::default(),
         owner: Owner::Grant {
             number: "G-1".into(),
             grant: Some(grant()),
@@ -306,6 +307,12 @@ fn files_in_a_reply_join_the_sr_under_its_grant() {
 #[test]
 fn a_reply_completing_needs_info_carries_the_earlier_files() {
     let mut sr = named(Status::NeedsInfo);
+    // Waiting on the customer for three hours, with two left on the clock.
+    sr.deadlines = crate::sr::clock::Deadlines {
+        escalation_due: Some(now() - TimeDelta::hours(1)),
+        next_update_due: Some(now() - TimeDelta::hours(2)),
+        paused_at: Some(now() - TimeDelta::hours(3)),
+    };
     let earlier_id = Uuid::from_u128(5);
     let mut partial = full_metadata();
     partial.os = None;
@@ -337,6 +344,21 @@ fn a_reply_completing_needs_info_carries_the_earlier_files() {
     assert!(event_kinds(&rows).contains(&"submission.completes"));
     assert_eq!(rows.submission.metadata.os.as_deref(), Some("Windows 10"));
     assert_eq!(rows.recorded.completes, Some(earlier_id));
+    // The clock runs again with the time it had left when the wait began.
+    let at = rows.at;
+    match rows.sr {
+        SrWrite::Update {
+            escalation_due,
+            next_update_due,
+            clock_paused_at,
+            ..
+        } => {
+            assert_eq!(escalation_due, Some(at + TimeDelta::hours(2)));
+            assert_eq!(next_update_due, Some(at + TimeDelta::hours(1)));
+            assert_eq!(clock_paused_at, None);
+        }
+        SrWrite::New { .. } => panic!("joins the SR"),
+    }
 }
 
 #[test]

@@ -28,17 +28,21 @@ pub(super) async fn write<'e>(
              INSERT INTO service_requests (sr_number, grant_number, customer_email, severity,
                                            status, tier, opened_at, escalation_due,
                                            next_update_due, correspondent, channel, title,
-                                           opened_by)
+                                           opened_by, clock_paused_at)
              SELECT n->>'number', n->>'grant_number', n->>'customer_email',
                     (n->>'severity')::smallint, n->>'status', n->>'tier', p.at,
                     (n->>'escalation_due')::timestamptz, (n->>'next_update_due')::timestamptz,
-                    n->'correspondent', n->>'channel', n->>'title', (n->>'opened_by')::bigint
+                    n->'correspondent', n->>'channel', n->>'title', (n->>'opened_by')::bigint,
+                    (n->>'clock_paused_at')::timestamptz
              FROM p, LATERAL (SELECT p.j->'sr'->'new' AS n) x
              WHERE n IS NOT NULL
              RETURNING id),
          sr_upd AS (
              UPDATE service_requests sr
              SET status = u->>'status', closed_at = NULL, resolution = NULL, closed_from = NULL,
+                 escalation_due = (u->>'escalation_due')::timestamptz,
+                 next_update_due = (u->>'next_update_due')::timestamptz,
+                 clock_paused_at = (u->>'clock_paused_at')::timestamptz,
                  correspondent = COALESCE(u->'correspondent', sr.correspondent)
              FROM p, LATERAL (SELECT p.j->'sr'->'update' AS u) x
              WHERE sr.id = (u->>'id')::bigint),
