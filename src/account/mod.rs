@@ -33,6 +33,39 @@ impl Realm {
     }
 }
 
+/// What a staff account may do: analysts work SRs, leads also assign them
+/// to others and change severities in bulk, admins also manage staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Analyst,
+    Lead,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Analyst, Role::Lead, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Analyst => "analyst",
+            Role::Lead => "lead",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not a role (analyst, lead, admin)"))
+    }
+}
+
 /// What a mailed single-use link is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -14,4 +14,5 @@ pub mod queue;
 pub mod record;
 pub mod reputation;
 pub mod srs;
+pub mod staff;
 pub mod uploads;

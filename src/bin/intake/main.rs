@@ -80,6 +80,11 @@ enum Command {
         #[command(subcommand)]
         action: SrAction,
     },
+    /// Lab staff accounts.
+    Staff {
+        #[command(subcommand)]
+        action: StaffAction,
+    },
     /// Queue every known sample for analysis again, so analysers with a new
     /// version (new YARA rules, say) run over old samples. Analysers whose
     /// finding exists at their current version are skipped by the workers.
@@ -112,6 +117,32 @@ enum SrAction {
         #[arg(long, env = "USER", default_value = "staff")]
         by: String,
     },
+}
+
+#[derive(Subcommand)]
+enum StaffAction {
+    /// Add a staff account; its password is read from the first line of
+    /// stdin (the handbook's rules apply).
+    Add {
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// analyst, lead or admin
+        #[arg(long, default_value = "analyst")]
+        role: intake::account::Role,
+        /// Who adds it (the event log's actor).
+        #[arg(long, env = "USER", default_value = "operator")]
+        by: String,
+    },
+    /// Disable a staff account: no more sign-ins, its sessions and API
+    /// tokens end.
+    Disable {
+        email: String,
+        #[arg(long, env = "USER", default_value = "operator")]
+        by: String,
+    },
+    /// List the staff accounts.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -288,6 +319,53 @@ fn main() -> ExitCode {
                         "no customer address on record, nobody told"
                     }
                 );
+                Ok(())
+            }
+            Command::Staff { action } => {
+                let app = app::App::start_without_broker(config).await?;
+                let (pool, now) = (&app.intake.pool, app.intake.clock.now());
+                match action {
+                    StaffAction::Add {
+                        email,
+                        name,
+                        role,
+                        by,
+                    } => {
+                        let mut password = String::new();
+                        std::io::stdin().read_line(&mut password)?;
+                        let password = password.trim_end_matches(['\r', '\n']);
+                        if let Err(problems) = intake::account::password::check(password) {
+                            let said: Vec<String> =
+                                problems.iter().map(ToString::to_string).collect();
+                            anyhow::bail!("the password on stdin: {}", said.join("; "));
+                        }
+                        let owned = password.to_owned();
+                        let hash = tokio::task::spawn_blocking(move || {
+                            intake::account::password::hash(&owned)
+                        })
+                        .await??;
+                        intake::store::staff::add(pool, email, name, *role, &hash, by, now)
+                            .await?;
+                        println!("added {email} ({})", role.as_str());
+                    }
+                    StaffAction::Disable { email, by } => {
+                        intake::store::staff::disable(pool, email, by, now).await?;
+                        println!("disabled {email}");
+                    }
+                    StaffAction::List => {
+                        println!("{:<32} {:<8} {:<20} {:<10} name", "email", "role", "added", "state");
+                        for m in intake::store::staff::list(pool).await? {
+                            println!(
+                                "{:<32} {:<8} {:<20} {:<10} {}",
+                                m.email,
+                                m.role.as_str(),
+                                m.created_at.format("%Y-%m-%d %H:%M"),
+                                if m.disabled_at.is_some() { "disabled" } else { "active" },
+                                m.name
+                            );
+                        }
+                    }
+                }
                 Ok(())
             }
             Command::Reanalyse => {
