@@ -115,3 +115,97 @@ async fn an_sr_opened_waiting_on_the_customer_has_its_clock_stopped() {
     );
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn queues_hold_their_srs_in_deadline_order_page_by_page() {
+    use intake::triage::queue::{self, Queue};
+    let env = Env::new().await;
+    let mut numbers = Vec::new();
+    for mail in [
+        "01-accepted-zipcrypto.eml",
+        "02-needs-info-gbk-aes256.eml",
+        "03-html-table-big5-aes128.eml",
+        "05-wrapper-with-unwanted.eml",
+    ] {
+        let rec = env
+            .intake
+            .email(sample_email(mail), None)
+            .await
+            .expect("ingest");
+        numbers.push(rec.sr_number.to_string());
+    }
+    // Deadlines of our choosing: the third SR is due first, then the
+    // first; the second has none left.
+    let t: DateTime<Utc> = "2026-12-07T09:00:00Z".parse().expect("t");
+    for (n, due) in [
+        (&numbers[0], Some(t + TimeDelta::hours(2))),
+        (&numbers[1], None),
+        (&numbers[2], Some(t - TimeDelta::minutes(30))),
+        (&numbers[3], Some(t + TimeDelta::hours(5))),
+    ] {
+        sqlx::query(
+            "UPDATE service_requests SET escalation_due = $2, next_update_due = NULL
+             WHERE sr_number = $1",
+        )
+        .bind(n)
+        .bind(due)
+        .execute(&env.pool)
+        .await
+        .expect("due");
+    }
+    let all = queue::page(&env.pool, Queue::Urgent, None, 100)
+        .await
+        .expect("urgent");
+    let order: Vec<String> = all.iter().map(|l| l.number.to_string()).collect();
+    assert_eq!(
+        order,
+        [
+            numbers[2].clone(),
+            numbers[0].clone(),
+            numbers[3].clone(),
+            numbers[1].clone()
+        ]
+    );
+    assert_eq!(
+        queue::breached_by(all[0].next_due, t),
+        Some(TimeDelta::minutes(30))
+    );
+    // One line a page, by the key: the same order.
+    let mut walked = Vec::new();
+    let mut after = None;
+    loop {
+        let page = queue::page(&env.pool, Queue::Urgent, after, 1)
+            .await
+            .expect("page");
+        let Some(l) = page.first() else { break };
+        walked.push(l.number.to_string());
+        after = Some(l.key);
+    }
+    assert_eq!(walked, order);
+    // needs_info holds the one waiting on the customer.
+    let waiting = queue::page(&env.pool, Queue::NeedsInfo, None, 100)
+        .await
+        .expect("needs_info");
+    assert!(waiting.iter().all(|l| l.status.as_str() == "needs_info"));
+    assert!(waiting.iter().any(|l| l.number.to_string() == numbers[1]));
+    // A severity's queue holds only that severity.
+    for level in 1..=5u8 {
+        let q: Queue = format!("sev{level}").parse().expect("queue");
+        let lines = queue::page(&env.pool, q, None, 100).await.expect("sev");
+        assert!(lines.iter().all(|l| l.severity.level() == level));
+    }
+    // Closed SRs leave every queue.
+    let sr: intake::sr::SrNumber = numbers[2].parse().expect("number");
+    let by = intake::triage::By {
+        actor: "ana@lab.example",
+        now: t,
+    };
+    intake::triage::close_sr(&env.pool, &sr, by, None, "McAfee")
+        .await
+        .expect("close");
+    let all = queue::page(&env.pool, Queue::Urgent, None, 100)
+        .await
+        .expect("urgent");
+    assert!(!all.iter().any(|l| l.number.to_string() == numbers[2]));
+    env.cleanup().await;
+}

@@ -5,6 +5,7 @@
 //! the SRs' escalation deadlines.
 
 pub mod clock;
+pub mod queue;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;

@@ -80,6 +80,11 @@ enum Command {
         #[command(subcommand)]
         action: SrAction,
     },
+    /// The staff's queues.
+    Triage {
+        #[command(subcommand)]
+        action: TriageAction,
+    },
     /// Lab staff accounts.
     Staff {
         #[command(subcommand)]
@@ -116,6 +121,22 @@ enum SrAction {
         note: Option<String>,
         #[arg(long, env = "USER", default_value = "staff")]
         by: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TriageAction {
+    /// One page of a queue, the next deadline first; breached deadlines
+    /// say by how long.
+    List {
+        /// urgent, sev1..sev5, unverified, needs_info or dead
+        #[arg(long, default_value = "urgent")]
+        queue: intake::triage::queue::Queue,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// The key the previous page ended with.
+        #[arg(long)]
+        after: Option<intake::triage::queue::Key>,
     },
 }
 
@@ -319,6 +340,41 @@ fn main() -> ExitCode {
                         "no customer address on record, nobody told"
                     }
                 );
+                Ok(())
+            }
+            Command::Triage {
+                action: TriageAction::List { queue, limit, after },
+            } => {
+                use intake::triage::queue;
+                let app = app::App::start_without_broker(config).await?;
+                let now = app.intake.clock.now();
+                let lines = queue::page(&app.intake.pool, *queue, *after, (*limit).clamp(1, 1000))
+                    .await?;
+                println!(
+                    "{:<15} {:>3} {:<11} {:<16} {:<7} {:<20} {:<22} company",
+                    "sr", "sev", "tier", "status", "channel", "next deadline", "breached"
+                );
+                for l in &lines {
+                    let breached = queue::breached_by(l.next_due, now)
+                        .map(|d| format!("BREACHED {}h{:02}m ago", d.num_hours(), d.num_minutes() % 60))
+                        .unwrap_or_default();
+                    println!(
+                        "{:<15} {:>3} {:<11} {:<16} {:<7} {:<20} {:<22} {}",
+                        l.number.to_string(),
+                        l.severity.level(),
+                        l.tier.as_str(),
+                        l.status.as_str(),
+                        l.channel,
+                        l.next_due
+                            .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        breached,
+                        l.company.as_deref().unwrap_or("")
+                    );
+                }
+                if let Some(last) = lines.last().filter(|_| lines.len() as i64 == *limit) {
+                    println!("more: --after {}", last.key);
+                }
                 Ok(())
             }
             Command::Staff { action } => {
