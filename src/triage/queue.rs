@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn page_keys_read_back() {
         let k = Key {
-            due: DateTime::<Utc>::MIN_UTC + TimeDelta::days(800_000),
+            due: DateTime::from_timestamp(1_796_000_000, 123_000).unwrap_or_default(),
             id: 42,
         };
         assert_eq!(k.to_string().parse::<Key>(), Ok(k));
