@@ -78,6 +78,18 @@ impl Deadlines {
     }
 }
 
+/// The deadlines of an SR whose severity staff set to `severity` at `now`:
+/// planned afresh from that moment for its tier (still stopped, from now,
+/// if it waits on the customer).
+pub fn replanned(severity: Severity, tier: Tier, status: Status, now: DateTime<Utc>) -> Deadlines {
+    let (escalation_due, next_update_due) = super::deadlines(severity, tier, now);
+    Deadlines {
+        escalation_due,
+        next_update_due,
+        paused_at: (status == Status::NeedsInfo).then_some(now),
+    }
+}
+
 /// Whether the clock runs for an SR in `status`: not once closed, and not
 /// while it waits on the customer.
 pub fn runs(status: Status) -> bool {
@@ -186,6 +198,16 @@ mod tests {
             back.moved(Status::Answered, t0() + TimeDelta::days(9)),
             back
         );
+    }
+
+    #[test]
+    fn a_new_severity_replans_from_the_moment_it_is_set() {
+        let d = replanned(Severity::CRITICAL, Tier::L2, Status::InAnalysis, t0());
+        assert_eq!(d.escalation_due, Some(t0() + TimeDelta::minutes(30)));
+        assert_eq!(d.next_update_due, Some(t0() + TimeDelta::minutes(30)));
+        assert_eq!(d.paused_at, None);
+        let waiting = replanned(Severity::LOW, Tier::L1, Status::NeedsInfo, t0());
+        assert_eq!(waiting.paused_at, Some(t0()));
     }
 
     #[test]

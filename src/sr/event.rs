@@ -82,6 +82,9 @@ pub enum Event<'a> {
     },
     #[serde(rename = "sr.closed")]
     Closed { note: Option<&'a str> },
+    /// Staff set the severity; the deadlines were planned afresh.
+    #[serde(rename = "sr.severity_changed")]
+    SeverityChanged { from: Severity, to: Severity },
     /// The clock moved the SR to the next tier: its deadline passed.
     #[serde(rename = "sr.escalated")]
     Escalated {

@@ -56,15 +56,16 @@ impl Severity {
         }
     }
 
-    /// How often the customer must hear from us; `None` means continuously
-    /// (severity 1: someone is on it all the time).
-    pub fn update_every(self) -> Option<Duration> {
+    /// How often the customer must hear from us. Severity 1's "continuous"
+    /// update is due every 30 minutes (DESIGN.md), so the clock can hold
+    /// the lab to it.
+    pub fn update_every(self) -> Duration {
         match self.0 {
-            1 => None,
-            2 => Some(Duration::hours(1)),
-            3 => Some(Duration::days(1)),
-            4 => Some(Duration::weeks(1)),
-            _ => Some(Duration::weeks(2)),
+            1 => Duration::minutes(30),
+            2 => Duration::hours(1),
+            3 => Duration::days(1),
+            4 => Duration::weeks(1),
+            _ => Duration::weeks(2),
         }
     }
 }
@@ -127,7 +128,7 @@ pub fn deadlines(
     from: DateTime<Utc>,
 ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
     let escalate = severity.escalation_after(tier).map(|d| from + d);
-    let update = severity.update_every().map(|d| from + d);
+    let update = Some(from + severity.update_every());
     (escalate, update)
 }
 
@@ -195,12 +196,12 @@ mod tests {
         let t0 = DateTime::<Utc>::from_timestamp(0, 0).unwrap_or_default();
         let (esc, upd) = deadlines(Severity::CRITICAL, Tier::L1, t0);
         assert_eq!(esc, Some(t0 + Duration::minutes(30)));
-        assert_eq!(upd, None);
+        assert_eq!(upd, Some(t0 + Duration::minutes(30)));
         assert_eq!(
             Severity::CRITICAL.escalation_after(Tier::L3),
             Some(Duration::hours(4))
         );
-        assert_eq!(Severity::HIGH.update_every(), Some(Duration::hours(1)));
+        assert_eq!(Severity::HIGH.update_every(), Duration::hours(1));
         assert_eq!(
             Severity::MEDIUM.escalation_after(Tier::L2),
             Some(Duration::days(5))

@@ -155,6 +155,59 @@ pub async fn record_verdict(
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
 
+/// Sets `sr`'s severity; its deadlines are planned afresh from `by.now`
+/// (`sr::clock::replanned`). Returns the severity it had.
+pub async fn change_severity(
+    pool: &PgPool,
+    sr: &SrNumber,
+    severity: crate::sr::Severity,
+    by: By<'_>,
+) -> Result<crate::sr::Severity, TriageError> {
+    let mut tx = pool.begin().await?;
+    let row: Option<(i64, i16, String, String)> = sqlx::query_as(
+        "SELECT id, severity, tier, status FROM service_requests WHERE sr_number = $1 FOR UPDATE",
+    )
+    .bind(sr.to_string())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (id, was, tier, status) = row.ok_or_else(|| TriageError::NoSuchSr(sr.clone()))?;
+    let bad = |what: &str| TriageError::Inconsistent(format!("{what} of {sr}"));
+    let was = u8::try_from(was)
+        .ok()
+        .and_then(crate::sr::Severity::new)
+        .ok_or_else(|| bad("severity"))?;
+    let tier: crate::sr::Tier = tier.parse().map_err(|_| bad("tier"))?;
+    let status: Status = status.parse().map_err(|_| bad("status"))?;
+    let clock = crate::sr::clock::replanned(severity, tier, status, by.now);
+    sqlx::query(
+        "UPDATE service_requests SET severity = $2, escalation_due = $3, next_update_due = $4,
+                clock_paused_at = $5
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(i16::from(severity.level()))
+    .bind(clock.escalation_due)
+    .bind(clock.next_update_due)
+    .bind(clock.paused_at)
+    .execute(&mut *tx)
+    .await?;
+    let (kind, detail) = Event::SeverityChanged {
+        from: was,
+        to: severity,
+    }
+    .to_row();
+    sqlx::query("INSERT INTO events (actor, sr_id, at, kind, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(by.actor)
+        .bind(id)
+        .bind(by.now)
+        .bind(kind)
+        .bind(detail)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(was)
+}
+
 async fn lock_sr(
     tx: &mut Tx<'_>,
     sr: &SrNumber,

@@ -108,6 +108,14 @@ enum SrAction {
         #[arg(long, env = "USER", default_value = "staff")]
         by: String,
     },
+    /// Set the SR's severity; its deadlines are planned afresh from now.
+    Severity {
+        sr: intake::sr::SrNumber,
+        /// 1 (business stopped) to 5 (information request)
+        severity: u8,
+        #[arg(long, env = "USER", default_value = "staff")]
+        by: String,
+    },
     /// Record staff's verdict on one file of the SR.
     Verdict {
         sr: intake::sr::SrNumber,
@@ -305,6 +313,14 @@ fn main() -> ExitCode {
                 let (pool, vendor) = (&app.intake.pool, &app.cfg.vendor);
                 let now = app.intake.clock.now();
                 let done = match action {
+                    SrAction::Severity { sr, severity, by } => {
+                        let severity = intake::sr::Severity::try_from(*severity)
+                            .map_err(anyhow::Error::msg)?;
+                        let by = intake::triage::By { actor: by, now };
+                        let was = intake::triage::change_severity(pool, sr, severity, by).await?;
+                        println!("{sr}: severity {was} → {severity}; deadlines planned afresh");
+                        return Ok(());
+                    }
                     SrAction::Close { sr, note, by } => {
                         let by = intake::triage::By { actor: by, now };
                         intake::triage::close_sr(pool, sr, by, note.as_deref(), vendor).await?
