@@ -40,6 +40,7 @@ pub struct Metrics {
     pub queue_unconsumed_seconds: Family<Labels, Gauge>,
     pub upload_bytes: Counter,
     pub escalations: Family<Labels, Counter>,
+    pub deadlines_breached: Family<Labels, Gauge>,
     pub upload_receive_seconds: Histogram,
     pub uploads_refused: Family<Labels, Counter>,
 }
@@ -187,6 +188,12 @@ impl Metrics {
             "SRs the clock escalated because a deadline passed (deadlines breached), by the tier reached",
             escalations.clone(),
         );
+        let deadlines_breached = Family::<Labels, Gauge>::default();
+        r.register(
+            "deadlines_breached",
+            "Open SRs whose customer-update deadline has passed, as of the clock's last pass",
+            deadlines_breached.clone(),
+        );
         let upload_bytes = Counter::default();
         r.register(
             "upload_bytes",
@@ -209,6 +216,7 @@ impl Metrics {
             registry: Arc::new(r),
             upload_bytes,
             escalations,
+            deadlines_breached,
             upload_receive_seconds,
             uploads_refused,
             decide_failures,

@@ -57,10 +57,14 @@ async fn deadlines_escalate_once_at_the_second_and_not_while_waiting_on_the_cust
             .await,
         1
     );
+    let shown = metrics.render();
     assert!(
-        metrics
-            .render()
-            .contains(r#"intake_escalations_total{to="L2"} 1"#)
+        shown.contains(r#"intake_escalations_total{to="L2"} 1"#),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(r#"intake_deadlines_breached{kind="update"} 1"#),
+        "{shown}"
     );
 
     // Waiting on the customer stops it; answering starts it again.
