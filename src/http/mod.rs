@@ -1,8 +1,8 @@
 //! The HTTP edge of `intake serve`: liveness, readiness (database and broker
 //! reachable, a decision thread alive) and Prometheus metrics, and what the
 //! web faces share ([`guard`]: security headers, cookies, CSRF; [`page`]:
-//! escaped templates in English and Chinese). The portal (and triage) mount
-//! their routes beside these.
+//! escaped templates in English and Chinese; [`tls`]: HTTPS served
+//! directly). The portal (and triage) mount their routes beside these.
 //!
 //! A samples queue without a consumer (workers down, or started with another
 //! queue prefix) is shown on `/readyz` and as a metric, but does not make

@@ -2,7 +2,8 @@
 //! quote, the handbook's severity and deadline policy, entitlement (who may
 //! act on it, and the verification recorded), its seven statuses and the
 //! moves between them, the resolutions of a closed SR, the staff verdict,
-//! and the typed events of its history. Every channel and staff action asks
+//! the typed events of its history, and its clock ([`clock`]: when a
+//! deadline passes, waiting on the customer). Every channel and staff action asks
 //! this module where an SR goes next, so the rules live in one place.
 //! Pure: no I/O.
 
