@@ -35,6 +35,8 @@ const FILES: &[(&str, &str)] = files![
     "portal/tokens.html",
     "portal/upload.html",
     "portal/uploaded.html",
+    "triage/sign_in.html",
+    "triage/queue.html",
 ];
 
 const TEXT: &str = include_str!("../../templates/web/text.toml");
@@ -98,6 +100,40 @@ pub fn render_status(
             (StatusCode::INTERNAL_SERVER_ERROR, "page template error\n").into_response()
         }
     }
+}
+
+/// The CSRF token of a page request, its language, and the cookie that
+/// sets the token when it is new; [`finish`] adds the cookie to the
+/// response.
+pub struct Visit {
+    pub csrf: String,
+    set: Option<String>,
+    pub lang: Lang,
+}
+
+impl Visit {
+    /// The visit of a request with `headers`; `lang` is the `?lang=` asked
+    /// for, if any.
+    pub fn new(headers: &HeaderMap, lang: Option<&str>, secure: bool) -> Visit {
+        let (csrf, set) = super::guard::csrf_token(headers, secure);
+        Visit {
+            csrf,
+            set,
+            lang: lang_of(lang, headers),
+        }
+    }
+}
+
+/// `res` with the visit's CSRF cookie, when it is new.
+pub fn finish(v: &Visit, mut res: Response) -> Response {
+    if let Some(c) = v
+        .set
+        .as_deref()
+        .and_then(|c| axum::http::HeaderValue::from_str(c).ok())
+    {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    res
 }
 
 /// The word `key` in `lang` (the key itself when missing, which the word

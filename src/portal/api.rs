@@ -485,7 +485,8 @@ pub struct UploadForm {
     /// CHECK_REPORT.md: `file_list`, `symptoms`, `detected`, …; the grant
     /// number defaults to the account's), `title` (a new SR's) and
     /// `passwords` (archive passwords tried after `infected`; recorded,
-    /// never shown back). What is not such an object counts as no facts.
+    /// never shown back). Anything but a JSON object is refused (`400`).
+    #[schema(value_type = Option<Object>)]
     metadata: Option<String>,
     /// The files, raw or zipped with the password `infected`.
     #[schema(value_type = Vec<String>, format = Binary, min_items = 1)]

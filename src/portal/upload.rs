@@ -341,10 +341,11 @@ async fn receive(
         }
         let text = read_text(&mut field, &mut got.bytes, cfg.max_bytes).await?;
         match name.as_str() {
-            // Facts that are not a JSON object count as none given, as in
-            // an upload directory's `metadata.json`: the answer asks for them.
-            "metadata" => {
-                if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&text) {
+            // The facts as one JSON object (scripts), or `null`: anything
+            // else is refused, so a script's mistake is told, not taken as
+            // no facts.
+            "metadata" => match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Object(m)) => {
                     for (k, v) in m {
                         match (k.as_str(), v) {
                             ("passwords", Value::Array(list)) => passwords.extend(list),
@@ -355,7 +356,14 @@ async fn receive(
                         }
                     }
                 }
-            }
+                // `null`: no facts given.
+                Ok(Value::Null) => {}
+                _ => {
+                    return Err(Refusal::Malformed(
+                        "metadata: send the facts as one JSON object".into(),
+                    ));
+                }
+            },
             "passwords" if page => passwords.extend(
                 text.lines()
                     .map(str::trim)

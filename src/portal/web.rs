@@ -19,16 +19,17 @@ use serde::Deserialize;
 use super::upload::UploadConfig;
 use crate::account::password;
 use crate::account::token::Secret;
-use crate::account::{self, Backoff, LinkPurpose, Realm, Refusal, SESSION_LIFETIME, SignUp};
+use crate::account::{self, Backoff, LinkPurpose, Realm, Refusal, SignUp};
 use crate::answer::{self, AccountMail, AccountMailKind, TemplateError};
 use crate::http::guard::{self, CheckedForm};
 use crate::http::page;
+use crate::http::session::{self, Attempt};
 use crate::ingest::Intake;
 use crate::sr::Lang;
-use crate::store::accounts::{self, Account, AccountError, LinkUse, SignIn};
+use crate::store::accounts::{self, Account, AccountError, LinkUse};
 
 /// The session cookie of the customer realm (staff have their own).
-pub const SESSION_COOKIE: &str = "intake_portal";
+pub const SESSION_COOKIE: &str = session::CUSTOMERS.cookie;
 
 /// What the portal's handlers share.
 #[derive(Clone)]
@@ -161,13 +162,7 @@ pub fn router(state: Portal) -> Router {
     )
 }
 
-/// The CSRF token of a request and the cookie that sets it when new; the
-/// response gets the cookie added by [`finish`].
-pub(super) struct Visit {
-    pub(super) csrf: String,
-    set: Option<String>,
-    pub(super) lang: Lang,
-}
+pub(super) use crate::http::page::{Visit, finish};
 
 #[derive(Deserialize, Default)]
 pub(super) struct PageQuery {
@@ -178,19 +173,7 @@ pub(super) struct PageQuery {
 }
 
 pub(super) fn visit(p: &Portal, headers: &HeaderMap, q: &PageQuery) -> Visit {
-    let (csrf, set) = guard::csrf_token(headers, p.secure());
-    Visit {
-        csrf,
-        set,
-        lang: page::lang_of(q.lang.as_deref(), headers),
-    }
-}
-
-pub(super) fn finish(v: &Visit, mut res: Response) -> Response {
-    if let Some(c) = v.set.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
-        res.headers_mut().append(header::SET_COOKIE, c);
-    }
-    res
+    Visit::new(headers, q.lang.as_deref(), p.secure())
 }
 
 /// A failure of ours: logged, and a plain 500 page.
@@ -219,10 +202,7 @@ pub(super) async fn signed_in(
     p: &Portal,
     headers: &HeaderMap,
 ) -> Result<Option<Account>, AccountError> {
-    match guard::cookie(headers, SESSION_COOKIE) {
-        Some(s) => accounts::session(&p.intake.pool, s, Realm::Customer, p.now()).await,
-        None => Ok(None),
-    }
+    session::signed_in(&p.intake.pool, &session::CUSTOMERS, headers, p.now()).await
 }
 
 /// The signed-in customer and the page visit (in the account's language).
@@ -558,52 +538,39 @@ async fn sign_in(
     CheckedForm(form): CheckedForm<SignInForm>,
 ) -> Response {
     let v = visit(&p, &headers, &PageQuery::default());
-    let email = account::normalise_email(&form.email).unwrap_or_default();
     let address = guard::client_address(peer.ip(), &headers, &p.trusted_proxies).to_string();
-    let outcome = accounts::sign_in(
+    let attempt = session::attempt(
         &p.intake.pool,
-        Realm::Customer,
-        &email,
+        &session::CUSTOMERS,
+        &form.email,
         &form.password,
         &address,
         p.now(),
         &p.backoff,
+        p.secure(),
     )
     .await;
-    let (status, error, until) = match outcome {
-        Err(e) => return failed(e),
-        Ok(SignIn::Ok { session, .. }) => {
-            let cookie = guard::set_cookie(
-                SESSION_COOKIE,
-                session.as_str(),
-                "/portal",
-                "Lax",
-                Some(SESSION_LIFETIME.num_seconds()),
-                p.secure(),
-            );
+    match attempt {
+        Err(e) => failed(e),
+        Ok(Attempt::In { cookie, .. }) => {
             let mut res = Redirect::to("/portal/").into_response();
             if let Ok(c) = HeaderValue::from_str(&cookie) {
                 res.headers_mut().append(header::SET_COOKIE, c);
             }
-            return finish(&v, res);
+            finish(&v, res)
         }
-        Ok(SignIn::Wrong) => (StatusCode::UNAUTHORIZED, "wrong", None),
-        Ok(SignIn::Locked { until }) => (StatusCode::TOO_MANY_REQUESTS, "locked", Some(until)),
-        Ok(SignIn::AddressRefused { until }) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "address_refused",
-            Some(until),
-        ),
-        Ok(SignIn::Unconfirmed) => (StatusCode::FORBIDDEN, "unconfirmed", None),
-    };
-    let mut res = sign_in_form(&v, status, &form.email, Some(error), until);
-    if let Some(u) = until {
-        let secs = (u - p.now()).num_seconds().max(1);
-        if let Ok(h) = HeaderValue::from_str(&secs.to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, h);
+        Ok(Attempt::Refused {
+            status,
+            error,
+            until,
+        }) => {
+            let mut res = sign_in_form(&v, status, &form.email, Some(error), until);
+            if let Some(h) = until.and_then(|u| session::retry_after(u, p.now())) {
+                res.headers_mut().insert(header::RETRY_AFTER, h);
+            }
+            res
         }
     }
-    res
 }
 
 #[derive(Deserialize)]
@@ -630,7 +597,7 @@ async fn sign_out(
         "signed_out",
         "signed_out_text",
     );
-    let gone = guard::set_cookie(SESSION_COOKIE, "", "/portal", "Lax", Some(0), p.secure());
+    let gone = session::ended(&session::CUSTOMERS, p.secure());
     if let Ok(c) = HeaderValue::from_str(&gone) {
         res.headers_mut().append(header::SET_COOKIE, c);
     }

@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod queue;
+pub mod web;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;

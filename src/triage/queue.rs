@@ -112,6 +112,47 @@ pub fn breached_by(next_due: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Optio
     next_due.filter(|d| *d <= now).map(|d| now - d)
 }
 
+/// How late, for people: `3d 4h`, `2h 05m`, `12m`.
+pub fn late(d: TimeDelta) -> String {
+    let (days, hours, minutes) = (d.num_days(), d.num_hours() % 24, d.num_minutes() % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes}m"),
+        (0, h) => format!("{h}h {minutes:02}m"),
+        (d, h) => format!("{d}d {h}h"),
+    }
+}
+
+/// Every queue, in the order the staff pages show them.
+pub fn all() -> Vec<Queue> {
+    let mut v = vec![Queue::Urgent];
+    v.extend((1..=5).filter_map(Severity::new).map(Queue::Severity));
+    v.extend([Queue::Unverified, Queue::NeedsInfo, Queue::Dead]);
+    v
+}
+
+/// How many SRs each queue holds, in [`all`]'s order.
+pub async fn counts(pool: &PgPool) -> Result<Vec<(Queue, i64)>, TriageError> {
+    type Row = (i64, i64, i64, i64, i64, i64, i64, i64, i64);
+    let r: Row = sqlx::query_as(
+        "SELECT count(*),
+                count(*) FILTER (WHERE severity = 1), count(*) FILTER (WHERE severity = 2),
+                count(*) FILTER (WHERE severity = 3), count(*) FILTER (WHERE severity = 4),
+                count(*) FILTER (WHERE severity = 5),
+                count(*) FILTER (WHERE status = 'unverified'),
+                count(*) FILTER (WHERE status = 'needs_info'),
+                count(*) FILTER (WHERE EXISTS (
+                    SELECT 1 FROM submissions s JOIN analysis_jobs j ON j.submission_id = s.id
+                    WHERE s.sr_id = sr.id AND j.state = 'dead'))
+         FROM service_requests sr WHERE status <> 'closed'",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(all()
+        .into_iter()
+        .zip([r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8])
+        .collect())
+}
+
 /// A queue's page of up to `limit` lines after `after`.
 pub async fn page(
     pool: &PgPool,
@@ -201,6 +242,14 @@ mod tests {
         }
         assert!("sev6".parse::<Queue>().is_err());
         assert!("all".parse::<Queue>().is_err());
+    }
+
+    #[test]
+    fn lateness_reads_for_people() {
+        assert_eq!(late(TimeDelta::minutes(12)), "12m");
+        assert_eq!(late(TimeDelta::minutes(125)), "2h 05m");
+        assert_eq!(late(TimeDelta::hours(76)), "3d 4h");
+        assert_eq!(all().len(), 9);
     }
 
     #[test]

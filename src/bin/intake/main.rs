@@ -372,7 +372,7 @@ fn main() -> ExitCode {
                 );
                 for l in &lines {
                     let breached = queue::breached_by(l.next_due, now)
-                        .map(|d| format!("BREACHED {}h{:02}m ago", d.num_hours(), d.num_minutes() % 60))
+                        .map(|d| format!("BREACHED by {}", queue::late(d)))
                         .unwrap_or_default();
                     println!(
                         "{:<15} {:>3} {:<11} {:<16} {:<7} {:<20} {:<22} {}",

@@ -86,7 +86,7 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&app.cfg.listen)
         .await
         .with_context(|| format!("listening on {}", app.cfg.listen))?;
-    tracing::info!(listen = %app.cfg.listen, "serving the portal, /healthz, /readyz, /metrics");
+    tracing::info!(listen = %app.cfg.listen, "serving the portal, the staff pages (/triage/), /healthz, /readyz, /metrics");
     let router = http::site([
         http::router(Health {
             pool: app.intake.pool.clone(),
@@ -101,6 +101,12 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
             uploads: app.cfg.uploads,
             public_url: app.cfg.public_url.clone(),
             vendor: app.cfg.vendor.clone(),
+            backoff: Default::default(),
+            trusted_proxies: app.cfg.trusted_proxies.clone(),
+        }),
+        intake::triage::web::router(intake::triage::web::Desk {
+            intake: app.intake.clone(),
+            public_url: app.cfg.public_url.clone(),
             backoff: Default::default(),
             trusted_proxies: app.cfg.trusted_proxies.clone(),
         }),

@@ -1,0 +1,114 @@
+//! Signing in and out of one realm, for the portal's pages and the staff's
+//! alike: each realm's session cookie (its own name and path, so the
+//! realms never share one), what a sign-in attempt comes to, and the
+//! cookie that ends a session.
+
+use axum::http::{HeaderValue, StatusCode};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use super::guard;
+use crate::account::{self, Backoff, Realm, SESSION_LIFETIME};
+use crate::store::accounts::{self, Account, AccountError, SignIn};
+
+/// One realm's way in.
+#[derive(Debug, Clone, Copy)]
+pub struct Door {
+    pub realm: Realm,
+    /// The session cookie's name.
+    pub cookie: &'static str,
+    /// The pages it is sent to (and where a session lands).
+    pub path: &'static str,
+}
+
+/// Customers, on the portal.
+pub const CUSTOMERS: Door = Door {
+    realm: Realm::Customer,
+    cookie: "intake_portal",
+    path: "/portal",
+};
+
+/// Lab staff, on the triage pages.
+pub const STAFF: Door = Door {
+    realm: Realm::Staff,
+    cookie: "intake_staff",
+    path: "/triage",
+};
+
+/// What a sign-in attempt came to.
+pub enum Attempt {
+    /// Signed in; `cookie` is the session's `Set-Cookie` value.
+    In { account: Account, cookie: String },
+    /// Refused: the status, the words' key for why, and until when.
+    Refused {
+        status: StatusCode,
+        error: &'static str,
+        until: Option<DateTime<Utc>>,
+    },
+}
+
+/// Tries `email` and `password` at `door` for the client at `address`.
+#[allow(clippy::too_many_arguments)]
+pub async fn attempt(
+    pool: &PgPool,
+    door: &Door,
+    email: &str,
+    password: &str,
+    address: &str,
+    now: DateTime<Utc>,
+    backoff: &Backoff,
+    secure: bool,
+) -> Result<Attempt, AccountError> {
+    let email = account::normalise_email(email).unwrap_or_default();
+    let outcome =
+        accounts::sign_in(pool, door.realm, &email, password, address, now, backoff).await?;
+    let refused = |status, error, until| Attempt::Refused {
+        status,
+        error,
+        until,
+    };
+    Ok(match outcome {
+        SignIn::Ok { account, session } => Attempt::In {
+            account,
+            cookie: guard::set_cookie(
+                door.cookie,
+                session.as_str(),
+                door.path,
+                "Lax",
+                Some(SESSION_LIFETIME.num_seconds()),
+                secure,
+            ),
+        },
+        SignIn::Wrong => refused(StatusCode::UNAUTHORIZED, "wrong", None),
+        SignIn::Locked { until } => refused(StatusCode::TOO_MANY_REQUESTS, "locked", Some(until)),
+        SignIn::AddressRefused { until } => refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "address_refused",
+            Some(until),
+        ),
+        SignIn::Unconfirmed => refused(StatusCode::FORBIDDEN, "unconfirmed", None),
+    })
+}
+
+/// The `Set-Cookie` value that ends `door`'s session in the browser.
+pub fn ended(door: &Door, secure: bool) -> String {
+    guard::set_cookie(door.cookie, "", door.path, "Lax", Some(0), secure)
+}
+
+/// `Retry-After` for a refusal that lasts until `until`.
+pub fn retry_after(until: DateTime<Utc>, now: DateTime<Utc>) -> Option<HeaderValue> {
+    HeaderValue::from_str(&(until - now).num_seconds().max(1).to_string()).ok()
+}
+
+/// The account `door`'s session cookie in `headers` names, if it is live.
+pub async fn signed_in(
+    pool: &PgPool,
+    door: &Door,
+    headers: &axum::http::HeaderMap,
+    now: DateTime<Utc>,
+) -> Result<Option<Account>, AccountError> {
+    match guard::cookie(headers, door.cookie) {
+        Some(s) => accounts::session(pool, s, door.realm, now).await,
+        None => Ok(None),
+    }
+}

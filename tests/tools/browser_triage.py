@@ -1,0 +1,54 @@
+"""Signs in as staff in headless Chromium (Debian's, through Playwright),
+opens the most urgent queue, checks that its first line is the SR given as
+soonest due and that it is marked breached, and takes a screenshot.
+
+usage: browser_triage.py BASE EMAIL PASSWORD FIRST_SR SCREENSHOT
+"""
+
+import sys
+
+from playwright.sync_api import sync_playwright
+
+
+def main():
+    base, email, password, first, shot = sys.argv[1:6]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page(extra_http_headers={"Accept-Language": "en"})
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(f"{base}/triage/")
+        if not page.url.endswith("/triage/sign-in"):
+            raise SystemExit(f"not sent to sign in: {page.url}")
+        page.fill("input[name=email]", email)
+        page.fill("input[name=password]", password)
+        page.click("form[action='/triage/sign-in'] button[type=submit]")
+        page.wait_for_load_state()
+        if "Most urgent" not in page.inner_text("h1"):
+            raise SystemExit(f"no queue after signing in: {page.url}\n{page.content()[:2000]}")
+        first_row = page.locator("table.queue tbody tr").first
+        cells = first_row.inner_text()
+        if first not in cells:
+            raise SystemExit(f"{first} is not first: {cells}")
+        if "breached" not in (first_row.get_attribute("class") or ""):
+            raise SystemExit(f"{first} is not marked breached: {first_row.inner_html()}")
+        page.screenshot(path=shot, full_page=True)
+        browser.close()
+    if dialogs:
+        raise SystemExit(f"a dialog opened: {dialogs}")
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+//! The staff pages over real HTTP against the real database: sign-in in
+//! the staff realm only (a customer's session opens nothing here), the
+//! most urgent queue in deadline order with what breached marked, counts
+//! per queue, paging by the key in the URL, and the same in headless
+//! Chromium with a screenshot.
+
+mod harness;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use harness::{Env, sample_email};
+use intake::account::{Backoff, Role};
+use intake::clock::{Clock, ManualClock};
+use intake::triage::web::{Desk, router};
+use reqwest::StatusCode;
+
+const GOOD: &str = "Lab-Analyst-2026";
+
+struct Site {
+    env: Env,
+    base: String,
+    clock: Arc<ManualClock>,
+}
+
+async fn start() -> Site {
+    let env = Env::new().await;
+    let t: DateTime<Utc> = "2026-12-07T09:00:00Z".parse().expect("t");
+    let clock = ManualClock::at(t);
+    let app = intake::http::site([router(Desk {
+        intake: intake::ingest::Intake {
+            clock: clock.clone(),
+            ..env.intake.clone()
+        },
+        public_url: "http://127.0.0.1".into(),
+        backoff: Backoff::default(),
+        trusted_proxies: Vec::new(),
+    })]);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", l.local_addr().expect("addr"));
+    tokio::spawn(
+        axum::serve(
+            l,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .into_future(),
+    );
+    let hash = intake::account::password::hash(GOOD).expect("hash");
+    intake::store::staff::add(
+        &env.pool,
+        "ana@lab.example",
+        "Ana",
+        Role::Analyst,
+        &hash,
+        "test",
+        t,
+    )
+    .await
+    .expect("staff");
+    Site { env, base, clock }
+}
+
+/// Four SRs with deadlines of our choosing; returns their numbers.
+async fn srs(site: &Site) -> Vec<String> {
+    let t = site.clock.now();
+    let mut numbers = Vec::new();
+    for (mail, due) in [
+        ("01-accepted-zipcrypto.eml", Some(t + TimeDelta::hours(2))),
+        (
+            "03-html-table-big5-aes128.eml",
+            Some(t - TimeDelta::minutes(125)),
+        ),
+        (
+            "05-wrapper-with-unwanted.eml",
+            Some(t + TimeDelta::hours(5)),
+        ),
+        ("09-forwarded-rfc822.eml", None),
+    ] {
+        let rec = site
+            .env
+            .intake
+            .email(sample_email(mail), None)
+            .await
+            .expect("ingest");
+        sqlx::query(
+            "UPDATE service_requests SET escalation_due = $2, next_update_due = NULL
+             WHERE sr_number = $1",
+        )
+        .bind(rec.sr_number.to_string())
+        .bind(due)
+        .execute(&site.env.pool)
+        .await
+        .expect("due");
+        numbers.push(rec.sr_number.to_string());
+    }
+    numbers
+}
+
+/// A client without JavaScript that keeps its cookies.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn new(base: &str) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: base.to_owned(),
+            cookies: Default::default(),
+        }
+    }
+
+    fn keep(&mut self, r: &reqwest::Response) -> Vec<String> {
+        let set: Vec<String> = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        for c in &set {
+            if let Some((k, v)) = c.split(';').next().and_then(|kv| kv.split_once('=')) {
+                if v.is_empty() {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        set
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, String, Vec<String>) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("get");
+        let set = self.keep(&r);
+        (r.status(), r.text().await.unwrap_or_default(), set)
+    }
+
+    async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, String, Vec<String>) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .expect("post");
+        let set = self.keep(&r);
+        (r.status(), r.text().await.unwrap_or_default(), set)
+    }
+
+    async fn sign_in(&mut self, email: &str, pw: &str) -> (StatusCode, String, Vec<String>) {
+        let (_, page, _) = self.get("/triage/sign-in").await;
+        let csrf = field(&page, "csrf");
+        self.post(
+            "/triage/sign-in",
+            &[("csrf", csrf.as_str()), ("email", email), ("password", pw)],
+        )
+        .await
+    }
+}
+
+fn field(body: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    body.split_once(&key)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(v, _)| v.to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn staff_sign_in_and_the_most_urgent_queue() {
+    let site = start().await;
+    let numbers = srs(&site).await;
+    let mut c = Browser::new(&site.base);
+    // Not signed in: sent to sign in.
+    assert_eq!(c.get("/triage/").await.0, StatusCode::SEE_OTHER);
+    // A wrong password, then the right one.
+    let (status, _, _) = c.sign_in("ana@lab.example", "Wrong-Password-1").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, set) = c.sign_in("ana@lab.example", GOOD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookie = set
+        .iter()
+        .find(|v| v.starts_with("intake_staff="))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        cookie.contains("Path=/triage") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+
+    let (status, page, _) = c.get("/triage/").await;
+    assert_eq!(status, StatusCode::OK);
+    // Soonest first, the one without a deadline last; the breached one
+    // says by how long.
+    let at = |n: &String| page.find(n.as_str()).unwrap_or(usize::MAX);
+    let order = [&numbers[1], &numbers[0], &numbers[2], &numbers[3]];
+    assert!(order.windows(2).all(|w| at(w[0]) < at(w[1])), "{page}");
+    assert!(page.contains("by 2h 05m"), "{page}");
+    assert!(page.contains("Most urgent (4)"), "{page}");
+    // A severity's queue by its URL; a mangled one shows the most urgent.
+    let (_, sev, _) = c.get("/triage/?queue=sev5").await;
+    assert!(sev.contains("Severity 5"), "{sev}");
+    let (status, _, _) = c.get("/triage/?queue=%00&after=nonsense").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Cookies of another realm or made up open nothing here.
+    let mut stranger = Browser::new(&site.base);
+    stranger
+        .cookies
+        .insert("intake_portal".into(), "anything".into());
+    stranger
+        .cookies
+        .insert("intake_staff".into(), "forged".into());
+    assert_eq!(stranger.get("/triage/").await.0, StatusCode::SEE_OTHER);
+
+    // Signing out ends the session.
+    let (_, page, _) = c.get("/triage/").await;
+    let csrf = field(&page, "csrf");
+    let (status, _, _) = c.post("/triage/sign-out", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(c.get("/triage/").await.0, StatusCode::SEE_OTHER);
+
+    // The same in Chromium, with a screenshot.
+    harness::tools::chromium();
+    let python = harness::tools::python().to_owned();
+    let script = harness::root().join("tests/tools/browser_triage.py");
+    let shot =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/triage-urgent.png");
+    let _ = std::fs::create_dir_all(shot.parent().expect("dir"));
+    let (base, first, shot2) = (site.base.clone(), numbers[1].clone(), shot.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .args([&base, "ana@lab.example", GOOD, &first])
+            .arg(shot2)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("browser");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(&shot).expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000);
+    site.env.cleanup().await;
+}
