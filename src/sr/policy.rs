@@ -77,6 +77,17 @@ impl TryFrom<u8> for Severity {
     }
 }
 
+/// A severity as the database stores it (`smallint`).
+impl TryFrom<i16> for Severity {
+    type Error = String;
+    fn try_from(v: i16) -> Result<Self, Self::Error> {
+        u8::try_from(v)
+            .ok()
+            .and_then(Severity::new)
+            .ok_or_else(|| format!("severity must be 1 to 5, not {v}"))
+    }
+}
+
 impl From<Severity> for u8 {
     fn from(s: Severity) -> u8 {
         s.0

@@ -73,10 +73,8 @@ fn line(row: LineRow) -> Result<Line, SrError> {
         number: number.parse().map_err(SrError::Inconsistent)?,
         title,
         status: status.parse().map_err(SrError::Inconsistent)?,
-        severity: u8::try_from(severity)
-            .ok()
-            .and_then(Severity::new)
-            .ok_or_else(|| SrError::Inconsistent(format!("severity of {number}")))?,
+        severity: Severity::try_from(severity)
+            .map_err(|_| SrError::Inconsistent(format!("severity of {number}")))?,
         opened_at,
         channel,
     })
@@ -272,15 +270,7 @@ async fn log(
     at: DateTime<Utc>,
     e: Event<'_>,
 ) -> Result<(), SrError> {
-    let (kind, detail) = e.to_row();
-    sqlx::query("INSERT INTO events (actor, sr_id, at, kind, detail) VALUES ($1, $2, $3, $4, $5)")
-        .bind(actor(a))
-        .bind(sr_id)
-        .bind(at)
-        .bind(kind)
-        .bind(detail)
-        .execute(&mut **tx)
-        .await?;
+    crate::store::events::on_sr(&mut **tx, &actor(a), sr_id, at, &e).await?;
     Ok(())
 }
 

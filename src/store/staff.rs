@@ -36,13 +36,7 @@ async fn log(
     kind: &str,
     detail: serde_json::Value,
 ) -> Result<(), StaffError> {
-    sqlx::query("INSERT INTO events (actor, at, kind, detail) VALUES ($1, $2, $3, $4)")
-        .bind(by)
-        .bind(at)
-        .bind(kind)
-        .bind(detail)
-        .execute(&mut **tx)
-        .await?;
+    super::events::append(&mut **tx, by, None, at, kind, &detail).await?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use super::TriageError;
 use crate::metrics::{Metrics, label};
 use crate::sr::clock::{self, Clocked};
 use crate::sr::{Event, Severity};
+use crate::store::events;
 
 /// Most SRs one pass escalates (one transaction); the next pass takes the
 /// rest.
@@ -38,10 +39,8 @@ pub async fn pass(
     let mut done = 0;
     for (id, severity, tier, status, escalation_due) in due {
         let sr = Clocked {
-            severity: u8::try_from(severity)
-                .ok()
-                .and_then(Severity::new)
-                .ok_or_else(|| TriageError::Inconsistent(format!("severity of SR {id}")))?,
+            severity: Severity::try_from(severity)
+                .map_err(|_| TriageError::Inconsistent(format!("severity of SR {id}")))?,
             tier: tier.parse().map_err(TriageError::Inconsistent)?,
             status: status.parse().map_err(TriageError::Inconsistent)?,
             escalation_due,
@@ -60,22 +59,13 @@ pub async fn pass(
             .bind(e.next_due)
             .execute(&mut *tx)
             .await?;
-        let (kind, detail) = Event::Escalated {
+        let escalated = Event::Escalated {
             from: e.from,
             to: e.to,
             due: e.due,
             late_by_secs: e.late_by.num_seconds(),
-        }
-        .to_row();
-        sqlx::query(
-            "INSERT INTO events (actor, sr_id, at, kind, detail) VALUES ('clock', $1, $2, $3, $4)",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(kind)
-        .bind(detail)
-        .execute(&mut *tx)
-        .await?;
+        };
+        events::on_sr(&mut *tx, "clock", id, now, &escalated).await?;
         metrics
             .escalations
             .get_or_create(&label("to", e.to.as_str()))

@@ -16,6 +16,7 @@ use crate::answer::{self, Correspondent, Notice, TemplateError};
 use crate::digest::Sha256;
 use crate::sr::SrNumber;
 use crate::sr::{Event, Resolution, StaffVerdict, Status};
+use crate::store::events;
 use crate::store::outbox::OutboxKind;
 
 #[derive(Debug, thiserror::Error)]
@@ -173,10 +174,7 @@ pub async fn change_severity(
     .await?;
     let (id, was, tier, status) = row.ok_or_else(|| TriageError::NoSuchSr(sr.clone()))?;
     let bad = |what: &str| TriageError::Inconsistent(format!("{what} of {sr}"));
-    let was = u8::try_from(was)
-        .ok()
-        .and_then(crate::sr::Severity::new)
-        .ok_or_else(|| bad("severity"))?;
+    let was = crate::sr::Severity::try_from(was).map_err(|_| bad("severity"))?;
     let tier: crate::sr::Tier = tier.parse().map_err(|_| bad("tier"))?;
     let status: Status = status.parse().map_err(|_| bad("status"))?;
     let clock = crate::sr::clock::replanned(severity, tier, status, by.now);
@@ -192,19 +190,11 @@ pub async fn change_severity(
     .bind(clock.paused_at)
     .execute(&mut *tx)
     .await?;
-    let (kind, detail) = Event::SeverityChanged {
+    let changed = Event::SeverityChanged {
         from: was,
         to: severity,
-    }
-    .to_row();
-    sqlx::query("INSERT INTO events (actor, sr_id, at, kind, detail) VALUES ($1, $2, $3, $4, $5)")
-        .bind(by.actor)
-        .bind(id)
-        .bind(by.now)
-        .bind(kind)
-        .bind(detail)
-        .execute(&mut *tx)
-        .await?;
+    };
+    events::on_sr(&mut *tx, by.actor, id, by.now, &changed).await?;
     tx.commit().await?;
     Ok(was)
 }
@@ -245,15 +235,14 @@ async fn finish(
     notice: &Notice<'_>,
     vendor: &str,
 ) -> Result<bool, TriageError> {
-    let (kind, detail) = action.event.to_row();
-    sqlx::query("INSERT INTO events (actor, sr_id, kind, detail, at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(action.actor)
-        .bind(action.sr_id)
-        .bind(kind)
-        .bind(detail)
-        .bind(action.now)
-        .execute(&mut **tx)
-        .await?;
+    events::on_sr(
+        &mut **tx,
+        action.actor,
+        action.sr_id,
+        action.now,
+        &action.event,
+    )
+    .await?;
     let Some(to) = to else {
         return Ok(false);
     };

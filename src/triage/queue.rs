@@ -213,10 +213,7 @@ pub async fn page(
                 let bad = |what: &str| TriageError::Inconsistent(format!("{what} of SR {id}"));
                 Ok(Line {
                     number: number.parse().map_err(|_| bad("number"))?,
-                    severity: u8::try_from(severity)
-                        .ok()
-                        .and_then(Severity::new)
-                        .ok_or_else(|| bad("severity"))?,
+                    severity: Severity::try_from(severity).map_err(|_| bad("severity"))?,
                     tier: tier.parse().map_err(|_| bad("tier"))?,
                     status: status.parse().map_err(|_| bad("status"))?,
                     channel,

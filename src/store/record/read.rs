@@ -105,10 +105,8 @@ pub(super) async fn named_sr(
     Ok(Some(NamedSr {
         id,
         number: number.clone(),
-        severity: u8::try_from(severity)
-            .ok()
-            .and_then(Severity::new)
-            .ok_or_else(|| RecordError::Inconsistent(format!("severity of {number}")))?,
+        severity: Severity::try_from(severity)
+            .map_err(|_| RecordError::Inconsistent(format!("severity of {number}")))?,
         status: status.parse().map_err(RecordError::Inconsistent)?,
         closed_from: closed_from.and_then(|s| s.parse().ok()),
         closed_at,
@@ -226,10 +224,7 @@ pub(super) async fn existing<'e>(
         submission_id: id,
         sr_number: number.parse().map_err(|_| bad("SR number"))?,
         sr_is_new: false,
-        severity: u8::try_from(severity)
-            .ok()
-            .and_then(Severity::new)
-            .ok_or_else(|| bad("severity"))?,
+        severity: Severity::try_from(severity).map_err(|_| bad("severity"))?,
         outcome: serde_json::from_value(serde_json::Value::String(outcome))
             .map_err(|_| bad("outcome"))?,
         verification: verification.0,
