@@ -3,11 +3,13 @@
 //! realms never share one), what a sign-in attempt comes to, and the
 //! cookie that ends a session.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::guard;
+use super::page::{self, Visit};
 use crate::account::{self, Backoff, Realm, SESSION_LIFETIME};
 use crate::store::accounts::{self, Account, AccountError, SignIn};
 
@@ -17,8 +19,12 @@ pub struct Door {
     pub realm: Realm,
     /// The session cookie's name.
     pub cookie: &'static str,
-    /// The pages it is sent to (and where a session lands).
+    /// The pages it is sent to.
     pub path: &'static str,
+    /// Where a session lands.
+    pub home: &'static str,
+    /// The sign-in page's template.
+    pub template: &'static str,
 }
 
 /// Customers, on the portal.
@@ -26,6 +32,8 @@ pub const CUSTOMERS: Door = Door {
     realm: Realm::Customer,
     cookie: "intake_portal",
     path: "/portal",
+    home: "/portal/",
+    template: "portal/sign_in.html",
 };
 
 /// Lab staff, on the triage pages.
@@ -33,12 +41,14 @@ pub const STAFF: Door = Door {
     realm: Realm::Staff,
     cookie: "intake_staff",
     path: "/triage",
+    home: "/triage/",
+    template: "triage/sign_in.html",
 };
 
 /// What a sign-in attempt came to.
-pub enum Attempt {
+enum Attempt {
     /// Signed in; `cookie` is the session's `Set-Cookie` value.
-    In { account: Account, cookie: String },
+    In { cookie: String },
     /// Refused: the status, the words' key for why, and until when.
     Refused {
         status: StatusCode,
@@ -49,7 +59,7 @@ pub enum Attempt {
 
 /// Tries `email` and `password` at `door` for the client at `address`.
 #[allow(clippy::too_many_arguments)]
-pub async fn attempt(
+async fn attempt(
     pool: &PgPool,
     door: &Door,
     email: &str,
@@ -68,8 +78,7 @@ pub async fn attempt(
         until,
     };
     Ok(match outcome {
-        SignIn::Ok { account, session } => Attempt::In {
-            account,
+        SignIn::Ok { session, .. } => Attempt::In {
             cookie: guard::set_cookie(
                 door.cookie,
                 session.as_str(),
@@ -90,13 +99,72 @@ pub async fn attempt(
     })
 }
 
+/// `door`'s sign-in page: the address typed, and why a try failed and
+/// until when.
+pub fn form(
+    door: &Door,
+    v: &Visit,
+    status: StatusCode,
+    email: &str,
+    error: Option<&str>,
+    until: Option<DateTime<Utc>>,
+) -> Response {
+    let ctx = minijinja::context! {
+        email => email,
+        error => error,
+        until => until.map(page::when),
+    };
+    page::finish(
+        v,
+        page::render_status(status, door.template, v.lang, &v.csrf, ctx),
+    )
+}
+
+/// The answer to a sign-in post at `door`: its home with the session
+/// cookie, or the form again saying why (with `Retry-After` while locked).
+#[allow(clippy::too_many_arguments)]
+pub async fn answer(
+    pool: &PgPool,
+    door: &Door,
+    v: &Visit,
+    email: &str,
+    password: &str,
+    address: &str,
+    now: DateTime<Utc>,
+    backoff: &Backoff,
+    secure: bool,
+) -> Result<Response, AccountError> {
+    Ok(
+        match attempt(pool, door, email, password, address, now, backoff, secure).await? {
+            Attempt::In { cookie } => {
+                let mut res = Redirect::to(door.home).into_response();
+                if let Ok(c) = HeaderValue::from_str(&cookie) {
+                    res.headers_mut().append(header::SET_COOKIE, c);
+                }
+                page::finish(v, res)
+            }
+            Attempt::Refused {
+                status,
+                error,
+                until,
+            } => {
+                let mut res = form(door, v, status, email, Some(error), until);
+                if let Some(h) = until.and_then(|u| retry_after(u, now)) {
+                    res.headers_mut().insert(header::RETRY_AFTER, h);
+                }
+                res
+            }
+        },
+    )
+}
+
 /// The `Set-Cookie` value that ends `door`'s session in the browser.
 pub fn ended(door: &Door, secure: bool) -> String {
     guard::set_cookie(door.cookie, "", door.path, "Lax", Some(0), secure)
 }
 
 /// `Retry-After` for a refusal that lasts until `until`.
-pub fn retry_after(until: DateTime<Utc>, now: DateTime<Utc>) -> Option<HeaderValue> {
+fn retry_after(until: DateTime<Utc>, now: DateTime<Utc>) -> Option<HeaderValue> {
     HeaderValue::from_str(&(until - now).num_seconds().max(1).to_string()).ok()
 }
 

@@ -23,7 +23,7 @@ use crate::account::{self, Backoff, LinkPurpose, Realm, Refusal, SignUp};
 use crate::answer::{self, AccountMail, AccountMailKind, TemplateError};
 use crate::http::guard::{self, CheckedForm};
 use crate::http::page;
-use crate::http::session::{self, Attempt};
+use crate::http::session;
 use crate::ingest::Intake;
 use crate::sr::Lang;
 use crate::store::accounts::{self, Account, AccountError, LinkUse};
@@ -511,15 +511,7 @@ fn sign_in_form(
     error: Option<&str>,
     until: Option<DateTime<Utc>>,
 ) -> Response {
-    let ctx = minijinja::context! {
-        email => email,
-        error => error,
-        until => until.map(page::when),
-    };
-    finish(
-        v,
-        page::render_status(status, "portal/sign_in.html", v.lang, &v.csrf, ctx),
-    )
+    session::form(&session::CUSTOMERS, v, status, email, error, until)
 }
 
 async fn sign_in_page(
@@ -539,9 +531,10 @@ async fn sign_in(
 ) -> Response {
     let v = visit(&p, &headers, &PageQuery::default());
     let address = guard::client_address(peer.ip(), &headers, &p.trusted_proxies).to_string();
-    let attempt = session::attempt(
+    session::answer(
         &p.intake.pool,
         &session::CUSTOMERS,
+        &v,
         &form.email,
         &form.password,
         &address,
@@ -549,28 +542,8 @@ async fn sign_in(
         &p.backoff,
         p.secure(),
     )
-    .await;
-    match attempt {
-        Err(e) => failed(e),
-        Ok(Attempt::In { cookie, .. }) => {
-            let mut res = Redirect::to("/portal/").into_response();
-            if let Ok(c) = HeaderValue::from_str(&cookie) {
-                res.headers_mut().append(header::SET_COOKIE, c);
-            }
-            finish(&v, res)
-        }
-        Ok(Attempt::Refused {
-            status,
-            error,
-            until,
-        }) => {
-            let mut res = sign_in_form(&v, status, &form.email, Some(error), until);
-            if let Some(h) = until.and_then(|u| session::retry_after(u, p.now())) {
-                res.headers_mut().insert(header::RETRY_AFTER, h);
-            }
-            res
-        }
-    }
+    .await
+    .unwrap_or_else(failed)
 }
 
 #[derive(Deserialize)]

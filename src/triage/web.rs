@@ -21,7 +21,7 @@ use super::queue::{self, Key, Queue};
 use crate::account::Backoff;
 use crate::http::guard::{self, CheckedForm};
 use crate::http::page::{self, Visit, finish};
-use crate::http::session::{self, Attempt};
+use crate::http::session;
 use crate::ingest::Intake;
 use crate::store::accounts::Account;
 
@@ -94,31 +94,13 @@ struct LangQuery {
     lang: Option<String>,
 }
 
-fn sign_in_form(
-    v: &Visit,
-    status: StatusCode,
-    email: &str,
-    error: Option<&str>,
-    until: Option<DateTime<Utc>>,
-) -> Response {
-    let ctx = minijinja::context! {
-        email => email,
-        error => error,
-        until => until.map(page::when),
-    };
-    finish(
-        v,
-        page::render_status(status, "triage/sign_in.html", v.lang, &v.csrf, ctx),
-    )
-}
-
 async fn sign_in_page(
     State(d): State<Arc<Desk>>,
     headers: HeaderMap,
     Query(q): Query<LangQuery>,
 ) -> Response {
     let v = Visit::new(&headers, q.lang.as_deref(), d.secure());
-    sign_in_form(&v, StatusCode::OK, "", None, None)
+    session::form(&session::STAFF, &v, StatusCode::OK, "", None, None)
 }
 
 #[derive(Deserialize)]
@@ -147,9 +129,10 @@ async fn sign_in(
 ) -> Response {
     let v = Visit::new(&headers, None, d.secure());
     let address = guard::client_address(peer.ip(), &headers, &d.trusted_proxies).to_string();
-    let attempt = session::attempt(
+    session::answer(
         &d.intake.pool,
         &session::STAFF,
+        &v,
         &form.email,
         &form.password,
         &address,
@@ -157,28 +140,8 @@ async fn sign_in(
         &d.backoff,
         d.secure(),
     )
-    .await;
-    match attempt {
-        Err(e) => failed(e),
-        Ok(Attempt::In { cookie, .. }) => {
-            let mut res = Redirect::to("/triage/").into_response();
-            if let Ok(c) = HeaderValue::from_str(&cookie) {
-                res.headers_mut().append(header::SET_COOKIE, c);
-            }
-            finish(&v, res)
-        }
-        Ok(Attempt::Refused {
-            status,
-            error,
-            until,
-        }) => {
-            let mut res = sign_in_form(&v, status, &form.email, Some(error), until);
-            if let Some(h) = until.and_then(|u| session::retry_after(u, d.now())) {
-                res.headers_mut().insert(header::RETRY_AFTER, h);
-            }
-            res
-        }
-    }
+    .await
+    .unwrap_or_else(failed)
 }
 
 async fn sign_out(
