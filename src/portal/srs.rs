@@ -35,7 +35,8 @@ fn line_ctx(s: &Line) -> minijinja::Value {
     }
 }
 
-fn not_found(v: &Visit) -> Response {
+/// The page of what is not there or not the visitor's to see.
+pub(super) fn not_found(v: &Visit) -> Response {
     finish(
         v,
         page::message(

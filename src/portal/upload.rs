@@ -169,18 +169,14 @@ pub(super) async fn receive_body(
         return Err(Refusal::NoFiles);
     }
     let mut facts = got.facts;
-    let metadata = {
-        let json = Value::Object(facts.clone());
-        let bytes = serde_json::to_vec(&json).map_err(Refusal::failed)?;
-        let mut m = Metadata::from_json(&bytes);
-        m.offer(Field::GrantNumber, &grant);
-        let passwords = Metadata::passwords_from_json(&bytes);
-        (m, passwords)
-    };
     let title = facts
         .remove("title")
         .and_then(|t| t.as_str().map(one_line))
         .filter(|t| !t.is_empty());
+    let facts = Value::Object(facts);
+    let mut metadata = Metadata::from_value(&facts);
+    metadata.offer(Field::GrantNumber, &grant);
+    let passwords = Metadata::passwords_from_value(&facts);
     let id = who
         .key
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
@@ -191,8 +187,8 @@ pub(super) async fn receive_body(
         account: Some(a.id),
         sender: Some(a.email.clone()),
         lang: Some(a.lang),
-        metadata: metadata.0,
-        passwords: metadata.1,
+        metadata,
+        passwords,
         files: got.files,
     };
     let note = Note {

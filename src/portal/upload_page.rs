@@ -10,6 +10,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
+use super::srs::not_found;
 use super::upload::{self, Refusal, Sender};
 use super::web::{Customer, Portal, Visit, finish};
 use crate::http::{guard, page};
@@ -68,19 +69,6 @@ pub(super) async fn sr_upload(
         Ok(None) => not_found(&visit),
         Err(e) => super::web::failed(e),
     }
-}
-
-fn not_found(v: &Visit) -> Response {
-    finish(
-        v,
-        page::message(
-            StatusCode::NOT_FOUND,
-            v.lang,
-            &v.csrf,
-            "not_found",
-            "not_found_text",
-        ),
-    )
 }
 
 async fn take(

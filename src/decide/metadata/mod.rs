@@ -221,7 +221,14 @@ impl Metadata {
     /// The `"passwords"` list of the portal's `metadata.json`: strings only,
     /// at most [`crate::decide::MAX_PASSWORDS`] of them.
     pub fn passwords_from_json(bytes: &[u8]) -> Vec<String> {
-        let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(bytes) else {
+        serde_json::from_slice(bytes)
+            .map(|v| Self::passwords_from_value(&v))
+            .unwrap_or_default()
+    }
+
+    /// [`Metadata::passwords_from_json`] of JSON already parsed (a form).
+    pub fn passwords_from_value(v: &serde_json::Value) -> Vec<String> {
+        let serde_json::Value::Object(map) = v else {
             return Vec::new();
         };
         let Some(serde_json::Value::Array(list)) = map.get("passwords") else {
@@ -240,8 +247,15 @@ impl Metadata {
     /// boolean or a yes/no word. Anything else counts as not given, so a broken
     /// file yields a `needs_info` answer instead of an error.
     pub fn from_json(bytes: &[u8]) -> Metadata {
+        serde_json::from_slice(bytes)
+            .map(|v| Self::from_value(&v))
+            .unwrap_or_default()
+    }
+
+    /// [`Metadata::from_json`] of JSON already parsed (a form).
+    pub fn from_value(v: &serde_json::Value) -> Metadata {
         let mut m = Metadata::default();
-        let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(bytes) else {
+        let serde_json::Value::Object(map) = v else {
             return m;
         };
         for f in Field::ALL {
