@@ -965,40 +965,6 @@ async fn bare_lf_or_cr_end_of_data_smuggles_nothing() {
     env.cleanup().await;
 }
 
-/// A self-signed certificate for `localhost` made with `openssl`; its
-/// SHA-256 fingerprint (of the DER form).
-fn make_certificate(dir: &Path) -> String {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let out = Command::new(harness::tools::openssl())
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let der = Command::new(harness::tools::openssl())
-        .args(["x509", "-outform", "der", "-in"])
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(&der.stdout))
-}
-
 /// Python's smtplib: EHLO, STARTTLS, EHLO again (no STARTTLS offered
 /// twice), one message; prints the server certificate's fingerprint.
 const STARTTLS_CLIENT: &str = r#"
@@ -1040,7 +1006,7 @@ async fn starttls_with_swaks_and_smtplib_and_a_renewed_certificate() {
     let env = Env::new().await;
     let sink = Sink::start();
     let certs = tempfile::tempdir().expect("tmp");
-    let first = make_certificate(certs.path());
+    let first = harness::tools::certificate(certs.path());
     let cert = path(&certs.path().join("cert.pem"));
     let key = path(&certs.path().join("key.pem"));
     let server = Server::start(
@@ -1069,7 +1035,7 @@ async fn starttls_with_swaks_and_smtplib_and_a_renewed_certificate() {
 
     assert_eq!(smtplib_starttls(server.smtp, "tls-1"), first);
     // The certificate is renewed on disk: the next session gets the new one.
-    let renewed = make_certificate(certs.path());
+    let renewed = harness::tools::certificate(certs.path());
     assert_ne!(renewed, first);
     assert_eq!(smtplib_starttls(server.smtp, "tls-2"), renewed);
 

@@ -1773,24 +1773,8 @@ async fn the_pages_in_headless_chromium_in_english_and_chinese() {
 #[tokio::test]
 async fn https_served_directly_with_secure_cookies() {
     let dir = tempfile::tempdir().expect("tmp");
+    harness::tools::certificate(dir.path());
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let out = std::process::Command::new(harness::tools::openssl())
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(out.status.success());
     let certs = intake::tls::Certificates::open(&cert, &key).expect("certificate");
     let p = start_at(
         Backoff::default(),

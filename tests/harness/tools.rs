@@ -101,6 +101,41 @@ pub fn openssl() -> &'static Path {
     OPENSSL.get_or_init(|| debian(|| on_path("openssl"), &["openssl"]))
 }
 
+/// A self-signed certificate for `localhost` made with `openssl`; its
+/// SHA-256 fingerprint (of the DER form). It writes `cert.pem` and
+/// `key.pem` in `dir`.
+pub fn certificate(dir: &Path) -> String {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new(openssl())
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let der = Command::new(openssl())
+        .args(["x509", "-outform", "der", "-in"])
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(&der.stdout))
+}
+
 /// What `found` finds, installing `packages` from Debian's archive first
 /// when it finds nothing.
 fn debian(found: impl Fn() -> Option<PathBuf>, packages: &[&str]) -> PathBuf {

@@ -18,6 +18,8 @@ import time
 
 from playwright.sync_api import sync_playwright
 
+import chromium
+
 HOSTILE = "<img src=x onerror=alert(1)>.exe"
 
 WORDS = {
@@ -49,18 +51,7 @@ def main():
     taken = []
     os.makedirs(shots, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = chromium.launch(p)
         accept = "zh-CN,zh;q=0.9" if lang == "zh" else "en-GB,en;q=0.9"
         ctx = browser.new_context(locale=accept.split(",")[0], extra_http_headers={"Accept-Language": accept})
         page = ctx.new_page()

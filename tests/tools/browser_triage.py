@@ -9,22 +9,13 @@ import sys
 
 from playwright.sync_api import sync_playwright
 
+import chromium
+
 
 def main():
     base, email, password, first, shot = sys.argv[1:6]
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = chromium.launch(p)
         page = browser.new_page(extra_http_headers={"Accept-Language": "en"})
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
