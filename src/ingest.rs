@@ -103,6 +103,8 @@ struct MailFacts {
     subject: Option<String>,
     answer_to: Result<Correspondent, Silence>,
     auth: SenderAuth,
+    /// An out-of-office notice.
+    away: Option<mail::away::Away>,
 }
 
 /// A stored email judged and not yet recorded.
@@ -355,10 +357,11 @@ impl Intake {
         let blobs = self.blobs.clone();
         let mail_policy = self.mail.clone();
         let delivery = inbound.delivery.clone();
+        let today = self.clock.now().date_naive();
         let (report, facts) = decide::threads::run(move || {
             crate::fault::before_deciding(&raw);
             let env = mail::parse(&raw);
-            let facts = mail_facts(&env, delivery.as_ref(), &mail_policy);
+            let facts = mail_facts(&env, delivery.as_ref(), &mail_policy, today);
             let input = env.into_input(&policy.labels);
             decide::decide(&input, &policy, &blobs).map(|r| (r, facts))
         })
@@ -519,6 +522,7 @@ impl Intake {
                 account: None,
                 answer_to: m.answer_to.as_ref().ok(),
                 sender_auth: &m.auth,
+                away: m.away,
                 vendor: &self.mail.answers.vendor,
                 now: self.clock.now(),
             },
@@ -533,6 +537,7 @@ impl Intake {
                     account: u.account,
                     answer_to: portal_to.as_ref(),
                     sender_auth: &no_auth,
+                    away: None,
                     vendor: &self.mail.answers.vendor,
                     now: self.clock.now(),
                 }
@@ -725,6 +730,7 @@ fn mail_facts(
     env: &mail::Envelope<'_>,
     delivery: Option<&Delivery>,
     policy: &MailPolicy,
+    today: chrono::NaiveDate,
 ) -> MailFacts {
     let h = &env.headers;
     let claimed = env
@@ -790,6 +796,7 @@ fn mail_facts(
         subject: env.subject.clone(),
         answer_to,
         auth,
+        away: mail::away::notice(h, env.subject.as_deref(), &env.body, today),
     }
 }
 
@@ -818,7 +825,8 @@ mod tests {
             ours: Recipients::new(&["samples@lab.example".to_owned()]),
             trusted_authserv_ids: vec!["mx.lab.example".into()],
         };
-        mail_facts(&mail::parse(raw.as_bytes()), delivery, &policy)
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap_or_default();
+        mail_facts(&mail::parse(raw.as_bytes()), delivery, &policy, today)
     }
 
     /// The SR the message `raw` names, as text.

@@ -41,6 +41,7 @@ pub struct Metrics {
     pub upload_bytes: Counter,
     pub escalations: Family<Labels, Counter>,
     pub deadlines_breached: Family<Labels, Gauge>,
+    pub first_response_seconds: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub upload_receive_seconds: Histogram,
     pub uploads_refused: Family<Labels, Counter>,
 }
@@ -191,8 +192,15 @@ impl Metrics {
         let deadlines_breached = Family::<Labels, Gauge>::default();
         r.register(
             "deadlines_breached",
-            "Open SRs whose customer-update deadline has passed, as of the clock's last pass",
+            "Open SRs whose deadline of a kind (update, first_answer) has passed, as of the clock's last pass",
             deadlines_breached.clone(),
+        );
+        let first_response_seconds =
+            Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        r.register(
+            "first_response_seconds",
+            "Time from an SR's opening to the first staff action the customer saw (of=staff) or to intake's acknowledgement (of=acknowledgement), over SRs opened in the last day or week, average and 95th percentile; unanswered open SRs count their age so far",
+            first_response_seconds.clone(),
         );
         let upload_bytes = Counter::default();
         r.register(
@@ -217,6 +225,7 @@ impl Metrics {
             upload_bytes,
             escalations,
             deadlines_breached,
+            first_response_seconds,
             upload_receive_seconds,
             uploads_refused,
             decide_failures,

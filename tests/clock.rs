@@ -122,8 +122,13 @@ async fn an_sr_opened_waiting_on_the_customer_has_its_clock_stopped() {
 
 #[tokio::test]
 async fn queues_hold_their_srs_in_deadline_order_page_by_page() {
-    use intake::triage::queue::{self, Queue};
+    use intake::triage::queue::{self, Filter, Queue, Reader};
     let env = Env::new().await;
+    let none = Filter::default();
+    let reader = Reader {
+        account_id: 0,
+        now: chrono::Utc::now(),
+    };
     let mut numbers = Vec::new();
     for mail in [
         "01-accepted-zipcrypto.eml",
@@ -157,7 +162,7 @@ async fn queues_hold_their_srs_in_deadline_order_page_by_page() {
         .await
         .expect("due");
     }
-    let all = queue::page(&env.pool, Queue::Urgent, None, 100)
+    let all = queue::page(&env.pool, Queue::Urgent, &none, reader, None, 100)
         .await
         .expect("urgent");
     let order: Vec<String> = all.iter().map(|l| l.number.to_string()).collect();
@@ -178,7 +183,7 @@ async fn queues_hold_their_srs_in_deadline_order_page_by_page() {
     let mut walked = Vec::new();
     let mut after = None;
     loop {
-        let page = queue::page(&env.pool, Queue::Urgent, after, 1)
+        let page = queue::page(&env.pool, Queue::Urgent, &none, reader, after, 1)
             .await
             .expect("page");
         let Some(l) = page.first() else { break };
@@ -187,7 +192,7 @@ async fn queues_hold_their_srs_in_deadline_order_page_by_page() {
     }
     assert_eq!(walked, order);
     // needs_info holds the one waiting on the customer.
-    let waiting = queue::page(&env.pool, Queue::NeedsInfo, None, 100)
+    let waiting = queue::page(&env.pool, Queue::NeedsInfo, &none, reader, None, 100)
         .await
         .expect("needs_info");
     assert!(waiting.iter().all(|l| l.status.as_str() == "needs_info"));
@@ -195,9 +200,108 @@ async fn queues_hold_their_srs_in_deadline_order_page_by_page() {
     // A severity's queue holds only that severity.
     for level in 1..=5u8 {
         let q: Queue = format!("sev{level}").parse().expect("queue");
-        let lines = queue::page(&env.pool, q, None, 100).await.expect("sev");
+        let lines = queue::page(&env.pool, q, &none, reader, None, 100)
+            .await
+            .expect("sev");
         assert!(lines.iter().all(|l| l.severity.level() == level));
     }
+    // Filters narrow a queue; they read back from the URL's pairs.
+    let only = |pairs: &[(&str, &str)]| Filter::parse(pairs.iter().copied()).expect("filter");
+    let numbers_of = |lines: &[queue::Line]| -> Vec<String> {
+        lines.iter().map(|l| l.number.to_string()).collect()
+    };
+    for (pairs, want) in [
+        (vec![("status", "needs_info")], vec![numbers[1].clone()]),
+        (
+            vec![("channel", "email"), ("assignee", "none")],
+            order.clone(),
+        ),
+        (vec![("channel", "portal")], vec![]),
+        (vec![("older_than_days", "1")], vec![]),
+        (vec![("tier", "L2")], vec![]),
+        (vec![("grant", "no such company")], vec![]),
+    ] {
+        let f = only(&pairs);
+        let got = queue::page(&env.pool, Queue::Urgent, &f, reader, None, 100)
+            .await
+            .expect("filtered");
+        assert_eq!(numbers_of(&got), want, "{pairs:?}");
+        let back = Filter::parse(f.pairs().iter().map(|(k, v)| (*k, v.as_str())));
+        assert_eq!(back, Ok(f));
+    }
+    assert!(Filter::parse([("severity", "9")]).is_err());
+    assert!(Filter::parse([("assignee", "someone")]).is_err());
+    // Assigned: out of "nobody's", in the assignee's own view.
+    let hash = intake::account::password::hash("Lab-Analyst-2026").expect("hash");
+    intake::store::staff::add(
+        &env.pool,
+        "ana@lab.example",
+        "Ana",
+        intake::account::Role::Analyst,
+        &hash,
+        "test",
+        t,
+    )
+    .await
+    .expect("staff");
+    let ana: i64 = sqlx::query_scalar("SELECT id FROM accounts WHERE email = 'ana@lab.example'")
+        .fetch_one(&env.pool)
+        .await
+        .expect("ana");
+    let first: intake::sr::SrNumber = numbers[0].parse().expect("number");
+    let by = intake::triage::By {
+        actor: "lead@lab.example",
+        now: t,
+    };
+    let to = intake::triage::AssignTo::Staff("ana@lab.example".into());
+    assert_eq!(
+        intake::triage::assign(&env.pool, std::slice::from_ref(&first), &to, by)
+            .await
+            .expect("assign"),
+        1
+    );
+    assert_eq!(
+        intake::triage::assign(&env.pool, &[first], &to, by)
+            .await
+            .expect("again"),
+        0
+    );
+    let mine = queue::page(
+        &env.pool,
+        Queue::Urgent,
+        &only(&[("assignee", "me")]),
+        Reader {
+            account_id: ana,
+            ..reader
+        },
+        None,
+        100,
+    )
+    .await
+    .expect("mine");
+    assert_eq!(numbers_of(&mine), [numbers[0].clone()]);
+    let nobodys = queue::page(
+        &env.pool,
+        Queue::Urgent,
+        &only(&[("assignee", "none")]),
+        reader,
+        None,
+        100,
+    )
+    .await
+    .expect("nobody's");
+    assert_eq!(nobodys.len(), 3);
+    assert_eq!(
+        env.count(
+            "SELECT count(*) FROM events WHERE kind = 'sr.assigned' AND actor = 'lead@lab.example'"
+        )
+        .await,
+        1
+    );
+    let counts = queue::counts(&env.pool, &only(&[("assignee", "none")]), reader)
+        .await
+        .expect("counts");
+    assert_eq!(counts[0], (Queue::Urgent, 3));
     // Closed SRs leave every queue.
     let sr: intake::sr::SrNumber = numbers[2].parse().expect("number");
     let by = intake::triage::By {
@@ -207,9 +311,102 @@ async fn queues_hold_their_srs_in_deadline_order_page_by_page() {
     intake::triage::close_sr(&env.pool, &sr, by, None, "McAfee")
         .await
         .expect("close");
-    let all = queue::page(&env.pool, Queue::Urgent, None, 100)
+    let all = queue::page(&env.pool, Queue::Urgent, &none, reader, None, 100)
         .await
         .expect("urgent");
     assert!(!all.iter().any(|l| l.number.to_string() == numbers[2]));
+    env.cleanup().await;
+}
+
+/// The customer's autoresponder answers our answer (with the reply token
+/// of our Reply-To): the SR does not move and nothing is answered, its
+/// clock stops until the stated return date, and the scheduler starts it
+/// again at that date, the deadlines moved on by exactly the time away.
+#[tokio::test]
+async fn an_out_of_office_reply_stops_the_clock_until_the_return_date() {
+    let env = Env::new().await;
+    let t: DateTime<Utc> = "2026-12-07T09:00:00Z".parse().expect("t");
+    let manual = intake::clock::ManualClock::at(t);
+    let intake = intake::ingest::Intake {
+        clock: manual.clone(),
+        ..env.intake.clone()
+    };
+    let rec = intake
+        .email(sample_email("01-accepted-zipcrypto.eml"), None)
+        .await
+        .expect("ingest");
+    let number = rec.sr_number.to_string();
+    let (_, due, _) = sr_state(&env, &number).await;
+    let due = due.expect("an escalation deadline");
+    let answers = || env.count("SELECT count(*) FROM outbox WHERE kind = 'mail.answer'");
+    let answered = answers().await;
+
+    manual.advance(TimeDelta::hours(1));
+    let away_at = t + TimeDelta::hours(1);
+    let to = intake
+        .mail
+        .answers
+        .reply_key
+        .reply_to("samples@lab.example", &rec.sr_number);
+    let ooo = format!(
+        "From: Bob Builder <bob@acme.example>\r\nTo: {to}\r\nMessage-ID: <ooo-1@acme.example>\r\n\
+         Subject: Automatic reply: Re: [{number}] Suspicious files from ACME\r\n\
+         Auto-Submitted: auto-replied\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         I am out of the office and will return on 10 December 2026.\r\n"
+    );
+    let r = intake.email(ooo.into_bytes(), None).await.expect("ooo");
+    assert_eq!(r.sr_number.to_string(), number, "joins its SR");
+    let (status, away, paused): (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
+        sqlx::query_as(
+            "SELECT status, away_until, clock_paused_at FROM service_requests WHERE sr_number = $1",
+        )
+        .bind(&number)
+        .fetch_one(&env.pool)
+        .await
+        .expect("sr");
+    let back: DateTime<Utc> = "2026-12-10T00:00:00Z".parse().expect("back");
+    assert_eq!(status, "in_analysis");
+    assert_eq!((away, paused), (Some(back), Some(away_at)));
+    assert_eq!(
+        answers().await,
+        answered,
+        "an autoresponder is not answered"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE kind = 'sr.customer_away'")
+            .await,
+        1
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE kind = 'sr.customer_update'")
+            .await,
+        0
+    );
+
+    // Past the old deadline, a second before the return: nothing moves.
+    let metrics = &env.intake.metrics;
+    let n = clock::pass(&env.pool, back - TimeDelta::seconds(1), metrics)
+        .await
+        .expect("pass");
+    assert_eq!(n, 0);
+    // A pass hours after the return date: running again, from that date.
+    clock::pass(&env.pool, back + TimeDelta::hours(5), metrics)
+        .await
+        .expect("pass");
+    let (tier, moved, _) = sr_state(&env, &number).await;
+    assert_eq!(tier, "L1");
+    assert_eq!(moved, Some(due + (back - away_at)));
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE kind = 'sr.away_ended' AND actor = 'clock'")
+            .await,
+        1
+    );
+    let away: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT away_until FROM service_requests WHERE sr_number = $1")
+            .bind(&number)
+            .fetch_one(&env.pool)
+            .await
+            .expect("sr");
+    assert_eq!(away, None);
     env.cleanup().await;
 }

@@ -215,7 +215,7 @@ async fn staff_sign_in_and_the_most_urgent_queue() {
     );
 
     let (status, page, _) = c.get("/triage/").await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{page}");
     // Soonest first, the one without a deadline last; the breached one
     // says by how long.
     let at = |n: &String| page.find(n.as_str()).unwrap_or(usize::MAX);
@@ -272,5 +272,168 @@ async fn staff_sign_in_and_the_most_urgent_queue() {
     );
     let png = std::fs::read(&shot).expect("screenshot");
     assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000);
+    site.env.cleanup().await;
+}
+
+/// From the queue page: filters in the URL, bulk claim, assignment to
+/// another analyst and bulk severity, each CSRF-checked and recorded with
+/// who did it; the parked inputs; the first-response figures beside the
+/// acknowledgement's, on the page and on /metrics.
+#[tokio::test]
+async fn filters_bulk_actions_and_first_response_from_the_queue() {
+    let site = start().await;
+    let numbers = srs(&site).await;
+    let hash = intake::account::password::hash(GOOD).expect("hash");
+    intake::store::staff::add(
+        &site.env.pool,
+        "bo@lab.example",
+        "Bo",
+        Role::Analyst,
+        &hash,
+        "test",
+        site.clock.now(),
+    )
+    .await
+    .expect("staff");
+    let mut c = Browser::new(&site.base);
+    c.sign_in("ana@lab.example", GOOD).await;
+    let (_, page, _) = c.get("/triage/?queue=urgent&assignee=none").await;
+    let csrf = field(&page, "csrf");
+    let back = "/triage/?queue=urgent&assignee=me";
+    // Without the form's token: refused, nothing changes.
+    let (status, _, _) = c
+        .post(
+            "/triage/act",
+            &[("action", "claim"), ("sr", &numbers[0]), ("back", back)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Claim two at once: back to the view the form came from.
+    let (status, _, _) = c
+        .post(
+            "/triage/act",
+            &[
+                ("csrf", &csrf),
+                ("action", "claim"),
+                ("sr", &numbers[0]),
+                ("sr", &numbers[1]),
+                ("back", back),
+                ("assignee", "none"),
+                ("severity", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, mine, _) = c.get(back).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(mine.contains(&numbers[0]) && mine.contains(&numbers[1]));
+    assert!(!mine.contains(&numbers[2]));
+    // Given to Bo; an unknown address is refused.
+    let assign = |to: &'static str, sr: String| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("action", "assign".to_owned()),
+            ("assignee", to.to_owned()),
+            ("sr", sr),
+        ]
+    };
+    let form = assign("bo@lab.example", numbers[2].clone());
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(c.post("/triage/act", &form).await.0, StatusCode::SEE_OTHER);
+    let (_, bos, _) = c.get("/triage/?assignee=bo%40lab.example").await;
+    assert!(bos.contains(&numbers[2]) && !bos.contains(&numbers[0]));
+    let form = assign("nobody@lab.example", numbers[3].clone());
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        c.post("/triage/act", &form).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    // Severity 1 for two: re-planned from now, each an event by Ana.
+    let (status, _, _) = c
+        .post(
+            "/triage/act",
+            &[
+                ("csrf", &csrf),
+                ("action", "severity"),
+                ("severity", "1"),
+                ("sr", &numbers[0]),
+                ("sr", &numbers[3]),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let now = site.clock.now();
+    for n in [&numbers[0], &numbers[3]] {
+        let (severity, due): (i16, Option<DateTime<Utc>>) = sqlx::query_as(
+            "SELECT severity, escalation_due FROM service_requests WHERE sr_number = $1",
+        )
+        .bind(n)
+        .fetch_one(&site.env.pool)
+        .await
+        .expect("sr");
+        assert_eq!((severity, due), (1, Some(now + TimeDelta::minutes(30))));
+    }
+    let pool = &site.env.pool;
+    let by_ana: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE actor = 'ana@lab.example'
+         AND kind IN ('sr.assigned', 'sr.severity_changed')",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("events");
+    assert_eq!(by_ana, 5);
+    // The severity-1 view under the URL's filter; a filter that does not
+    // parse says so and is not used.
+    let (_, sev1, _) = c.get("/triage/?queue=sev1&assignee=me").await;
+    assert!(sev1.contains(&numbers[0]) && !sev1.contains(&numbers[3]));
+    let (_, bad, _) = c.get("/triage/?severity=9").await;
+    assert!(bad.contains("was not used"), "{bad}");
+
+    // The SRs came in through the system's clock: opened at the site's.
+    sqlx::query(
+        "UPDATE service_requests SET opened_at = $1,
+                acknowledged_at = CASE WHEN acknowledged_at IS NOT NULL THEN $1 END",
+    )
+    .bind(site.clock.now())
+    .execute(pool)
+    .await
+    .expect("opened");
+    // Three minutes on, staff answer one SR (a close the customer is told
+    // of): its first response; the others count their wait so far.
+    site.clock.advance(TimeDelta::minutes(3));
+    let first: intake::sr::SrNumber = numbers[0].parse().expect("number");
+    let by = intake::triage::By {
+        actor: "ana@lab.example",
+        now: site.clock.now(),
+    };
+    let done = intake::triage::close_sr(pool, &first, by, Some("done"), "McAfee")
+        .await
+        .expect("close");
+    let f = intake::triage::response::figures(pool, site.clock.now())
+        .await
+        .expect("figures");
+    let answered = usize::from(done.notified);
+    assert_eq!(f.day.staff.avg_secs, Some(180.0));
+    assert_eq!(f.day.staff.p95_secs, Some(180.0));
+    assert_eq!(f.day.staff.waiting, 3);
+    assert_eq!(f.day.staff.srs, 3 + answered as i64);
+    assert_eq!(f.week.staff, f.day.staff);
+    let metrics = intake::metrics::Metrics::new();
+    f.publish(&metrics);
+    let shown = metrics.render();
+    assert!(
+        shown
+            .contains(r#"intake_first_response_seconds{window="day",of="staff",stat="avg"} 180.0"#),
+        "{shown}"
+    );
+    let (_, page, _) = c.get("/triage/").await;
+    assert!(
+        page.contains("First response") && page.contains("3.0 min"),
+        "{page}"
+    );
+    // No parked input here.
+    let (status, parked, _) = c.get("/triage/parked").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(parked.contains("No input is parked."));
     site.env.cleanup().await;
 }

@@ -37,6 +37,7 @@ const FILES: &[(&str, &str)] = files![
     "portal/uploaded.html",
     "triage/sign_in.html",
     "triage/queue.html",
+    "triage/parked.html",
 ];
 
 const TEXT: &str = include_str!("../../templates/web/text.toml");
@@ -206,6 +207,27 @@ pub fn lang_of(query: Option<&str>, headers: &HeaderMap) -> Lang {
 }
 
 /// A time as the pages show it.
+/// `(key, value)` pairs as a URL's query (`a=1&b=x%20y`), every byte
+/// outside the unreserved set percent-encoded.
+pub fn query<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k.as_ref()), enc(v.as_ref())))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }

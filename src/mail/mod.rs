@@ -5,6 +5,7 @@
 //! encodings); this module only chooses what to take from it.
 
 mod auth;
+pub mod away;
 mod recipients;
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{Severity, Status, Tier};
+use crate::decide::report::Channel;
 
 /// What the clock reads of an SR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +16,8 @@ pub struct Clocked {
     pub tier: Tier,
     pub status: Status,
     pub escalation_due: Option<DateTime<Utc>>,
+    /// Stopped: it waits on the customer.
+    pub paused: bool,
 }
 
 /// An escalation the clock decided.
@@ -44,23 +47,44 @@ impl Tier {
     }
 }
 
-/// An SR's customer-facing deadlines and, while it waits on the customer,
-/// since when.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// An SR's deadlines and, while it waits on the customer, since when.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Deadlines {
     pub escalation_due: Option<DateTime<Utc>>,
     pub next_update_due: Option<DateTime<Utc>>,
+    /// A technician's first answer to an SR opened on the portal; none
+    /// once staff answered (or for mail).
+    pub first_answer_due: Option<DateTime<Utc>>,
     pub paused_at: Option<DateTime<Utc>>,
+    /// The return date of a recorded out-of-office notice: the clock waits
+    /// until then, or until the customer answers.
+    pub away_until: Option<DateTime<Utc>>,
 }
 
 impl Deadlines {
-    /// The deadlines once the SR moves to `status` at `at`: waiting on the
-    /// customer stops them (from the first moment it waits); leaving the
-    /// wait moves each deadline on by the time waited, so the lab's time
-    /// left is what it was when the wait began.
+    /// The deadlines of an SR opened on `channel` at `at` with `severity`
+    /// (tier L1), before its status is applied with [`Deadlines::moved`].
+    pub fn opened(severity: Severity, channel: Channel, at: DateTime<Utc>) -> Deadlines {
+        let (escalation_due, next_update_due) = super::deadlines(severity, Tier::L1, at);
+        Deadlines {
+            escalation_due,
+            next_update_due,
+            first_answer_due: super::first_answer_within(channel).map(|d| at + d),
+            ..Deadlines::default()
+        }
+    }
+
+    /// Whether an SR in `status` waits on the customer at `at`.
+    pub fn waits(&self, status: Status, at: DateTime<Utc>) -> bool {
+        status == Status::NeedsInfo || self.away_until.is_some_and(|u| u > at)
+    }
+
+    /// The deadlines once the SR is in `status` at `at`: waiting on the
+    /// customer (needs_info, or away) stops them from the first moment it
+    /// waits; leaving the wait moves each deadline on by the time waited,
+    /// so the lab's time left is what it was when the wait began.
     pub fn moved(self, status: Status, at: DateTime<Utc>) -> Deadlines {
-        let waits = status == Status::NeedsInfo;
-        match (waits, self.paused_at) {
+        match (self.waits(status, at), self.paused_at) {
             (true, None) => Deadlines {
                 paused_at: Some(at),
                 ..self
@@ -70,36 +94,71 @@ impl Deadlines {
                 Deadlines {
                     escalation_due: self.escalation_due.map(|d| d + waited),
                     next_update_due: self.next_update_due.map(|d| d + waited),
+                    first_answer_due: self.first_answer_due.map(|d| d + waited),
                     paused_at: None,
+                    away_until: None,
                 }
             }
             _ => self,
         }
     }
-}
 
-/// The deadlines of an SR whose severity staff set to `severity` at `now`:
-/// planned afresh from that moment for its tier (still stopped, from now,
-/// if it waits on the customer).
-pub fn replanned(severity: Severity, tier: Tier, status: Status, now: DateTime<Utc>) -> Deadlines {
-    let (escalation_due, next_update_due) = super::deadlines(severity, tier, now);
-    Deadlines {
-        escalation_due,
-        next_update_due,
-        paused_at: (status == Status::NeedsInfo).then_some(now),
+    /// The customer wrote (not a robot): an out-of-office wait is over.
+    pub fn answered(self) -> Deadlines {
+        Deadlines {
+            away_until: None,
+            ..self
+        }
+    }
+
+    /// An out-of-office notice, back at `until`, recorded at `at` on an
+    /// SR in `status`: the clock stops until then.
+    pub fn away(self, until: DateTime<Utc>, status: Status, at: DateTime<Utc>) -> Deadlines {
+        Deadlines {
+            away_until: Some(until).filter(|u| *u > at),
+            ..self
+        }
+        .moved(status, at)
+    }
+
+    /// When a recorded absence has ended by `now`: the clock runs again
+    /// from the return date, not from when a pass noticed it.
+    pub fn back(self, status: Status, now: DateTime<Utc>) -> Option<Deadlines> {
+        let until = self.away_until.filter(|u| *u <= now)?;
+        Some(self.answered().moved(status, until))
+    }
+
+    /// The deadlines once staff set the severity to `severity` at `now`:
+    /// escalation and update planned afresh from that moment for `tier`
+    /// (still stopped, from now, if the SR waits on the customer); the
+    /// first-answer deadline keeps counting from the opening.
+    pub fn replanned(
+        self,
+        severity: Severity,
+        tier: Tier,
+        status: Status,
+        now: DateTime<Utc>,
+    ) -> Deadlines {
+        let (escalation_due, next_update_due) = super::deadlines(severity, tier, now);
+        Deadlines {
+            escalation_due,
+            next_update_due,
+            paused_at: self.waits(status, now).then_some(now),
+            ..self
+        }
     }
 }
 
 /// Whether the clock runs for an SR in `status`: not once closed, and not
 /// while it waits on the customer.
-pub fn runs(status: Status) -> bool {
-    !matches!(status, Status::Closed | Status::NeedsInfo)
+pub fn runs(status: Status, paused: bool) -> bool {
+    status != Status::Closed && status != Status::NeedsInfo && !paused
 }
 
 /// The escalation due for `sr` at `now`, if any: at its deadline exactly,
 /// not a second before.
 pub fn escalation(sr: &Clocked, now: DateTime<Utc>) -> Option<Escalation> {
-    if !runs(sr.status) {
+    if !runs(sr.status, sr.paused) {
         return None;
     }
     let due = sr.escalation_due.filter(|d| *d <= now)?;
@@ -138,6 +197,7 @@ mod tests {
                     tier,
                     status: Status::InAnalysis,
                     escalation_due: Some(due),
+                    paused: false,
                 };
                 assert_eq!(escalation(&sr, due - TimeDelta::seconds(1)), None);
                 let e = escalation(&sr, due).expect("due");
@@ -160,6 +220,7 @@ mod tests {
             tier: Tier::Engineering,
             status: Status::Open,
             escalation_due: Some(t0()),
+            paused: false,
         };
         assert_eq!(escalation(&sr, t0() + TimeDelta::days(1)), None);
     }
@@ -172,6 +233,7 @@ mod tests {
                 tier: Tier::L1,
                 status,
                 escalation_due: Some(t0()),
+                paused: false,
             };
             assert_eq!(escalation(&sr, t0() + TimeDelta::hours(5)), None);
         }
@@ -182,7 +244,7 @@ mod tests {
         let d = Deadlines {
             escalation_due: Some(t0() + TimeDelta::hours(2)),
             next_update_due: Some(t0() + TimeDelta::hours(1)),
-            paused_at: None,
+            ..Deadlines::default()
         };
         let waiting = d.moved(Status::NeedsInfo, t0());
         assert_eq!(waiting.paused_at, Some(t0()));
@@ -202,12 +264,15 @@ mod tests {
 
     #[test]
     fn a_new_severity_replans_from_the_moment_it_is_set() {
-        let d = replanned(Severity::CRITICAL, Tier::L2, Status::InAnalysis, t0());
-        assert_eq!(d.escalation_due, Some(t0() + TimeDelta::minutes(30)));
-        assert_eq!(d.next_update_due, Some(t0() + TimeDelta::minutes(30)));
+        let opened = Deadlines::opened(Severity::LOW, Channel::Portal, t0());
+        let later = t0() + TimeDelta::hours(3);
+        let d = opened.replanned(Severity::CRITICAL, Tier::L2, Status::InAnalysis, later);
+        assert_eq!(d.first_answer_due, opened.first_answer_due);
+        assert_eq!(d.escalation_due, Some(later + TimeDelta::minutes(30)));
+        assert_eq!(d.next_update_due, Some(later + TimeDelta::minutes(30)));
         assert_eq!(d.paused_at, None);
-        let waiting = replanned(Severity::LOW, Tier::L1, Status::NeedsInfo, t0());
-        assert_eq!(waiting.paused_at, Some(t0()));
+        let waiting = opened.replanned(Severity::LOW, Tier::L1, Status::NeedsInfo, later);
+        assert_eq!(waiting.paused_at, Some(later));
     }
 
     #[test]
@@ -218,9 +283,73 @@ mod tests {
             tier: Tier::L1,
             status: Status::Unverified,
             escalation_due: Some(due),
+            paused: false,
         };
         let e = escalation(&sr, due + TimeDelta::minutes(90)).expect("late");
         assert_eq!(e.late_by, TimeDelta::minutes(90));
         assert_eq!(e.next_due, Some(due + TimeDelta::hours(2)));
+    }
+
+    #[test]
+    fn an_sr_opened_online_is_due_a_first_answer_within_24_hours() {
+        let portal = Deadlines::opened(Severity::INFO, Channel::Portal, t0());
+        assert_eq!(portal.first_answer_due, Some(t0() + TimeDelta::hours(24)));
+        let mail = Deadlines::opened(Severity::INFO, Channel::Email, t0());
+        assert_eq!(mail.first_answer_due, None);
+        assert_eq!(
+            mail.escalation_due,
+            Severity::INFO.escalation_after(Tier::L1).map(|d| t0() + d)
+        );
+    }
+
+    /// An out-of-office notice stops the clock until its return date; at
+    /// that date (however late a pass sees it) the deadlines move on by
+    /// exactly the time away. The customer answering ends it sooner.
+    #[test]
+    fn away_stops_the_clock_until_the_return_date() {
+        let d = Deadlines::opened(Severity::MEDIUM, Channel::Portal, t0());
+        let at = t0() + TimeDelta::hours(1);
+        let until = t0() + TimeDelta::days(3);
+        let away = d.away(until, Status::InAnalysis, at);
+        assert_eq!((away.paused_at, away.away_until), (Some(at), Some(until)));
+        assert!(away.waits(Status::InAnalysis, until - TimeDelta::seconds(1)));
+        assert!(!away.waits(Status::InAnalysis, until));
+        let sr = Clocked {
+            severity: Severity::MEDIUM,
+            tier: Tier::L1,
+            status: Status::InAnalysis,
+            escalation_due: away.escalation_due,
+            paused: away.paused_at.is_some(),
+        };
+        assert_eq!(escalation(&sr, t0() + TimeDelta::days(30)), None);
+        assert_eq!(
+            away.back(Status::InAnalysis, until - TimeDelta::seconds(1)),
+            None
+        );
+        let back = away
+            .back(Status::InAnalysis, until + TimeDelta::hours(5))
+            .expect("back");
+        let waited = until - at;
+        assert_eq!(back.escalation_due, d.escalation_due.map(|x| x + waited));
+        assert_eq!(
+            back.first_answer_due,
+            d.first_answer_due.map(|x| x + waited)
+        );
+        assert_eq!((back.paused_at, back.away_until), (None, None));
+        // The customer writes on day two: the clock runs from then.
+        let day2 = t0() + TimeDelta::days(2);
+        let early = away.answered().moved(Status::InAnalysis, day2);
+        assert_eq!(
+            early.escalation_due,
+            d.escalation_due.map(|x| x + (day2 - at))
+        );
+        // A return date already past stops nothing.
+        let stale = d.away(at - TimeDelta::seconds(1), Status::InAnalysis, at);
+        assert_eq!(stale, d);
+        // Away while waiting for information: back from away, still waiting.
+        let asked = d.moved(Status::NeedsInfo, at);
+        let both = asked.away(until, Status::NeedsInfo, at);
+        let after = both.back(Status::NeedsInfo, until).expect("back");
+        assert_eq!(after.paused_at, Some(at));
     }
 }

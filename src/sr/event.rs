@@ -93,6 +93,27 @@ pub enum Event<'a> {
         due: DateTime<Utc>,
         late_by_secs: i64,
     },
+    /// The customer is away (an out-of-office auto-reply): the clock
+    /// stops until `until`, or until they answer.
+    #[serde(rename = "sr.customer_away")]
+    CustomerAway {
+        until: Option<DateTime<Utc>>,
+        /// The return date as the notice gave it, if it gave one.
+        stated: Option<chrono::NaiveDate>,
+    },
+    /// The customer's return date passed: the clock runs again (unless
+    /// the SR still waits for information).
+    #[serde(rename = "sr.away_ended")]
+    AwayEnded {
+        until: Option<DateTime<Utc>>,
+        waits_still: bool,
+    },
+    /// Staff gave the SR to someone (or to no one).
+    #[serde(rename = "sr.assigned")]
+    Assigned {
+        from: Option<&'a str>,
+        to: Option<&'a str>,
+    },
     #[serde(rename = "verdict.recorded")]
     VerdictRecorded {
         sha256: Sha256,

@@ -20,7 +20,7 @@ pub use entitlement::{Grant, SenderAuth, Verification, domain_of, entitled, veri
 pub use event::{AnswerKind, Event};
 pub use lang::Lang;
 pub use number::SrNumber;
-pub use policy::{REOPEN_WITHIN_DAYS, Severity, Tier, assess, deadlines};
+pub use policy::{REOPEN_WITHIN_DAYS, Severity, Tier, assess, deadlines, first_answer_within};
 
 use crate::decide::report::Outcome;
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::decide::metadata::Metadata;
-use crate::decide::report::{Outcome, Report};
+use crate::decide::report::{Channel, Outcome, Report};
 
 /// Severity 1 (business stopped) to 5 (information request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -130,6 +130,12 @@ impl Tier {
             Tier::Engineering => "engineering",
         }
     }
+}
+
+/// How soon a technician answers an SR opened on `channel` (the
+/// handbook: one opened online, within 24 hours; mail has no such promise).
+pub fn first_answer_within(channel: Channel) -> Option<Duration> {
+    (channel == Channel::Portal).then(|| Duration::hours(24))
 }
 
 /// The clocks of an SR opened (or escalated) at `from`.

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod blob;
 pub mod database;
+pub mod deadlines;
 pub mod events;
 pub mod grants;
 pub mod inputs;

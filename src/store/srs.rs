@@ -11,8 +11,11 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::answer::Correspondent;
+use crate::decide::report::Channel;
+use crate::sr::clock::Deadlines;
 use crate::sr::{self, Event, Severity, SrNumber, Status, Tier};
 use crate::store::accounts::Account;
+use crate::store::deadlines;
 
 /// The visibility rule, as SQL over `sr` (service_requests) with the
 /// account's id as `$1` and its grant as `$2`.
@@ -322,7 +325,7 @@ pub async fn open(
         u32::try_from(seq).map_err(|e| SrError::Inconsistent(e.to_string()))?,
     );
     let tier = Tier::L1;
-    let (escalate, update) = sr::deadlines(new.severity, tier, now);
+    let clock = Deadlines::opened(new.severity, Channel::Portal, now);
     let correspondent = Correspondent {
         to: a.email.clone(),
         lang: a.lang,
@@ -332,8 +335,9 @@ pub async fn open(
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO service_requests (sr_number, grant_number, customer_email, severity, status,
                                        tier, opened_at, escalation_due, next_update_due,
-                                       correspondent, channel, title, opened_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'portal', $11, $12) RETURNING id",
+                                       correspondent, channel, title, opened_by,
+                                       first_answer_due)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'portal', $11, $12, $13) RETURNING id",
     )
     .bind(number.to_string())
     .bind(&a.grant_number)
@@ -342,11 +346,12 @@ pub async fn open(
     .bind(Status::Open.as_str())
     .bind(tier.as_str())
     .bind(now)
-    .bind(escalate)
-    .bind(update)
+    .bind(clock.escalation_due)
+    .bind(clock.next_update_due)
     .bind(sqlx::types::Json(&correspondent))
     .bind(&new.title)
     .bind(a.id)
+    .bind(clock.first_answer_due)
     .fetch_one(&mut *tx)
     .await?;
     log(
@@ -398,6 +403,13 @@ pub async fn add_update(
         return Ok(Change::Closed);
     }
     let mut tx = pool.begin().await?;
+    // The customer wrote: an out-of-office wait is over.
+    if let Some(sr) = deadlines::lock(&mut tx, id).await?
+        && sr.deadlines.away_until.is_some()
+    {
+        let moved = sr.deadlines.answered().moved(sr.status, now);
+        deadlines::write(&mut tx, id, &moved).await?;
+    }
     customer_says(&mut tx, id, a, now, None, text).await?;
     log(
         &mut tx,

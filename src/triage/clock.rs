@@ -2,7 +2,8 @@
 //! pass takes the SRs whose escalation deadline has passed, locked with
 //! `FOR UPDATE SKIP LOCKED` so several `intake serve` processes share the
 //! work and none escalates an SR twice, applies what `sr::clock` decides,
-//! and records each escalation as an event by `clock`.
+//! and records each escalation as an event by `clock`. It also starts the
+//! clock again when a customer's out-of-office return date has passed.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -11,7 +12,7 @@ use super::TriageError;
 use crate::metrics::{Metrics, label};
 use crate::sr::clock::{self, Clocked};
 use crate::sr::{Event, Severity};
-use crate::store::events;
+use crate::store::{deadlines, events};
 
 /// Most SRs one pass escalates (one transaction); the next pass takes the
 /// rest.
@@ -24,11 +25,13 @@ pub async fn pass(
     now: DateTime<Utc>,
     metrics: &Metrics,
 ) -> Result<usize, TriageError> {
+    back(pool, now).await?;
     type Row = (i64, i16, String, String, Option<DateTime<Utc>>);
     let mut tx = pool.begin().await?;
     let due: Vec<Row> = sqlx::query_as(
         "SELECT id, severity, tier, status, escalation_due FROM service_requests
          WHERE escalation_due <= $1 AND status NOT IN ('closed', 'needs_info')
+               AND clock_paused_at IS NULL
          ORDER BY escalation_due LIMIT $2
          FOR UPDATE SKIP LOCKED",
     )
@@ -44,6 +47,7 @@ pub async fn pass(
             tier: tier.parse().map_err(TriageError::Inconsistent)?,
             status: status.parse().map_err(TriageError::Inconsistent)?,
             escalation_due,
+            paused: false,
         };
         let Some(e) = clock::escalation(&sr, now) else {
             // At the last tier: nothing further to escalate to.
@@ -73,18 +77,53 @@ pub async fn pass(
         done += 1;
     }
     tx.commit().await?;
-    // The update deadlines are the lab's to meet, not the clock's to act
-    // on: how many have passed is shown on /metrics.
-    let late: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM service_requests
-         WHERE next_update_due <= $1 AND status NOT IN ('closed', 'needs_info')",
+    // The update and first-answer deadlines are the lab's to meet, not the
+    // clock's to act on: how many have passed is shown on /metrics.
+    let (update, first): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE next_update_due <= $1),
+                count(*) FILTER (WHERE first_answer_due <= $1)
+         FROM service_requests
+         WHERE status NOT IN ('closed', 'needs_info') AND clock_paused_at IS NULL
+               AND (next_update_due <= $1 OR first_answer_due <= $1)",
     )
     .bind(now)
     .fetch_one(pool)
     .await?;
-    metrics
-        .deadlines_breached
-        .get_or_create(&label("kind", "update"))
-        .set(late);
+    for (kind, n) in [("update", update), ("first_answer", first)] {
+        metrics
+            .deadlines_breached
+            .get_or_create(&label("kind", kind))
+            .set(n);
+    }
     Ok(done)
+}
+
+/// Starts the clock again on every SR whose customer's out-of-office
+/// return date has passed by `now`, counting from that date.
+async fn back(pool: &PgPool, now: DateTime<Utc>) -> Result<usize, TriageError> {
+    let mut tx = pool.begin().await?;
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM service_requests WHERE away_until <= $1
+         ORDER BY away_until LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(now)
+    .bind(PASS_LIMIT)
+    .fetch_all(&mut *tx)
+    .await?;
+    for &id in &ids {
+        let Some(sr) = deadlines::lock(&mut tx, id).await? else {
+            continue;
+        };
+        let Some(moved) = sr.deadlines.back(sr.status, now) else {
+            continue;
+        };
+        deadlines::write(&mut tx, id, &moved).await?;
+        let ended = Event::AwayEnded {
+            until: sr.deadlines.away_until,
+            waits_still: moved.paused_at.is_some(),
+        };
+        events::on_sr(&mut *tx, "clock", id, now, &ended).await?;
+    }
+    tx.commit().await?;
+    Ok(ids.len())
 }

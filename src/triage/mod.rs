@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod queue;
+pub mod response;
 pub mod web;
 
 use chrono::{DateTime, Utc};
@@ -16,8 +17,8 @@ use crate::answer::{self, Correspondent, Notice, TemplateError};
 use crate::digest::Sha256;
 use crate::sr::SrNumber;
 use crate::sr::{Event, Resolution, StaffVerdict, Status};
-use crate::store::events;
 use crate::store::outbox::OutboxKind;
+use crate::store::{deadlines, events};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TriageError {
@@ -25,6 +26,8 @@ pub enum TriageError {
     Db(#[from] sqlx::Error),
     #[error("no service request {0}")]
     NoSuchSr(SrNumber),
+    #[error("no enabled staff account {0}")]
+    NoSuchStaff(String),
     #[error("{sha256} is not a file of {sr}")]
     NotInSr { sr: SrNumber, sha256: Sha256 },
     #[error("stored data is inconsistent: {0}")]
@@ -158,7 +161,7 @@ pub async fn record_verdict(
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
 
 /// Sets `sr`'s severity; its deadlines are planned afresh from `by.now`
-/// (`sr::clock::replanned`). Returns the severity it had.
+/// (`Deadlines::replanned`). Returns the severity it had.
 pub async fn change_severity(
     pool: &PgPool,
     sr: &SrNumber,
@@ -166,37 +169,126 @@ pub async fn change_severity(
     by: By<'_>,
 ) -> Result<crate::sr::Severity, TriageError> {
     let mut tx = pool.begin().await?;
-    let row: Option<(i64, i16, String, String)> = sqlx::query_as(
-        "SELECT id, severity, tier, status FROM service_requests WHERE sr_number = $1 FOR UPDATE",
-    )
-    .bind(sr.to_string())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (id, was, tier, status) = row.ok_or_else(|| TriageError::NoSuchSr(sr.clone()))?;
-    let bad = |what: &str| TriageError::Inconsistent(format!("{what} of {sr}"));
-    let was = crate::sr::Severity::try_from(was).map_err(|_| bad("severity"))?;
-    let tier: crate::sr::Tier = tier.parse().map_err(|_| bad("tier"))?;
-    let status: Status = status.parse().map_err(|_| bad("status"))?;
-    let clock = crate::sr::clock::replanned(severity, tier, status, by.now);
-    sqlx::query(
-        "UPDATE service_requests SET severity = $2, escalation_due = $3, next_update_due = $4,
-                clock_paused_at = $5
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(i16::from(severity.level()))
-    .bind(clock.escalation_due)
-    .bind(clock.next_update_due)
-    .bind(clock.paused_at)
-    .execute(&mut *tx)
-    .await?;
+    let was = set_severity(&mut tx, sr, severity, by).await?;
+    tx.commit().await?;
+    Ok(was)
+}
+
+/// Sets the severity of every SR of `srs`, in one transaction (all or
+/// none), as [`change_severity`] does for one.
+pub async fn change_severities(
+    pool: &PgPool,
+    srs: &[SrNumber],
+    severity: crate::sr::Severity,
+    by: By<'_>,
+) -> Result<(), TriageError> {
+    let mut tx = pool.begin().await?;
+    for sr in srs {
+        set_severity(&mut tx, sr, severity, by).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn set_severity(
+    tx: &mut Tx<'_>,
+    sr: &SrNumber,
+    severity: crate::sr::Severity,
+    by: By<'_>,
+) -> Result<crate::sr::Severity, TriageError> {
+    let id = sr_id(tx, sr).await?;
+    let clock = deadlines::lock(tx, id)
+        .await?
+        .ok_or_else(|| TriageError::NoSuchSr(sr.clone()))?;
+    let was = clock.severity;
+    if was == severity {
+        return Ok(was);
+    }
+    let replanned = clock
+        .deadlines
+        .replanned(severity, clock.tier, clock.status, by.now);
+    sqlx::query("UPDATE service_requests SET severity = $2 WHERE id = $1")
+        .bind(id)
+        .bind(i16::from(severity.level()))
+        .execute(&mut **tx)
+        .await?;
+    deadlines::write(tx, id, &replanned).await?;
     let changed = Event::SeverityChanged {
         from: was,
         to: severity,
     };
-    events::on_sr(&mut *tx, by.actor, id, by.now, &changed).await?;
-    tx.commit().await?;
+    events::on_sr(&mut **tx, by.actor, id, by.now, &changed).await?;
     Ok(was)
+}
+
+/// SR `sr`'s id.
+async fn sr_id(tx: &mut Tx<'_>, sr: &SrNumber) -> Result<i64, TriageError> {
+    sqlx::query_scalar("SELECT id FROM service_requests WHERE sr_number = $1")
+        .bind(sr.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| TriageError::NoSuchSr(sr.clone()))
+}
+
+/// Whom SRs are given to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssignTo {
+    Nobody,
+    /// A staff account, by address.
+    Staff(String),
+}
+
+/// Gives each SR of `srs` to `to`, in one transaction (all or none); an SR
+/// already with them is left as it is. Returns how many changed hands.
+pub async fn assign(
+    pool: &PgPool,
+    srs: &[SrNumber],
+    to: &AssignTo,
+    by: By<'_>,
+) -> Result<usize, TriageError> {
+    let mut tx = pool.begin().await?;
+    let target: Option<(i64, String)> = match to {
+        AssignTo::Nobody => None,
+        AssignTo::Staff(email) => Some(
+            sqlx::query_as(
+                "SELECT id, email FROM accounts
+                 WHERE realm = 'staff' AND email = $1 AND disabled_at IS NULL",
+            )
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| TriageError::NoSuchStaff(email.clone()))?,
+        ),
+    };
+    let mut changed = 0;
+    for sr in srs {
+        let row: Option<(i64, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT sr.id, sr.assignee_id, a.email FROM service_requests sr
+             LEFT JOIN accounts a ON a.id = sr.assignee_id
+             WHERE sr.sr_number = $1 FOR UPDATE OF sr",
+        )
+        .bind(sr.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (id, was, was_email) = row.ok_or_else(|| TriageError::NoSuchSr(sr.clone()))?;
+        let now_id = target.as_ref().map(|t| t.0);
+        if was == now_id {
+            continue;
+        }
+        sqlx::query("UPDATE service_requests SET assignee_id = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now_id)
+            .execute(&mut *tx)
+            .await?;
+        let assigned = Event::Assigned {
+            from: was_email.as_deref(),
+            to: target.as_ref().map(|t| t.1.as_str()),
+        };
+        events::on_sr(&mut *tx, by.actor, id, by.now, &assigned).await?;
+        changed += 1;
+    }
+    tx.commit().await?;
+    Ok(changed)
 }
 
 async fn lock_sr(
@@ -256,14 +348,17 @@ async fn finish(
         "WITH ans AS (
              INSERT INTO outbox (kind, routing_key, priority, payload)
              VALUES ($4, '', 0, $1) RETURNING id)
-         INSERT INTO correspondence (sr_id, direction, at, answer, outbox_id)
-         SELECT sr.id, 'out', $3, $1, ans.id FROM ans, service_requests sr WHERE sr.sr_number = $2",
+         INSERT INTO correspondence (sr_id, direction, at, answer, outbox_id, actor)
+         SELECT $2, 'out', $3, $1, ans.id, $5 FROM ans",
     )
     .bind(serde_json::to_value(&a).map_err(|e| TriageError::Inconsistent(e.to_string()))?)
-    .bind(action.sr.to_string())
+    .bind(action.sr_id)
     .bind(action.now)
     .bind(OutboxKind::MailAnswer.as_str())
+    .bind(action.actor)
     .execute(&mut **tx)
     .await?;
+    // What the customer sees from staff is the first response.
+    deadlines::responded(tx, action.sr_id, action.now).await?;
     Ok(true)
 }

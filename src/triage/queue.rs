@@ -7,9 +7,11 @@
 use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::TriageError;
+use crate::analysis::verdict::Provisional;
+use crate::decide::report::Channel;
 use crate::sr::{Severity, SrNumber, Status, Tier};
 
 /// A queue.
@@ -69,13 +71,204 @@ pub struct Line {
     pub severity: Severity,
     pub tier: Tier,
     pub status: Status,
-    pub channel: String,
+    pub channel: Channel,
     pub company: Option<String>,
+    /// The staff member working on it, by address.
+    pub assignee: Option<String>,
     pub next_due: Option<DateTime<Utc>>,
+    /// Its clock is stopped: it waits on the customer.
+    pub waiting: bool,
     pub opened_at: DateTime<Utc>,
     /// Its place, for the next page's cursor.
     pub key: Key,
 }
+
+/// Whom an SR is assigned to, as a filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignee {
+    Nobody,
+    /// The staff member looking (so a shared "mine" link means the reader's).
+    Me,
+    Email(String),
+}
+
+/// A view's filters; every field narrows it. Kept in the URL (see
+/// [`Filter::pairs`]), so a view can be bookmarked and shared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub status: Option<Status>,
+    pub tier: Option<Tier>,
+    pub severity: Option<Severity>,
+    pub channel: Option<Channel>,
+    pub assignee: Option<Assignee>,
+    /// An SR holding a sample with this verdict (analysis's provisional
+    /// one, or staff's once they gave one).
+    pub verdict: Option<Provisional>,
+    /// A grant number, or a company's name (case-insensitive, in part).
+    pub grant: Option<String>,
+    /// Opened at least this many days ago.
+    pub older_than_days: Option<u32>,
+}
+
+/// The filter keys of the URL, in [`Filter::pairs`]' order.
+pub const FILTER_KEYS: [&str; 8] = [
+    "status",
+    "tier",
+    "severity",
+    "channel",
+    "assignee",
+    "verdict",
+    "grant",
+    "older_than_days",
+];
+
+impl Filter {
+    /// The filter of a query's `(key, value)` pairs; empty values are no
+    /// filter, unknown keys are left to the caller.
+    pub fn parse<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Filter, String> {
+        let mut f = Filter::default();
+        for (k, v) in pairs {
+            let v = v.trim();
+            if v.is_empty() {
+                continue;
+            }
+            let bad = |what: &str| format!("{v:?} is not a {what}");
+            match k {
+                "status" => f.status = Some(v.parse()?),
+                "tier" => f.tier = Some(v.parse()?),
+                "severity" => {
+                    f.severity = v.parse::<u8>().ok().and_then(Severity::new);
+                    f.severity.ok_or_else(|| bad("severity (1 to 5)"))?;
+                }
+                "channel" => {
+                    f.channel = [Channel::Email, Channel::Portal]
+                        .into_iter()
+                        .find(|c| c.as_str() == v);
+                    f.channel.ok_or_else(|| bad("channel (email, portal)"))?;
+                }
+                "assignee" => {
+                    f.assignee = Some(match v {
+                        "none" => Assignee::Nobody,
+                        "me" => Assignee::Me,
+                        email if email.contains('@') && email.len() <= 254 => {
+                            Assignee::Email(email.to_lowercase())
+                        }
+                        _ => return Err(bad("assignee (me, none or an address)")),
+                    });
+                }
+                "verdict" => {
+                    f.verdict = VERDICTS.into_iter().find(|x| x.as_str() == v);
+                    f.verdict
+                        .ok_or_else(|| bad("verdict (malicious, suspicious, clean, unknown)"))?;
+                }
+                "grant" if v.chars().count() <= 200 => f.grant = Some(v.to_owned()),
+                "grant" => return Err(bad("grant or company")),
+                "older_than_days" => {
+                    f.older_than_days = Some(
+                        v.parse::<u32>()
+                            .ok()
+                            .filter(|d| *d <= 36_500)
+                            .ok_or_else(|| bad("number of days"))?,
+                    );
+                }
+                _ => {}
+            }
+        }
+        Ok(f)
+    }
+
+    /// The filter as `(key, value)` pairs for a URL, only the set ones.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let assignee = self.assignee.as_ref().map(|a| match a {
+            Assignee::Nobody => "none".to_owned(),
+            Assignee::Me => "me".to_owned(),
+            Assignee::Email(e) => e.clone(),
+        });
+        let values = [
+            self.status.map(|s| s.as_str().to_owned()),
+            self.tier.map(|t| t.as_str().to_owned()),
+            self.severity.map(|s| s.to_string()),
+            self.channel.map(|c| c.as_str().to_owned()),
+            assignee,
+            self.verdict.map(|v| v.as_str().to_owned()),
+            self.grant.clone(),
+            self.older_than_days.map(|d| d.to_string()),
+        ];
+        FILTER_KEYS
+            .into_iter()
+            .zip(values)
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect()
+    }
+
+    /// Appends `AND …` for each set field, over `sr` (service_requests) and
+    /// `g` (its grant); `me` is the reader's account id.
+    fn push(&self, q: &mut QueryBuilder<Postgres>, me: i64, now: DateTime<Utc>) {
+        if let Some(s) = self.status {
+            q.push(" AND sr.status = ").push_bind(s.as_str());
+        }
+        if let Some(t) = self.tier {
+            q.push(" AND sr.tier = ").push_bind(t.as_str());
+        }
+        if let Some(s) = self.severity {
+            q.push(" AND sr.severity = ")
+                .push_bind(i16::from(s.level()));
+        }
+        if let Some(c) = self.channel {
+            q.push(" AND sr.channel = ").push_bind(c.as_str());
+        }
+        match &self.assignee {
+            None => {}
+            Some(Assignee::Nobody) => {
+                q.push(" AND sr.assignee_id IS NULL");
+            }
+            Some(Assignee::Me) => {
+                q.push(" AND sr.assignee_id = ").push_bind(me);
+            }
+            Some(Assignee::Email(e)) => {
+                q.push(" AND sr.assignee_id = (SELECT id FROM accounts WHERE realm = 'staff' AND email = ")
+                    .push_bind(e.clone())
+                    .push(")");
+            }
+        }
+        if let Some(v) = self.verdict {
+            q.push(
+                " AND EXISTS (SELECT 1 FROM submissions s
+                   JOIN submission_samples ss ON ss.submission_id = s.id
+                   JOIN verdicts v ON v.sha256 = ss.sha256
+                   WHERE s.sr_id = sr.id AND v.verdict = ",
+            )
+            .push_bind(v.as_str())
+            .push(")");
+        }
+        if let Some(g) = &self.grant {
+            let like = format!(
+                "%{}%",
+                g.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            q.push(" AND (sr.grant_number = ")
+                .push_bind(g.clone())
+                .push(" OR g.company ILIKE ")
+                .push_bind(like)
+                .push(")");
+        }
+        if let Some(d) = self.older_than_days {
+            q.push(" AND sr.opened_at <= ")
+                .push_bind(now - TimeDelta::days(i64::from(d)));
+        }
+    }
+}
+
+const VERDICTS: [Provisional; 4] = [
+    Provisional::Malicious,
+    Provisional::Suspicious,
+    Provisional::Clean,
+    Provisional::Unknown,
+];
 
 /// Where a page ends: the last line's deadline (none sorts last, as the
 /// year 9999) and id.
@@ -130,33 +323,76 @@ pub fn all() -> Vec<Queue> {
     v
 }
 
-/// How many SRs each queue holds, in [`all`]'s order.
-pub async fn counts(pool: &PgPool) -> Result<Vec<(Queue, i64)>, TriageError> {
-    type Row = (i64, i64, i64, i64, i64, i64, i64, i64, i64);
-    let r: Row = sqlx::query_as(
+/// The condition that puts an open SR (`sr`) in `queue`.
+fn holds(q: &mut QueryBuilder<Postgres>, queue: Queue) {
+    match queue {
+        Queue::Urgent => {}
+        Queue::Severity(s) => {
+            q.push(" AND sr.severity = ")
+                .push_bind(i16::from(s.level()));
+        }
+        Queue::Unverified => {
+            q.push(" AND sr.status = 'unverified'");
+        }
+        Queue::NeedsInfo => {
+            q.push(" AND sr.status = 'needs_info'");
+        }
+        Queue::Dead => {
+            q.push(
+                " AND sr.id IN (SELECT s.sr_id FROM analysis_jobs j
+                     JOIN submissions s ON s.id = j.submission_id WHERE j.state = 'dead')",
+            );
+        }
+    }
+}
+
+/// The reader, for the filters that depend on who looks.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader {
+    pub account_id: i64,
+    pub now: DateTime<Utc>,
+}
+
+/// How many SRs each queue holds under `filter`, in [`all`]'s order.
+pub async fn counts(
+    pool: &PgPool,
+    filter: &Filter,
+    reader: Reader,
+) -> Result<Vec<(Queue, i64)>, TriageError> {
+    type Row = (i64, i64, i64, i64, i64, i64, i64, i64);
+    let mut q = QueryBuilder::new(
         "SELECT count(*),
                 count(*) FILTER (WHERE severity = 1), count(*) FILTER (WHERE severity = 2),
                 count(*) FILTER (WHERE severity = 3), count(*) FILTER (WHERE severity = 4),
                 count(*) FILTER (WHERE severity = 5),
                 count(*) FILTER (WHERE status = 'unverified'),
-                count(*) FILTER (WHERE status = 'needs_info'),
-                count(*) FILTER (WHERE EXISTS (
-                    SELECT 1 FROM submissions s JOIN analysis_jobs j ON j.submission_id = s.id
-                    WHERE s.sr_id = sr.id AND j.state = 'dead'))
-         FROM service_requests sr WHERE status <> 'closed'",
-    )
-    .fetch_one(pool)
-    .await?;
+                count(*) FILTER (WHERE status = 'needs_info')
+         FROM service_requests sr LEFT JOIN grants g ON g.grant_number = sr.grant_number
+         WHERE sr.status <> 'closed'",
+    );
+    filter.push(&mut q, reader.account_id, reader.now);
+    let r: Row = q.build_query_as().fetch_one(pool).await?;
+    // Few SRs have a dead analysis: counted from that side.
+    let mut q = QueryBuilder::new(
+        "SELECT count(*) FROM service_requests sr
+         LEFT JOIN grants g ON g.grant_number = sr.grant_number
+         WHERE sr.status <> 'closed'",
+    );
+    holds(&mut q, Queue::Dead);
+    filter.push(&mut q, reader.account_id, reader.now);
+    let dead: i64 = q.build_query_scalar().fetch_one(pool).await?;
     Ok(all()
         .into_iter()
-        .zip([r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8])
+        .zip([r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, dead])
         .collect())
 }
 
-/// A queue's page of up to `limit` lines after `after`.
+/// A queue's page under `filter`: up to `limit` lines after `after`.
 pub async fn page(
     pool: &PgPool,
     queue: Queue,
+    filter: &Filter,
+    reader: Reader,
     after: Option<Key>,
     limit: i64,
 ) -> Result<Vec<Line>, TriageError> {
@@ -168,63 +404,72 @@ pub async fn page(
         String,
         String,
         Option<String>,
-        Option<DateTime<Utc>>,
+        Option<String>,
         DateTime<Utc>,
+        bool,
         DateTime<Utc>,
     );
-    let (kind, severity) = match queue {
-        Queue::Urgent => ("urgent", 0),
-        Queue::Severity(s) => ("severity", i16::from(s.level())),
-        Queue::Unverified => ("unverified", 0),
-        Queue::NeedsInfo => ("needs_info", 0),
-        Queue::Dead => ("dead", 0),
-    };
-    let rows: Vec<Row> = sqlx::query_as(
+    let mut q = QueryBuilder::new(
         "SELECT sr.id, sr.sr_number, sr.severity, sr.tier, sr.status, sr.channel, g.company,
-                LEAST(sr.escalation_due, sr.next_update_due),
-                COALESCE(LEAST(sr.escalation_due, sr.next_update_due), '9999-12-31T00:00:00Z'::timestamptz),
-                sr.opened_at
-         FROM service_requests sr LEFT JOIN grants g ON g.grant_number = sr.grant_number
-         WHERE sr.status <> 'closed'
-           AND CASE $1
-                 WHEN 'severity' THEN sr.severity = $2
-                 WHEN 'unverified' THEN sr.status = 'unverified'
-                 WHEN 'needs_info' THEN sr.status = 'needs_info'
-                 WHEN 'dead' THEN EXISTS (
-                     SELECT 1 FROM submissions s JOIN analysis_jobs j ON j.submission_id = s.id
-                     WHERE s.sr_id = sr.id AND j.state = 'dead')
-                 ELSE true END
-           AND ($3::timestamptz IS NULL
-                OR (COALESCE(LEAST(sr.escalation_due, sr.next_update_due),
-                             '9999-12-31T00:00:00Z'::timestamptz), sr.id) > ($3, $4))
-         ORDER BY COALESCE(LEAST(sr.escalation_due, sr.next_update_due), '9999-12-31T00:00:00Z'::timestamptz), sr.id
-         LIMIT $5",
-    )
-    .bind(kind)
-    .bind(severity)
-    .bind(after.map(|k| k.due))
-    .bind(after.map_or(0, |k| k.id))
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
+                a.email, sr.next_due, sr.clock_paused_at IS NOT NULL, sr.opened_at
+         FROM service_requests sr
+         LEFT JOIN grants g ON g.grant_number = sr.grant_number
+         LEFT JOIN accounts a ON a.id = sr.assignee_id
+         WHERE sr.status <> 'closed'",
+    );
+    holds(&mut q, queue);
+    filter.push(&mut q, reader.account_id, reader.now);
+    if let Some(k) = after {
+        q.push(" AND (sr.next_due, sr.id) > (")
+            .push_bind(k.due)
+            .push(", ")
+            .push_bind(k.id)
+            .push(")");
+    }
+    q.push(" ORDER BY sr.next_due, sr.id LIMIT ")
+        .push_bind(limit);
+    let rows: Vec<Row> = q.build_query_as().fetch_all(pool).await?;
     rows.into_iter()
-        .map(
-            |(id, number, severity, tier, status, channel, company, next_due, due, opened_at)| {
-                let bad = |what: &str| TriageError::Inconsistent(format!("{what} of SR {id}"));
-                Ok(Line {
-                    number: number.parse().map_err(|_| bad("number"))?,
-                    severity: Severity::try_from(severity).map_err(|_| bad("severity"))?,
-                    tier: tier.parse().map_err(|_| bad("tier"))?,
-                    status: status.parse().map_err(|_| bad("status"))?,
-                    channel,
-                    company,
-                    next_due,
-                    opened_at,
-                    key: Key { due, id },
-                })
-            },
-        )
+        .map(|r| {
+            let (
+                id,
+                number,
+                severity,
+                tier,
+                status,
+                channel,
+                company,
+                assignee,
+                due,
+                waiting,
+                opened_at,
+            ) = r;
+            let bad = |what: &str| TriageError::Inconsistent(format!("{what} of SR {id}"));
+            Ok(Line {
+                number: number.parse().map_err(|_| bad("number"))?,
+                severity: Severity::try_from(severity).map_err(|_| bad("severity"))?,
+                tier: tier.parse().map_err(|_| bad("tier"))?,
+                status: status.parse().map_err(|_| bad("status"))?,
+                channel: [Channel::Email, Channel::Portal]
+                    .into_iter()
+                    .find(|c| c.as_str() == channel)
+                    .ok_or_else(|| bad("channel"))?,
+                company,
+                assignee,
+                next_due: (due < no_deadline()).then_some(due),
+                waiting,
+                opened_at,
+                key: Key { due, id },
+            })
+        })
         .collect()
+}
+
+/// How `next_due` stores "no deadline" (sorting last).
+fn no_deadline() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("9999-12-31T00:00:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 #[cfg(test)]

@@ -17,12 +17,14 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::queue::{self, Key, Queue};
+use super::queue::{self, Filter, Key, Queue, Reader};
+use super::{AssignTo, TriageError};
 use crate::account::Backoff;
 use crate::http::guard::{self, CheckedForm};
 use crate::http::page::{self, Visit, finish};
 use crate::http::session;
 use crate::ingest::Intake;
+use crate::sr::{Severity, SrNumber};
 use crate::store::accounts::Account;
 
 /// What the staff pages share.
@@ -52,6 +54,8 @@ pub fn router(desk: Desk) -> Router {
     Router::new()
         .route("/triage", get(|| async { Redirect::to("/triage/") }))
         .route("/triage/", get(queue_page))
+        .route("/triage/act", post(act))
+        .route("/triage/parked", get(parked_page))
         .route("/triage/sign-in", get(sign_in_page).post(sign_in))
         .route("/triage/sign-out", post(sign_out))
         .with_state(Arc::new(desk))
@@ -161,12 +165,6 @@ async fn sign_out(
     res
 }
 
-#[derive(Deserialize, Default)]
-struct QueueQuery {
-    queue: Option<String>,
-    after: Option<String>,
-}
-
 /// A queue's name, kind (for its words) and severity level.
 fn names(q: Queue) -> (String, &'static str, Option<u8>) {
     match q {
@@ -178,44 +176,81 @@ fn names(q: Queue) -> (String, &'static str, Option<u8>) {
     }
 }
 
+/// What a queue page's URL says: the queue, the filter, the page key.
+struct View {
+    queue: Queue,
+    filter: Filter,
+    after: Option<Key>,
+    /// Why the filter in the URL was not used.
+    error: Option<String>,
+}
+
+impl View {
+    fn of(pairs: &[(String, String)]) -> View {
+        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        // A queue or key that does not parse shows the most urgent from the
+        // start: a mangled bookmark still lands somewhere useful.
+        let queue = get("queue")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(Queue::Urgent);
+        let after = get("after").and_then(|s| s.parse().ok());
+        let (filter, error) =
+            match Filter::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+                Ok(f) => (f, None),
+                Err(e) => (Filter::default(), Some(e)),
+            };
+        View {
+            queue,
+            filter,
+            after,
+            error,
+        }
+    }
+
+    /// The URL of `queue` under this view's filter, from its start.
+    fn url(&self, queue: Queue) -> String {
+        let mut pairs = vec![("queue", queue.to_string())];
+        pairs.extend(self.filter.pairs());
+        format!("/triage/?{}", page::query(&pairs))
+    }
+}
+
 async fn queue_page(
     State(d): State<Arc<Desk>>,
     Staff { account, visit: v }: Staff,
-    Query(q): Query<QueueQuery>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    // A queue or key that does not parse shows the most urgent from the
-    // start: a mangled bookmark still lands somewhere useful.
-    let queue: Queue = q
-        .queue
-        .as_deref()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(Queue::Urgent);
-    let after: Option<Key> = q.after.as_deref().and_then(|s| s.parse().ok());
-    let (lines, counts) = match tokio::try_join!(
-        queue::page(&d.intake.pool, queue, after, PAGE),
-        queue::counts(&d.intake.pool)
-    ) {
+    let view = View::of(&pairs);
+    let reader = Reader {
+        account_id: account.id,
+        now: d.now(),
+    };
+    let pool = &d.intake.pool;
+    let got = tokio::try_join!(
+        queue::page(pool, view.queue, &view.filter, reader, view.after, PAGE),
+        queue::counts(pool, &view.filter, reader),
+        async {
+            crate::store::staff::list(pool)
+                .await
+                .map_err(|e| TriageError::Inconsistent(e.to_string()))
+        },
+        async { Ok(crate::store::inputs::count_failed(pool).await?) },
+        super::response::figures(pool, reader.now),
+    );
+    let (lines, counts, staff, parked, figures) = match got {
         Ok(x) => x,
         Err(e) => return failed(e),
     };
-    let now = d.now();
+    let now = reader.now;
     let next = (lines.len() as i64 == PAGE)
         .then(|| lines.last())
         .flatten()
         .map(|l| {
-            let key = l.key.to_string();
-            // `+` of the offset would read back as a space.
-            let encoded: String = key
-                .bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"-._:".contains(&b) {
-                        char::from(b).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect();
-            format!("/triage/?queue={queue}&after={encoded}")
+            format!(
+                "{}&{}",
+                view.url(view.queue),
+                page::query(&[("after", l.key.to_string())])
+            )
         });
     let rows: Vec<_> = lines
         .iter()
@@ -225,10 +260,12 @@ async fn queue_page(
                 severity => l.severity.level(),
                 tier => l.tier.as_str(),
                 status => l.status.as_str(),
-                channel => l.channel.clone(),
+                channel => l.channel.as_str(),
                 company => l.company.clone(),
+                assignee => l.assignee.clone(),
                 due => l.next_due.map(page::when),
-                late => queue::breached_by(l.next_due, now).map(queue::late),
+                waiting => l.waiting,
+                late => queue::breached_by(l.next_due, now).filter(|_| !l.waiting).map(queue::late),
             }
         })
         .collect();
@@ -236,10 +273,29 @@ async fn queue_page(
         .iter()
         .map(|(q, n)| {
             let (name, kind, level) = names(*q);
-            minijinja::context! { name => name, kind => kind, level => level, count => n }
+            minijinja::context! { name => name, url => view.url(*q), kind => kind, level => level, count => n }
         })
         .collect();
-    let (name, kind, level) = names(queue);
+    let members: Vec<_> = staff
+        .iter()
+        .filter(|m| m.disabled_at.is_none())
+        .map(|m| minijinja::context! { email => m.email.clone(), name => m.name.clone() })
+        .collect();
+    // Every key, empty when not set: the template reads them all.
+    let mut set: std::collections::BTreeMap<&str, String> = queue::FILTER_KEYS
+        .iter()
+        .map(|k| (*k, String::new()))
+        .collect();
+    set.extend(view.filter.pairs());
+    let (name, kind, level) = names(view.queue);
+    let here = match view.after {
+        Some(k) => format!(
+            "{}&{}",
+            view.url(view.queue),
+            page::query(&[("after", k.to_string())])
+        ),
+        None => view.url(view.queue),
+    };
     let ctx = minijinja::context! {
         account => minijinja::context! { name => account.name.clone() },
         queue => name,
@@ -248,6 +304,118 @@ async fn queue_page(
         queues => tabs,
         lines => rows,
         next => next,
+        here => here,
+        filter => set,
+        filter_error => view.error,
+        members => members,
+        parked => parked,
+        figures => figures.context(),
     };
     finish(&v, page::render("triage/queue.html", v.lang, &v.csrf, ctx))
+}
+
+/// The queue page's form over the SRs ticked: claim them, give them to
+/// someone (or no one), or set their severity.
+async fn act(
+    State(d): State<Arc<Desk>>,
+    Staff { account, .. }: Staff,
+    CheckedForm(form): CheckedForm<Pairs>,
+) -> Response {
+    let get = |k: &str| form.get(k).unwrap_or("");
+    // Back to the view the form was on; anything else to the queues.
+    let back = Some(get("back"))
+        .filter(|b| b.starts_with("/triage/?") || *b == "/triage/")
+        .unwrap_or("/triage/")
+        .to_owned();
+    let mut srs = Vec::new();
+    for n in form.all("sr") {
+        match n.parse::<SrNumber>() {
+            Ok(sr) => srs.push(sr),
+            Err(_) => return (StatusCode::BAD_REQUEST, "not an SR number\n").into_response(),
+        }
+    }
+    if srs.is_empty() {
+        return Redirect::to(&back).into_response();
+    }
+    let by = super::By {
+        actor: &account.email,
+        now: d.now(),
+    };
+    let pool = &d.intake.pool;
+    let done = match get("action") {
+        "claim" => super::assign(pool, &srs, &AssignTo::Staff(account.email.clone()), by)
+            .await
+            .map(|_| ()),
+        "assign" => {
+            let to = match get("assignee") {
+                "" | "none" => AssignTo::Nobody,
+                email => AssignTo::Staff(email.to_owned()),
+            };
+            super::assign(pool, &srs, &to, by).await.map(|_| ())
+        }
+        "severity" => match get("severity").parse::<u8>().ok().and_then(Severity::new) {
+            Some(s) => super::change_severities(pool, &srs, s, by).await,
+            None => return (StatusCode::BAD_REQUEST, "not a severity\n").into_response(),
+        },
+        _ => return (StatusCode::BAD_REQUEST, "no such action\n").into_response(),
+    };
+    match done {
+        Ok(()) => Redirect::to(&back).into_response(),
+        Err(e @ (TriageError::NoSuchSr(_) | TriageError::NoSuchStaff(_))) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")).into_response()
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// A form's fields in order, repeated names kept (the ticked SRs).
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Pairs(Vec<(String, String)>);
+
+impl Pairs {
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    fn all<'a>(&'a self, k: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl guard::WithCsrf for Pairs {
+    fn csrf(&self) -> &str {
+        self.get("csrf").unwrap_or("")
+    }
+}
+
+/// The inputs whose deciding failed and were parked, for staff to look at
+/// (and replay with `intake inputs retry`).
+async fn parked_page(State(d): State<Arc<Desk>>, Staff { account, visit: v }: Staff) -> Response {
+    let parked = match crate::store::inputs::failed(&d.intake.pool).await {
+        Ok(p) => p,
+        Err(e) => return failed(e),
+    };
+    let rows: Vec<_> = parked
+        .iter()
+        .map(|p| {
+            minijinja::context! {
+                id => p.id,
+                channel => p.channel.clone(),
+                external_id => p.external_id.clone(),
+                received => page::when(p.received_at),
+                failed => p.failed_at.map(page::when),
+                attempts => p.attempts,
+                error => p.error.clone(),
+            }
+        })
+        .collect();
+    let ctx = minijinja::context! {
+        account => minijinja::context! { name => account.name.clone() },
+        inputs => rows,
+    };
+    finish(&v, page::render("triage/parked.html", v.lang, &v.csrf, ctx))
 }

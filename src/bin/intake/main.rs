@@ -145,7 +145,33 @@ enum TriageAction {
         /// The key the previous page ended with.
         #[arg(long)]
         after: Option<intake::triage::queue::Key>,
+        /// KEY=VALUE, repeatable: status, tier, severity, channel,
+        /// assignee (none or an address), verdict, grant (number or
+        /// company), older_than_days.
+        #[arg(long = "filter", value_parser = key_value)]
+        filters: Vec<(String, String)>,
     },
+    /// Give SRs to a staff member (or, with `--to none`, to no one), all
+    /// or none.
+    Assign {
+        #[arg(required = true)]
+        srs: Vec<intake::sr::SrNumber>,
+        /// A staff account's address, or `none`.
+        #[arg(long)]
+        to: String,
+        /// Who assigns (the event log's actor).
+        #[arg(long, env = "USER", default_value = "staff")]
+        by: String,
+    },
+    /// The first-response figures (average and 95th percentile over the
+    /// last day and week), with the acknowledgement's beside them.
+    FirstResponse,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
 }
 
 #[derive(Subcommand)]
@@ -359,38 +385,91 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Triage {
-                action: TriageAction::List { queue, limit, after },
+                action:
+                    TriageAction::List {
+                        queue,
+                        limit,
+                        after,
+                        filters,
+                    },
             } => {
                 use intake::triage::queue;
+                let filter = queue::Filter::parse(filters.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .map_err(anyhow::Error::msg)?;
+                if let Some((k, _)) = filters.iter().find(|(k, _)| !queue::FILTER_KEYS.contains(&k.as_str())) {
+                    anyhow::bail!("{k:?} is not a filter ({})", queue::FILTER_KEYS.join(", "));
+                }
                 let app = app::App::start_without_broker(config).await?;
                 let now = app.intake.clock.now();
-                let lines = queue::page(&app.intake.pool, *queue, *after, (*limit).clamp(1, 1000))
-                    .await?;
+                // No one is signed in here: `assignee=me` matches nothing.
+                let reader = queue::Reader { account_id: 0, now };
+                let limit = (*limit).clamp(1, 1000);
+                let lines = queue::page(&app.intake.pool, *queue, &filter, reader, *after, limit).await?;
                 println!(
-                    "{:<15} {:>3} {:<11} {:<16} {:<7} {:<20} {:<22} company",
-                    "sr", "sev", "tier", "status", "channel", "next deadline", "breached"
+                    "{:<15} {:>3} {:<11} {:<16} {:<7} {:<20} {:<22} {:<24} company",
+                    "sr", "sev", "tier", "status", "channel", "next deadline", "breached", "assignee"
                 );
                 for l in &lines {
                     let breached = queue::breached_by(l.next_due, now)
+                        .filter(|_| !l.waiting)
                         .map(|d| format!("BREACHED by {}", queue::late(d)))
-                        .unwrap_or_default();
+                        .unwrap_or_else(|| if l.waiting { "(waits on customer)".into() } else { String::new() });
                     println!(
-                        "{:<15} {:>3} {:<11} {:<16} {:<7} {:<20} {:<22} {}",
+                        "{:<15} {:>3} {:<11} {:<16} {:<7} {:<20} {:<22} {:<24} {}",
                         l.number.to_string(),
                         l.severity.level(),
                         l.tier.as_str(),
                         l.status.as_str(),
-                        l.channel,
+                        l.channel.as_str(),
                         l.next_due
                             .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
                             .unwrap_or_else(|| "-".into()),
                         breached,
+                        l.assignee.as_deref().unwrap_or("-"),
                         l.company.as_deref().unwrap_or("")
                     );
                 }
-                if let Some(last) = lines.last().filter(|_| lines.len() as i64 == *limit) {
+                if let Some(last) = lines.last().filter(|_| lines.len() as i64 == limit) {
                     println!("more: --after {}", last.key);
                 }
+                Ok(())
+            }
+            Command::Triage {
+                action: TriageAction::Assign { srs, to, by },
+            } => {
+                use intake::triage::{AssignTo, By};
+                let app = app::App::start_without_broker(config).await?;
+                let to = match to.as_str() {
+                    "none" => AssignTo::Nobody,
+                    email => AssignTo::Staff(email.to_owned()),
+                };
+                let by = By {
+                    actor: by,
+                    now: app.intake.clock.now(),
+                };
+                let n = intake::triage::assign(&app.intake.pool, srs, &to, by).await?;
+                println!("{n} of {} SRs changed hands", srs.len());
+                Ok(())
+            }
+            Command::Triage {
+                action: TriageAction::FirstResponse,
+            } => {
+                let app = app::App::start_without_broker(config).await?;
+                let f = intake::triage::response::figures(&app.intake.pool, app.intake.clock.now()).await?;
+                let min = |s: Option<f64>| s.map_or("-".to_owned(), |s| format!("{:.1} min", s / 60.0));
+                println!("{:<6} {:<16} {:>10} {:>10} {:>6} {:>8}", "window", "of", "average", "p95", "SRs", "waiting");
+                for (name, w) in [("day", f.day), ("week", f.week)] {
+                    for (of, x) in [("staff", w.staff), ("acknowledgement", w.acknowledgement)] {
+                        println!(
+                            "{name:<6} {of:<16} {:>10} {:>10} {:>6} {:>8}",
+                            min(x.avg_secs),
+                            min(x.p95_secs),
+                            x.srs,
+                            x.waiting
+                        );
+                    }
+                }
+                println!("target: {} min on average", f.target_avg_secs / 60);
                 Ok(())
             }
             Command::Staff { action } => {

@@ -165,6 +165,10 @@ async fn run_clock(
             Ok(n) => tracing::info!(escalated = n, "deadlines passed: SRs escalated"),
             Err(e) => tracing::warn!(error = %e, "the clock's pass failed; trying again"),
         }
+        if let Err(e) = intake::triage::response::publish(&intake.pool, now, &intake.metrics).await
+        {
+            tracing::warn!(error = %e, "first-response figures failed; trying again");
+        }
     }
 }
 

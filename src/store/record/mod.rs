@@ -49,6 +49,8 @@ pub struct Recording<'a> {
     pub answer_to: Option<&'a Correspondent>,
     /// What the receiving MTA found out about the sender.
     pub sender_auth: &'a SenderAuth,
+    /// The message is the customer's out-of-office notice.
+    pub away: Option<crate::mail::away::Away>,
     /// The vendor's name, for the labels of answer forms.
     pub vendor: &'a str,
     pub now: DateTime<Utc>,

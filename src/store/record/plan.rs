@@ -147,10 +147,9 @@ pub enum SrWrite<'a> {
         severity: Severity,
         status: Status,
         tier: Tier,
-        escalation_due: Option<DateTime<Utc>>,
-        next_update_due: Option<DateTime<Utc>>,
-        /// Set when it opens waiting on the customer (needs_info).
-        clock_paused_at: Option<DateTime<Utc>>,
+        /// Paused when it opens waiting on the customer (needs_info).
+        #[serde(flatten)]
+        deadlines: Deadlines,
         #[serde(skip_serializing_if = "Option::is_none")]
         correspondent: Option<&'a Correspondent>,
         channel: Channel,
@@ -166,9 +165,8 @@ pub enum SrWrite<'a> {
     Update {
         id: i64,
         status: Status,
-        escalation_due: Option<DateTime<Utc>>,
-        next_update_due: Option<DateTime<Utc>>,
-        clock_paused_at: Option<DateTime<Utc>>,
+        #[serde(flatten)]
+        deadlines: Deadlines,
         #[serde(skip_serializing_if = "Option::is_none")]
         correspondent: Option<&'a Correspondent>,
     },
@@ -279,6 +277,16 @@ pub fn grant_number(r: &Recording<'_>, joined: Option<&NamedSr>) -> Option<Strin
 }
 
 /// Plans the recording `r` given what the database knows.
+/// How long an out-of-office notice that states no return date stops the
+/// clock (unless the customer answers sooner): a working week.
+pub const AWAY_UNSTATED: TimeDelta = TimeDelta::days(7);
+
+/// Whether the input is only an out-of-office notice: it carries no file
+/// and completes nothing.
+fn away_notice(r: &Recording<'_>) -> bool {
+    r.away.is_some() && r.report.samples.is_empty() && r.report.rejected.is_empty()
+}
+
 pub fn plan<'a>(r: &Recording<'a>, known: Known) -> Result<Planned<'a>, PlanError> {
     if let Some(done) = known.already {
         return Ok(Planned::Already(done));
@@ -314,6 +322,33 @@ pub fn plan<'a>(r: &Recording<'a>, known: Known) -> Result<Planned<'a>, PlanErro
     let mut update_only = false;
 
     let (sr_write, number, severity) = match &joined {
+        // The customer's autoresponder: they are away. It moves nothing
+        // (a closed SR stays closed) but stops the clock until they are back.
+        Some(sr) if away_notice(r) => {
+            update_only = true;
+            let until = r
+                .away
+                .and_then(|a| a.returns)
+                .map_or(at + AWAY_UNSTATED, |d| {
+                    d.and_time(chrono::NaiveTime::MIN).and_utc()
+                });
+            let deadlines = if sr.status == Status::Closed {
+                sr.deadlines
+            } else {
+                sr.deadlines.away(until, sr.status, at)
+            };
+            events.push(EventRow::of(Event::CustomerAway {
+                until: deadlines.away_until,
+                stated: r.away.and_then(|a| a.returns),
+            }));
+            let write = SrWrite::Update {
+                id: sr.id,
+                status: sr.status,
+                deadlines,
+                correspondent: None,
+            };
+            (write, sr.number.clone(), sr.severity)
+        }
         Some(sr) => {
             if sr.status == Status::Closed {
                 events.push(EventRow::of(Event::Reopened { by: sender }));
@@ -334,13 +369,10 @@ pub fn plan<'a>(r: &Recording<'a>, known: Known) -> Result<Planned<'a>, PlanErro
                 sr.status
             };
             let status = from.after_reply(reply);
-            let clock = sr.deadlines.moved(status, at);
             let write = SrWrite::Update {
                 id: sr.id,
                 status,
-                escalation_due: clock.escalation_due,
-                next_update_due: clock.next_update_due,
-                clock_paused_at: clock.paused_at,
+                deadlines: sr.deadlines.answered().moved(status, at),
                 correspondent: r.answer_to,
             };
             (write, sr.number.clone(), sr.severity)
@@ -354,14 +386,7 @@ pub fn plan<'a>(r: &Recording<'a>, known: Known) -> Result<Planned<'a>, PlanErro
                 why,
                 tier,
             }));
-            let (escalation_due, next_update_due) = sr::deadlines(severity, tier, at);
             let status = Status::opened_by(outcome, verified);
-            let clock = Deadlines {
-                escalation_due,
-                next_update_due,
-                paused_at: None,
-            }
-            .moved(status, at);
             let write = SrWrite::New {
                 number: number.clone(),
                 grant_number: grant.as_ref().map(|g| g.grant_number.clone()),
@@ -369,9 +394,7 @@ pub fn plan<'a>(r: &Recording<'a>, known: Known) -> Result<Planned<'a>, PlanErro
                 severity,
                 status,
                 tier,
-                escalation_due,
-                next_update_due,
-                clock_paused_at: clock.paused_at,
+                deadlines: Deadlines::opened(severity, report.channel, at).moved(status, at),
                 correspondent: r.answer_to,
                 channel: report.channel,
                 title: r.subject.filter(|_| report.channel == Channel::Portal),

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::decide::metadata::Metadata;
 use crate::sr::{Grant, Severity, SrNumber, Verification};
+use crate::store::deadlines;
 
 use super::plan::{Earlier, Linked, NamedSr, Owner};
 use super::{RecordError, Recorded};
@@ -67,31 +68,22 @@ pub(super) async fn named_sr(
         Option<DateTime<Utc>>,
         Option<String>,
         Option<String>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
     );
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT id, severity, status, closed_from, closed_at, customer_email, grant_number,
-                escalation_due, next_update_due, clock_paused_at
-         FROM service_requests WHERE sr_number = $1 FOR UPDATE",
-    )
-    .bind(number.to_string())
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some((
-        id,
-        severity,
-        status,
-        closed_from,
-        closed_at,
-        customer,
-        grant_number,
-        escalation_due,
-        next_update_due,
-        paused_at,
-    )) = row
+    let sql = concat!(
+        "SELECT id, severity, status, closed_from, closed_at, customer_email, grant_number, ",
+        deadlines::columns!(),
+        " FROM service_requests WHERE sr_number = $1 FOR UPDATE"
+    );
+    let Some(pg) = sqlx::query(sql)
+        .bind(number.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
     else {
+        return Ok(None);
+    };
+    let clock = deadlines::from_row(&pg)?;
+    let row: Option<Row> = Some(sqlx::FromRow::from_row(&pg)?);
+    let Some((id, severity, status, closed_from, closed_at, customer, grant_number)) = row else {
         return Ok(None);
     };
     let owner = match grant_number {
@@ -110,11 +102,7 @@ pub(super) async fn named_sr(
         status: status.parse().map_err(RecordError::Inconsistent)?,
         closed_from: closed_from.and_then(|s| s.parse().ok()),
         closed_at,
-        deadlines: crate::sr::clock::Deadlines {
-            escalation_due,
-            next_update_due,
-            paused_at,
-        },
+        deadlines: clock,
         owner,
         earlier: None,
         latest: None,

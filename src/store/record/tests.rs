@@ -92,6 +92,7 @@ struct Case {
     proof: Option<ReplyProof>,
     to: Correspondent,
     auth: SenderAuth,
+    away: Option<crate::mail::away::Away>,
 }
 
 impl Case {
@@ -102,6 +103,7 @@ impl Case {
             proof: None,
             to: correspondent(),
             auth: SenderAuth::default(),
+            away: None,
         }
     }
 
@@ -121,6 +123,7 @@ impl Case {
             account: None,
             answer_to: Some(&self.to),
             sender_auth: &self.auth,
+            away: self.away,
             vendor: "Vendor",
             now: now(),
         }
@@ -192,7 +195,7 @@ fn a_complete_submission_opens_a_verified_sr_and_queues_each_sample_once() {
         number: n,
         grant_number,
         status,
-        escalation_due,
+        deadlines,
         ..
     } = &rows.sr
     else {
@@ -203,7 +206,7 @@ fn a_complete_submission_opens_a_verified_sr_and_queues_each_sample_once() {
     assert_eq!(*status, Status::InAnalysis);
     // The clock's time, to the microsecond PostgreSQL keeps.
     assert_eq!(rows.at.timestamp_subsec_nanos(), 123_456_000);
-    assert!(escalation_due.is_some_and(|d| d > rows.at));
+    assert!(deadlines.escalation_due.is_some_and(|d| d > rows.at));
     assert_eq!(rows.samples.len(), 1, "one row per distinct sample");
     assert_eq!(rows.links.len(), 2, "every path is linked");
     assert_eq!(rows.jobs.len(), 1);
@@ -312,6 +315,7 @@ fn a_reply_completing_needs_info_carries_the_earlier_files() {
         escalation_due: Some(now() - TimeDelta::hours(1)),
         next_update_due: Some(now() - TimeDelta::hours(2)),
         paused_at: Some(now() - TimeDelta::hours(3)),
+        ..Default::default()
     };
     let earlier_id = Uuid::from_u128(5);
     let mut partial = full_metadata();
@@ -347,15 +351,10 @@ fn a_reply_completing_needs_info_carries_the_earlier_files() {
     // The clock runs again with the time it had left when the wait began.
     let at = rows.at;
     match rows.sr {
-        SrWrite::Update {
-            escalation_due,
-            next_update_due,
-            clock_paused_at,
-            ..
-        } => {
-            assert_eq!(escalation_due, Some(at + TimeDelta::hours(2)));
-            assert_eq!(next_update_due, Some(at + TimeDelta::hours(1)));
-            assert_eq!(clock_paused_at, None);
+        SrWrite::Update { deadlines, .. } => {
+            assert_eq!(deadlines.escalation_due, Some(at + TimeDelta::hours(2)));
+            assert_eq!(deadlines.next_update_due, Some(at + TimeDelta::hours(1)));
+            assert_eq!(deadlines.paused_at, None);
         }
         SrWrite::New { .. } => panic!("joins the SR"),
     }
@@ -499,4 +498,34 @@ fn the_rows_serialise_as_the_writer_reads_them() {
     let j = serde_json::to_value(&rows).unwrap_or_default();
     assert_eq!(j["sr"]["update"]["id"], 1);
     assert!(j.get("answer").is_none());
+}
+
+/// The customer's autoresponder answers: nothing moves and nothing is
+/// answered, the clock stops until the stated return date, and a closed
+/// SR stays closed.
+#[test]
+fn an_out_of_office_notice_stops_the_clock_and_moves_nothing() {
+    let back = chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap_or_default();
+    for (status, stops) in [(Status::InAnalysis, true), (Status::Closed, false)] {
+        let mut sr = named(status);
+        sr.deadlines.escalation_due = Some(now() + TimeDelta::hours(5));
+        let mut case = Case::new(report(vec![], Metadata::default())).reply_to(&sr);
+        case.away = Some(crate::mail::away::Away {
+            returns: Some(back),
+        });
+        let rows = case.plan(Some(sr), &[grant()]);
+        assert_eq!(status_of(&rows), status);
+        assert!(rows.answer.is_none());
+        assert!(event_kinds(&rows).contains(&"sr.customer_away"));
+        assert!(!event_kinds(&rows).contains(&"sr.reopened"));
+        let SrWrite::Update { deadlines, .. } = &rows.sr else {
+            panic!("joins the SR")
+        };
+        let until = back.and_time(chrono::NaiveTime::MIN).and_utc();
+        assert_eq!(deadlines.away_until.is_some(), stops, "{status:?}");
+        if stops {
+            assert_eq!(deadlines.away_until, Some(until));
+            assert_eq!(deadlines.paused_at, Some(rows.at));
+        }
+    }
 }

@@ -28,21 +28,31 @@ pub(super) async fn write<'e>(
              INSERT INTO service_requests (sr_number, grant_number, customer_email, severity,
                                            status, tier, opened_at, escalation_due,
                                            next_update_due, correspondent, channel, title,
-                                           opened_by, clock_paused_at)
+                                           opened_by, clock_paused_at, first_answer_due,
+                                           acknowledged_at)
              SELECT n->>'number', n->>'grant_number', n->>'customer_email',
                     (n->>'severity')::smallint, n->>'status', n->>'tier', p.at,
                     (n->>'escalation_due')::timestamptz, (n->>'next_update_due')::timestamptz,
                     n->'correspondent', n->>'channel', n->>'title', (n->>'opened_by')::bigint,
-                    (n->>'clock_paused_at')::timestamptz
+                    (n->>'paused_at')::timestamptz, (n->>'first_answer_due')::timestamptz,
+                    CASE WHEN p.j ? 'answer' THEN p.at END
              FROM p, LATERAL (SELECT p.j->'sr'->'new' AS n) x
              WHERE n IS NOT NULL
              RETURNING id),
          sr_upd AS (
              UPDATE service_requests sr
-             SET status = u->>'status', closed_at = NULL, resolution = NULL, closed_from = NULL,
+             SET status = u->>'status',
+                 -- Staying closed (an out-of-office notice) keeps how it closed.
+                 closed_at = CASE WHEN u->>'status' = 'closed' THEN sr.closed_at END,
+                 resolution = CASE WHEN u->>'status' = 'closed' THEN sr.resolution END,
+                 closed_from = CASE WHEN u->>'status' = 'closed' THEN sr.closed_from END,
                  escalation_due = (u->>'escalation_due')::timestamptz,
                  next_update_due = (u->>'next_update_due')::timestamptz,
-                 clock_paused_at = (u->>'clock_paused_at')::timestamptz,
+                 clock_paused_at = (u->>'paused_at')::timestamptz,
+                 first_answer_due = (u->>'first_answer_due')::timestamptz,
+                 away_until = (u->>'away_until')::timestamptz,
+                 acknowledged_at = COALESCE(sr.acknowledged_at,
+                                            CASE WHEN p.j ? 'answer' THEN p.at END),
                  correspondent = COALESCE(u->'correspondent', sr.correspondent)
              FROM p, LATERAL (SELECT p.j->'sr'->'update' AS u) x
              WHERE sr.id = (u->>'id')::bigint),
