@@ -1149,32 +1149,11 @@ async fn schemathesis_finds_nothing_in_the_api() {
         .email(harness::sample_email("01-accepted-zipcrypto.eml"), None)
         .await
         .expect("ingest");
-    let python = harness::tools::python().to_owned();
     let url = format!("{}/api/openapi.json", p.base);
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .args(["-m", "schemathesis.cli", "run", &url])
-            .args(["-H", &format!("Authorization: Bearer {token}")])
-            .args([
-                "--checks",
-                "all",
-                "--max-examples",
-                "40",
-                "--seed",
-                "1",
-                "--workers",
-                "1",
-            ])
-            .args([
-                "--exclude-checks",
-                "use_after_free,ensure_resource_availability",
-            ])
-            .env("SCHEMATHESIS_HOOKS", "")
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("schemathesis runs");
+    let out = tokio::task::spawn_blocking(move || harness::tools::schemathesis(&url, &token))
+        .await
+        .expect("join")
+        .expect("schemathesis runs");
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

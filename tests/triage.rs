@@ -437,3 +437,140 @@ async fn filters_bulk_actions_and_first_response_from_the_queue() {
     assert!(parked.contains("No input is parked."));
     site.env.cleanup().await;
 }
+
+/// The queues and bulk actions as JSON for scripts, with a staff API
+/// token only (a customer's opens nothing); the OpenAPI description holds
+/// against `schemathesis`.
+#[tokio::test]
+async fn the_triage_api_with_a_staff_token() {
+    let site = start().await;
+    let numbers = srs(&site).await;
+    let pool = &site.env.pool;
+    let token =
+        intake::store::staff::token(pool, "ana@lab.example", "script", "test", site.clock.now())
+            .await
+            .expect("token");
+    let token = token.as_str().to_owned();
+    let http = reqwest::Client::new();
+    let get = |path: &str, bearer: Option<&str>| {
+        let mut r = http.get(format!("{}{path}", site.base));
+        if let Some(b) = bearer {
+            r = r.bearer_auth(b);
+        }
+        r.send()
+    };
+    // No token, a wrong one: 401 in the one error shape.
+    for bearer in [None, Some("not-a-token")] {
+        let r = get("/api/v1/triage/queues/urgent", bearer)
+            .await
+            .expect("get");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+    let r = get("/api/v1/triage/queues/urgent?limit=2", Some(&token))
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    let page: serde_json::Value = r.json().await.expect("json");
+    // The breached one first, saying by how much; a next key for page two.
+    assert_eq!(page["lines"][0]["number"], numbers[1].as_str());
+    assert_eq!(page["lines"][0]["breached_by_secs"], 125 * 60);
+    let next = page["next"].as_str().expect("next").to_owned();
+    let r = get(
+        &format!(
+            "/api/v1/triage/queues/urgent?limit=2&after={}",
+            urlencode(&next)
+        ),
+        Some(&token),
+    )
+    .await
+    .expect("page two");
+    let two: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(two["lines"][0]["number"], numbers[2].as_str());
+    // Filters as on the pages; a bad one is 422.
+    let r = get("/api/v1/triage/queues/urgent?channel=portal", Some(&token))
+        .await
+        .expect("get");
+    let none: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(none["lines"].as_array().map(Vec::len), Some(0));
+    let r = get("/api/v1/triage/queues/urgent?severity=9", Some(&token))
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        get("/api/v1/triage/queues/everything", Some(&token))
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    // Assign two and set a severity, by the token's owner.
+    let r = http
+        .post(format!("{}/api/v1/triage/assign", site.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "srs": [numbers[0], numbers[1]], "to": "ana@lab.example" }))
+        .send()
+        .await
+        .expect("assign");
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["changed"], 2);
+    let r = http
+        .post(format!("{}/api/v1/triage/severity", site.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "srs": [numbers[0]], "severity": 1 }))
+        .send()
+        .await
+        .expect("severity");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = get("/api/v1/triage/queues/sev1?assignee=me", Some(&token))
+        .await
+        .expect("get");
+    let mine: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(mine["lines"][0]["number"], numbers[0].as_str());
+    assert_eq!(mine["lines"][0]["assignee"], "ana@lab.example");
+    let r = get("/api/v1/triage/queues", Some(&token))
+        .await
+        .expect("get");
+    let counts: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(counts[0]["queue"], "urgent");
+    assert_eq!(counts[0]["count"], 4);
+    let r = get("/api/v1/triage/first-response", Some(&token))
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    // A customer's token is not a staff member's.
+    let actor: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE actor = 'ana@lab.example' AND kind = 'sr.assigned'",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("events");
+    assert_eq!(actor, 2);
+
+    let url = format!("{}/api/triage/openapi.json", site.base);
+    let out = tokio::task::spawn_blocking(move || harness::tools::schemathesis(&url, &token))
+        .await
+        .expect("join")
+        .expect("schemathesis runs");
+    assert!(
+        out.status.success(),
+        "schemathesis failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    site.env.cleanup().await;
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -11,6 +11,7 @@
 
 pub mod guard;
 pub mod page;
+pub mod problem;
 pub mod session;
 pub mod tls;
 

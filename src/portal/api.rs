@@ -22,94 +22,9 @@ use super::srs::check_new_sr;
 use super::upload::{self, Refusal, Sender};
 use super::web::Portal;
 use crate::account::Realm;
+use crate::http::problem::{self, ApiError, Body, Problem, TokenScheme};
 use crate::store::accounts::{self, Account};
 use crate::store::srs::{self, Change, View};
-
-/// The one shape of every error.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiError {
-    pub error: ErrorBody,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Stable: `unauthorized`, `not_found`, `invalid`, `unsupported_media_type`,
-    /// `conflict`, `internal`.
-    pub code: String,
-    pub message: String,
-}
-
-/// An error response.
-pub struct Problem {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    /// Seconds for `Retry-After`.
-    retry: Option<u64>,
-}
-
-impl Problem {
-    fn new(status: StatusCode, code: &'static str, message: String) -> Problem {
-        Problem {
-            status,
-            code,
-            message,
-            retry: None,
-        }
-    }
-
-    /// With `Retry-After: secs`.
-    fn retry_after(mut self, secs: u64) -> Problem {
-        self.retry = Some(secs);
-        self
-    }
-
-    fn not_found() -> Problem {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such service request".into(),
-        )
-    }
-
-    fn internal(e: impl std::fmt::Display) -> Problem {
-        tracing::error!(error = %e, "api");
-        Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "something went wrong on our side".into(),
-        )
-    }
-}
-
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let Problem {
-            status,
-            code,
-            message,
-            retry,
-        } = self;
-        let body = ApiError {
-            error: ErrorBody {
-                code: code.to_owned(),
-                message,
-            },
-        };
-        let mut res = (status, Json(body)).into_response();
-        if let Some(secs) = retry {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-        }
-        res
-    }
-}
 
 /// The customer an API token names; every API handler takes it, so none
 /// runs for a caller without a live token.
@@ -119,28 +34,9 @@ impl FromRequestParts<Arc<Portal>> for TokenCustomer {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, p: &Arc<Portal>) -> Result<Self, Problem> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .unwrap_or("");
-        let unauthorized = || {
-            Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send a live API token as `Authorization: Bearer <token>`".into(),
-            )
-        };
-        if presented.is_empty() {
-            return Err(unauthorized());
-        }
-        match accounts::token_account(&p.intake.pool, presented, Realm::Customer, p.now()).await {
-            Ok(Some(a)) => Ok(TokenCustomer(a)),
-            Ok(None) => Err(unauthorized()),
-            Err(e) => Err(Problem::internal(e)),
-        }
+        problem::token_account(&p.intake.pool, &parts.headers, Realm::Customer, p.now())
+            .await
+            .map(TokenCustomer)
     }
 }
 
@@ -255,24 +151,11 @@ pub struct NewSrBody {
     pub title: String,
     /// 1 (business stopped) to 5 (information request).
     #[schema(minimum = 1, maximum = 5)]
-    #[serde(deserialize_with = "whole")]
+    #[serde(deserialize_with = "problem::whole")]
     pub severity: u8,
     /// What happened, up to 20,000 characters, not only spaces.
     #[schema(min_length = 1, max_length = 20000, pattern = "\\S")]
     pub description: String,
-}
-
-/// A whole number however JSON writes it (`3` or `3.0`, both integers to
-/// JSON Schema), if it fits a `u8`.
-fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
-    let n = f64::deserialize(d)?;
-    if n.fract() == 0.0 && (0.0..=255.0).contains(&n) {
-        Ok(n as u8)
-    } else {
-        Err(serde::de::Error::custom(
-            "severity must be a whole number from 1 to 5",
-        ))
-    }
 }
 
 /// A customer update.
@@ -281,35 +164,6 @@ pub struct UpdateBody {
     /// Up to 20,000 characters, not only spaces.
     #[schema(min_length = 1, max_length = 20000, pattern = "\\S")]
     pub text: String,
-}
-
-/// A JSON body; one that cannot be read is answered in the one error shape
-/// (`415` without the JSON content type, `422` otherwise).
-pub struct Body<T>(T);
-
-impl<S, T> axum::extract::FromRequest<S> for Body<T>
-where
-    S: Send + Sync,
-    T: serde::de::DeserializeOwned,
-{
-    type Rejection = Problem;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
-        use axum::extract::rejection::JsonRejection;
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Body(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as Content-Type: application/json".into(),
-            )),
-            Err(e) => Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                e.body_text(),
-            )),
-        }
-    }
 }
 
 /// A grant of the caller's company.
@@ -784,19 +638,6 @@ fn refused(p: &Portal, r: Refusal) -> Problem {
     modifiers(&TokenScheme)
 )]
 struct ApiDoc;
-
-struct TokenScheme;
-
-impl utoipa::Modify for TokenScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
 
 /// The API's routes and their OpenAPI description.
 pub fn router(state: Arc<Portal>) -> (axum::Router, utoipa::openapi::OpenApi) {

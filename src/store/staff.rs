@@ -119,6 +119,34 @@ pub async fn disable(
     Ok(())
 }
 
+/// Makes an API token named `name` for the enabled staff account `email`
+/// (for scripts using the triage API); its secret is returned this once.
+pub async fn token(
+    pool: &PgPool,
+    email: &str,
+    name: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<crate::account::token::Secret, StaffError> {
+    let email = email.trim().to_lowercase();
+    let id: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM accounts WHERE realm = 'staff' AND email = $1 AND disabled_at IS NULL",
+    )
+    .bind(&email)
+    .fetch_optional(pool)
+    .await?;
+    let id = id.ok_or_else(|| StaffError::NoSuch(email.clone()))?;
+    let secret = super::accounts::create_token(pool, id, name, now)
+        .await
+        .map_err(|e| StaffError::Inconsistent(e.to_string()))?
+        .ok_or_else(|| StaffError::NoSuch(email.clone()))?;
+    let mut tx = pool.begin().await?;
+    let detail = serde_json::json!({ "email": email, "name": name });
+    log(&mut tx, by, now, "staff.token_created", detail).await?;
+    tx.commit().await?;
+    Ok(secret)
+}
+
 /// Every staff account, by address.
 pub async fn list(pool: &PgPool) -> Result<Vec<Member>, StaffError> {
     type Row = (

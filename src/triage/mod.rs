@@ -4,6 +4,7 @@
 //! correspondent, the notice to the customer in the outbox. `clock` runs
 //! the SRs' escalation deadlines.
 
+pub mod api;
 pub mod clock;
 pub mod queue;
 pub mod response;

@@ -123,14 +123,13 @@ pub const FILTER_KEYS: [&str; 8] = [
 ];
 
 impl Filter {
-    /// The filter of a query's `(key, value)` pairs; empty values are no
-    /// filter, unknown keys are left to the caller.
+    /// The filter of a query's `(key, value)` pairs, taken as they are;
+    /// empty values are no filter, unknown keys are left to the caller.
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Filter, String> {
         let mut f = Filter::default();
         for (k, v) in pairs {
-            let v = v.trim();
             if v.is_empty() {
                 continue;
             }
@@ -139,7 +138,9 @@ impl Filter {
                 "status" => f.status = Some(v.parse()?),
                 "tier" => f.tier = Some(v.parse()?),
                 "severity" => {
-                    f.severity = v.parse::<u8>().ok().and_then(Severity::new);
+                    f.severity = (1..=5)
+                        .find(|n: &u8| n.to_string() == v)
+                        .and_then(Severity::new);
                     f.severity.ok_or_else(|| bad("severity (1 to 5)"))?;
                 }
                 "channel" => {
@@ -152,9 +153,7 @@ impl Filter {
                     f.assignee = Some(match v {
                         "none" => Assignee::Nobody,
                         "me" => Assignee::Me,
-                        email if email.contains('@') && email.len() <= 254 => {
-                            Assignee::Email(email.to_lowercase())
-                        }
+                        email if is_address(email) => Assignee::Email(email.to_lowercase()),
                         _ => return Err(bad("assignee (me, none or an address)")),
                     });
                 }
@@ -167,10 +166,10 @@ impl Filter {
                 "grant" => return Err(bad("grant or company")),
                 "older_than_days" => {
                     f.older_than_days = Some(
-                        v.parse::<u32>()
-                            .ok()
-                            .filter(|d| *d <= 36_500)
-                            .ok_or_else(|| bad("number of days"))?,
+                        Some(v)
+                            .filter(|v| v.len() <= 5 && v.bytes().all(|b| b.is_ascii_digit()))
+                            .and_then(|v| v.parse::<u32>().ok())
+                            .ok_or_else(|| bad("number of days (up to 5 digits)"))?,
                     );
                 }
                 _ => {}
@@ -263,6 +262,13 @@ impl Filter {
     }
 }
 
+/// `local@domain`, one `@`, both sides non-empty, 254 characters at most.
+fn is_address(s: &str) -> bool {
+    s.chars().count() <= 254
+        && s.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
+}
+
 const VERDICTS: [Provisional; 4] = [
     Provisional::Malicious,
     Provisional::Suspicious,
@@ -288,9 +294,17 @@ impl fmt::Display for Key {
 impl std::str::FromStr for Key {
     type Err = String;
 
+    /// Exactly the shape [`Key`]'s `Display` writes: `YYYY-MM-DDTHH:MM:SS`,
+    /// an optional fraction, `Z` or an offset, a comma, the id's digits.
     fn from_str(s: &str) -> Result<Key, String> {
         let bad = || format!("{s:?} is not a page key (deadline,id)");
         let (due, id) = s.rsplit_once(',').ok_or_else(bad)?;
+        if id.is_empty() || id.len() > 18 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        if !key_shaped(due) {
+            return Err(bad());
+        }
         Ok(Key {
             due: DateTime::parse_from_rfc3339(due)
                 .map_err(|_| bad())?
@@ -298,6 +312,55 @@ impl std::str::FromStr for Key {
             id: id.parse().map_err(|_| bad())?,
         })
     }
+}
+
+/// The pattern a key's deadline has (also in the API's description).
+pub const KEY_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2}),[0-9]{1,18}$";
+
+/// Whether `s` has a key's shape ([`KEY_PATTERN`]), whether or not its
+/// date exists.
+pub fn key_shaped_text(s: &str) -> bool {
+    s.rsplit_once(',').is_some_and(|(due, id)| {
+        !id.is_empty()
+            && id.len() <= 18
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && key_shaped(due)
+    })
+}
+
+fn key_shaped(due: &str) -> bool {
+    let b = due.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let fixed = digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10)
+        && b.get(10) == Some(&b'T')
+        && digits(11..13)
+        && b.get(13) == Some(&b':')
+        && digits(14..16)
+        && b.get(16) == Some(&b':')
+        && digits(17..19);
+    if !fixed {
+        return false;
+    }
+    let mut rest = &due[19..];
+    if let Some(f) = rest.strip_prefix('.') {
+        let n = f.bytes().take_while(u8::is_ascii_digit).count();
+        if !(1..=9).contains(&n) {
+            return false;
+        }
+        rest = &f[n..];
+    }
+    let o = rest.as_bytes();
+    rest == "Z"
+        || (o.len() == 6
+            && matches!(o[0], b'+' | b'-')
+            && o[1..3].iter().all(u8::is_ascii_digit)
+            && o[3] == b':'
+            && o[4..6].iter().all(u8::is_ascii_digit))
 }
 
 /// How long ago the deadline passed, if it has.
@@ -502,6 +565,17 @@ mod tests {
         };
         assert_eq!(k.to_string().parse::<Key>(), Ok(k));
         assert!("yesterday,1".parse::<Key>().is_err());
+        for bad in [
+            "2026-12-07 09:00:00Z,1",
+            "2026-12-07t09:00:00z,1",
+            "2026-12-07T09:00:00Z,+1",
+            "2026-12-07T09:00:00Z,",
+            "2026-12-07T09:00:00.Z,1",
+            "2026-12-07T09:00:00+0100,1",
+        ] {
+            assert!(bad.parse::<Key>().is_err(), "{bad}");
+        }
+        assert!("2026-12-07T09:00:00.5+01:00,7".parse::<Key>().is_ok());
     }
 
     #[test]

@@ -41,7 +41,7 @@ impl Desk {
         self.public_url.starts_with("https://")
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    pub(super) fn now(&self) -> DateTime<Utc> {
         self.intake.clock.now()
     }
 }
@@ -51,6 +51,9 @@ const PAGE: i64 = 50;
 
 /// The staff's routes.
 pub fn router(desk: Desk) -> Router {
+    let desk = Arc::new(desk);
+    let (api, doc) = super::api::router(desk.clone());
+    let doc = Arc::new(doc);
     Router::new()
         .route("/triage", get(|| async { Redirect::to("/triage/") }))
         .route("/triage/", get(queue_page))
@@ -58,7 +61,15 @@ pub fn router(desk: Desk) -> Router {
         .route("/triage/parked", get(parked_page))
         .route("/triage/sign-in", get(sign_in_page).post(sign_in))
         .route("/triage/sign-out", post(sign_out))
-        .with_state(Arc::new(desk))
+        .with_state(desk.clone())
+        .merge(api)
+        .route(
+            "/api/triage/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
 }
 
 fn failed(e: impl std::fmt::Display) -> Response {
@@ -194,11 +205,11 @@ impl View {
             .and_then(|s| s.parse().ok())
             .unwrap_or(Queue::Urgent);
         let after = get("after").and_then(|s| s.parse().ok());
-        let (filter, error) =
-            match Filter::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-                Ok(f) => (f, None),
-                Err(e) => (Filter::default(), Some(e)),
-            };
+        let (filter, error) = match Filter::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.trim())))
+        {
+            Ok(f) => (f, None),
+            Err(e) => (Filter::default(), Some(e)),
+        };
         View {
             queue,
             filter,

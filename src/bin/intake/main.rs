@@ -198,6 +198,17 @@ enum StaffAction {
     },
     /// List the staff accounts.
     List,
+    /// Make an API token for a staff member's scripts (the triage API);
+    /// printed this once.
+    Token {
+        email: String,
+        /// What the token is for.
+        #[arg(long)]
+        name: String,
+        /// Who makes it (the event log's actor).
+        #[arg(long, env = "USER", default_value = "staff")]
+        by: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -502,6 +513,11 @@ fn main() -> ExitCode {
                     StaffAction::Disable { email, by } => {
                         intake::store::staff::disable(pool, email, by, now).await?;
                         println!("disabled {email}");
+                    }
+                    StaffAction::Token { email, name, by } => {
+                        let secret = intake::store::staff::token(pool, email, name, by, now).await?;
+                        println!("{}", secret.as_str());
+                        eprintln!("the token is shown this once; send it as `Authorization: Bearer <token>`");
                     }
                     StaffAction::List => {
                         println!("{:<32} {:<8} {:<20} {:<10} name", "email", "role", "added", "state");
