@@ -410,3 +410,58 @@ async fn an_out_of_office_reply_stops_the_clock_until_the_return_date() {
     assert_eq!(away, None);
     env.cleanup().await;
 }
+
+/// A grant's business-day calendar is kept checked, read back as set (the
+/// default without one), and each change is an event with who made it.
+#[tokio::test]
+async fn a_grants_calendar_is_stored_checked() {
+    use intake::sr::calendar::{Calendar, CalendarSpec};
+    use intake::store::grants::{self, CalendarStoreError};
+    let env = Env::new().await;
+    let pool = &env.pool;
+    let grant = intake::sr::Grant {
+        grant_number: "G-CAL".into(),
+        company: "Calendar Co".into(),
+        email_domains: vec!["cal.example".into()],
+        support_level: "gold".into(),
+        expires_on: None,
+    };
+    grants::import(pool, &[grant]).await.expect("import");
+    let t: DateTime<Utc> = "2026-12-24T12:00:00Z".parse().expect("t");
+    assert_eq!(
+        grants::calendar(pool, "G-CAL").await.expect("default"),
+        Calendar::default()
+    );
+    let spec = CalendarSpec {
+        time_zone: "Asia/Shanghai".into(),
+        holidays: vec!["2026-12-25".parse().expect("day")],
+        ..CalendarSpec::default()
+    };
+    grants::set_calendar(pool, "G-CAL", &spec, "lead@lab.example", t)
+        .await
+        .expect("set");
+    let c = grants::calendar(pool, "G-CAL").await.expect("read");
+    assert_eq!(c, Calendar::try_from(&spec).expect("valid"));
+    assert_eq!(
+        c.next_business_day(t),
+        Some("2026-12-27T16:00:00Z".parse().expect("monday"))
+    );
+    let bad = CalendarSpec {
+        time_zone: "Nowhere/Else".into(),
+        ..CalendarSpec::default()
+    };
+    assert!(matches!(
+        grants::set_calendar(pool, "G-CAL", &bad, "x", t).await,
+        Err(CalendarStoreError::Invalid { .. })
+    ));
+    assert!(matches!(
+        grants::set_calendar(pool, "G-NONE", &spec, "x", t).await,
+        Err(CalendarStoreError::NoSuchGrant(_))
+    ));
+    assert_eq!(
+        env.count("SELECT count(*) FROM events WHERE kind = 'grant.calendar_set' AND actor = 'lead@lab.example'")
+            .await,
+        1
+    );
+    env.cleanup().await;
+}

@@ -7,6 +7,7 @@
 //! this module where an SR goes next, so the rules live in one place.
 //! Pure: no I/O.
 
+pub mod calendar;
 pub mod clock;
 mod entitlement;
 mod event;

@@ -157,3 +157,79 @@ mod tests {
         );
     }
 }
+
+/// Why a grant's calendar could not be read or set.
+#[derive(Debug, thiserror::Error)]
+pub enum CalendarStoreError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error("no grant {0}")]
+    NoSuchGrant(String),
+    #[error("grant {grant}: {why}")]
+    Invalid {
+        grant: String,
+        why: crate::sr::calendar::CalendarError,
+    },
+    #[error("grant {grant}: the stored calendar does not read: {why}")]
+    Unreadable { grant: String, why: String },
+}
+
+/// The business-day calendar of `grant` (the default, Monday to Friday in
+/// UTC, when none is set).
+pub async fn calendar(
+    pool: &PgPool,
+    grant: &str,
+) -> Result<crate::sr::calendar::Calendar, CalendarStoreError> {
+    use crate::sr::calendar::{Calendar, CalendarSpec};
+    let row: Option<Option<serde_json::Value>> =
+        sqlx::query_scalar("SELECT calendar FROM grants WHERE grant_number = $1")
+            .bind(grant)
+            .fetch_optional(pool)
+            .await?;
+    let Some(stored) = row else {
+        return Err(CalendarStoreError::NoSuchGrant(grant.to_owned()));
+    };
+    let Some(v) = stored else {
+        return Ok(Calendar::default());
+    };
+    let spec: CalendarSpec =
+        serde_json::from_value(v).map_err(|e| CalendarStoreError::Unreadable {
+            grant: grant.to_owned(),
+            why: e.to_string(),
+        })?;
+    Calendar::try_from(&spec).map_err(|why| CalendarStoreError::Invalid {
+        grant: grant.to_owned(),
+        why,
+    })
+}
+
+/// Sets `grant`'s calendar (checked first); an event records who did.
+pub async fn set_calendar(
+    pool: &PgPool,
+    grant: &str,
+    spec: &crate::sr::calendar::CalendarSpec,
+    by: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), CalendarStoreError> {
+    crate::sr::calendar::Calendar::try_from(spec).map_err(|why| CalendarStoreError::Invalid {
+        grant: grant.to_owned(),
+        why,
+    })?;
+    let value = serde_json::to_value(spec).map_err(|e| CalendarStoreError::Unreadable {
+        grant: grant.to_owned(),
+        why: e.to_string(),
+    })?;
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query("UPDATE grants SET calendar = $2 WHERE grant_number = $1")
+        .bind(grant)
+        .bind(&value)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(CalendarStoreError::NoSuchGrant(grant.to_owned()));
+    }
+    let detail = serde_json::json!({ "grant": grant, "calendar": value });
+    super::events::append(&mut *tx, by, None, now, "grant.calendar_set", &detail).await?;
+    tx.commit().await?;
+    Ok(())
+}

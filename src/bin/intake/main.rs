@@ -247,6 +247,23 @@ enum GrantsAction {
     /// Import grants from a CSV file:
     /// grant_number,company,email_domains,support_level,expires_on
     Import { file: PathBuf },
+    /// Set a grant's business-day calendar (for the contact-attempt rule),
+    /// or with no option show it.
+    Calendar {
+        grant: String,
+        /// IANA time zone, such as Asia/Shanghai (default UTC).
+        #[arg(long)]
+        time_zone: Option<String>,
+        /// ISO weekdays that are business days, 1 (Monday) to 7 (default 1,2,3,4,5).
+        #[arg(long, value_delimiter = ',')]
+        weekdays: Option<Vec<u8>>,
+        /// A holiday (YYYY-MM-DD); repeat for each.
+        #[arg(long = "holiday")]
+        holidays: Vec<chrono::NaiveDate>,
+        /// Who sets it (the event log's actor).
+        #[arg(long, env = "USER", default_value = "staff")]
+        by: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -550,6 +567,33 @@ fn main() -> ExitCode {
                 let n = intake::store::grants::import(&app.intake.pool, &intake::store::grants::parse_csv(f)?)
                     .await?;
                 println!("imported {n} grants");
+                Ok(())
+            }
+            Command::Grants {
+                action:
+                    GrantsAction::Calendar {
+                        grant,
+                        time_zone,
+                        weekdays,
+                        holidays,
+                        by,
+                    },
+            } => {
+                use intake::sr::calendar::CalendarSpec;
+                let app = app::App::start_without_broker(config).await?;
+                let pool = &app.intake.pool;
+                if time_zone.is_some() || weekdays.is_some() || !holidays.is_empty() {
+                    let d = CalendarSpec::default();
+                    let spec = CalendarSpec {
+                        time_zone: time_zone.clone().unwrap_or(d.time_zone),
+                        weekdays: weekdays.clone().unwrap_or(d.weekdays),
+                        holidays: holidays.clone(),
+                    };
+                    let now = app.intake.clock.now();
+                    intake::store::grants::set_calendar(pool, grant, &spec, by, now).await?;
+                }
+                let c = intake::store::grants::calendar(pool, grant).await?;
+                println!("{grant}: {c}");
                 Ok(())
             }
         }
