@@ -35,6 +35,8 @@ async fn start() -> Site {
         public_url: "http://127.0.0.1".into(),
         backoff: Backoff::default(),
         trusted_proxies: Vec::new(),
+        cache_for: std::time::Duration::ZERO,
+        glance: Default::default(),
     })]);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -653,12 +653,20 @@ pub async fn token_account(
     realm: Realm,
     now: DateTime<Utc>,
 ) -> Result<Option<Account>, AccountError> {
+    // `last_used_at` to the minute: a script's every request is not a
+    // write (and a commit to flush) of its own.
     let row: Option<AccountRow> = sqlx::query_as(
-        "UPDATE api_tokens t SET last_used_at = $2
-         FROM accounts a
-         WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL AND a.id = t.account_id
-           AND a.realm = $3 AND a.disabled_at IS NULL AND a.confirmed_at IS NOT NULL
-         RETURNING a.id, a.realm, a.email, a.name, a.grant_number, a.lang",
+        "WITH t AS (
+             SELECT t.id AS token_id, t.last_used_at, a.id, a.realm, a.email, a.name,
+                    a.grant_number, a.lang
+             FROM api_tokens t JOIN accounts a ON a.id = t.account_id
+             WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL
+               AND a.realm = $3 AND a.disabled_at IS NULL AND a.confirmed_at IS NOT NULL),
+         used AS (
+             UPDATE api_tokens SET last_used_at = $2 FROM t
+             WHERE api_tokens.id = t.token_id
+               AND (t.last_used_at IS NULL OR t.last_used_at < $2 - interval '1 minute'))
+         SELECT id, realm, email, name, grant_number, lang FROM t",
     )
     .bind(token::digest(presented).to_hex())
     .bind(now)

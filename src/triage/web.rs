@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::queue::{self, Filter, Key, Queue, Reader};
+use super::response::Figures;
 use super::{AssignTo, TriageError};
 use crate::account::Backoff;
 use crate::http::guard::{self, CheckedForm};
@@ -26,6 +27,9 @@ use crate::http::session;
 use crate::ingest::Intake;
 use crate::sr::{Severity, SrNumber};
 use crate::store::accounts::Account;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
 
 /// What the staff pages share.
 pub struct Desk {
@@ -34,6 +38,55 @@ pub struct Desk {
     pub public_url: String,
     pub backoff: Backoff,
     pub trusted_proxies: Vec<IpAddr>,
+    /// How long the queue page's counts and first-response figures (each a
+    /// pass over every open SR) are shared between requests; zero computes
+    /// them every time.
+    pub cache_for: std::time::Duration,
+    pub glance: Glance,
+}
+
+/// The queue page's counts (by filter) and figures, as last computed.
+/// Past `cache_for` a request still gets them at once while one task
+/// computes them afresh: staff never wait on a pass over every open SR
+/// (except the first time a filter is seen).
+#[derive(Default)]
+pub struct Glance {
+    counts: Mutex<HashMap<String, Kept<Counts>>>,
+    figures: Mutex<Option<Kept<Figures>>>,
+}
+
+/// Each queue's count, in [`queue::all`]'s order.
+type Counts = Vec<(Queue, i64)>;
+
+struct Kept<T> {
+    at: Instant,
+    value: T,
+    refreshing: bool,
+}
+
+/// At most this many filters' counts are kept; past it they start afresh.
+const GLANCE_FILTERS: usize = 256;
+
+/// What a kept value says: fresh, stale (and whether this caller should
+/// refresh it), or missing.
+fn look<T: Clone>(kept: Option<&mut Kept<T>>, ttl: std::time::Duration) -> (Option<T>, bool) {
+    match kept {
+        None => (None, true),
+        Some(k) if k.at.elapsed() < ttl => (Some(k.value.clone()), false),
+        Some(k) => {
+            let first = !k.refreshing;
+            k.refreshing = true;
+            (Some(k.value.clone()), first)
+        }
+    }
+}
+
+fn keep<T>(value: T) -> Kept<T> {
+    Kept {
+        at: Instant::now(),
+        value,
+        refreshing: false,
+    }
 }
 
 impl Desk {
@@ -43,6 +96,73 @@ impl Desk {
 
     pub(super) fn now(&self) -> DateTime<Utc> {
         self.intake.clock.now()
+    }
+
+    async fn counts(
+        self: &Arc<Self>,
+        filter: &Filter,
+        reader: Reader,
+    ) -> Result<Vec<(Queue, i64)>, TriageError> {
+        if self.cache_for.is_zero() {
+            return queue::counts(&self.intake.pool, filter, reader).await;
+        }
+        // "Mine" differs by reader: the account is part of the key.
+        let key = format!("{}|{:?}", reader.account_id, filter.pairs());
+        let (kept, refresh) = match self.glance.counts.lock() {
+            Ok(mut m) => look(m.get_mut(&key), self.cache_for),
+            Err(_) => (None, true),
+        };
+        let fetch = {
+            let (d, filter, key) = (self.clone(), filter.clone(), key.clone());
+            async move {
+                let c = queue::counts(&d.intake.pool, &filter, reader).await;
+                if let (Ok(c), Ok(mut m)) = (&c, d.glance.counts.lock()) {
+                    if m.len() >= GLANCE_FILTERS {
+                        m.clear();
+                    }
+                    m.insert(key, keep(c.clone()));
+                }
+                c
+            }
+        };
+        match kept {
+            Some(c) => {
+                if refresh {
+                    tokio::spawn(fetch);
+                }
+                Ok(c)
+            }
+            None => fetch.await,
+        }
+    }
+
+    async fn figures(self: &Arc<Self>, now: DateTime<Utc>) -> Result<Figures, TriageError> {
+        if self.cache_for.is_zero() {
+            return super::response::figures(&self.intake.pool, now).await;
+        }
+        let (kept, refresh) = match self.glance.figures.lock() {
+            Ok(mut f) => look(f.as_mut(), self.cache_for),
+            Err(_) => (None, true),
+        };
+        let fetch = {
+            let d = self.clone();
+            async move {
+                let x = super::response::figures(&d.intake.pool, now).await;
+                if let (Ok(x), Ok(mut f)) = (&x, d.glance.figures.lock()) {
+                    *f = Some(keep(*x));
+                }
+                x
+            }
+        };
+        match kept {
+            Some(x) => {
+                if refresh {
+                    tokio::spawn(fetch);
+                }
+                Ok(x)
+            }
+            None => fetch.await,
+        }
     }
 }
 
@@ -239,14 +359,14 @@ async fn queue_page(
     let pool = &d.intake.pool;
     let got = tokio::try_join!(
         queue::page(pool, view.queue, &view.filter, reader, view.after, PAGE),
-        queue::counts(pool, &view.filter, reader),
+        d.counts(&view.filter, reader),
         async {
             crate::store::staff::list(pool)
                 .await
                 .map_err(|e| TriageError::Inconsistent(e.to_string()))
         },
         async { Ok(crate::store::inputs::count_failed(pool).await?) },
-        super::response::figures(pool, reader.now),
+        d.figures(reader.now),
     );
     let (lines, counts, staff, parked, figures) = match got {
         Ok(x) => x,

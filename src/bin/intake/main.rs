@@ -166,6 +166,9 @@ enum TriageAction {
     /// The first-response figures (average and 95th percentile over the
     /// last day and week), with the acknowledgement's beside them.
     FirstResponse,
+    /// Run one pass of the escalation clock now (as `intake serve` does
+    /// every `clock_interval_secs`), and say how long it took.
+    Pass,
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -477,6 +480,16 @@ fn main() -> ExitCode {
                 };
                 let n = intake::triage::assign(&app.intake.pool, srs, &to, by).await?;
                 println!("{n} of {} SRs changed hands", srs.len());
+                Ok(())
+            }
+            Command::Triage {
+                action: TriageAction::Pass,
+            } => {
+                let app = app::App::start_without_broker(config).await?;
+                let started = std::time::Instant::now();
+                let n = intake::triage::clock::pass(&app.intake.pool, app.intake.clock.now(), &app.intake.metrics)
+                    .await?;
+                println!("escalated {n} SRs in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
                 Ok(())
             }
             Command::Triage {

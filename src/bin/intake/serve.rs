@@ -109,6 +109,8 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
             public_url: app.cfg.public_url.clone(),
             backoff: Default::default(),
             trusted_proxies: app.cfg.trusted_proxies.clone(),
+            cache_for: std::time::Duration::from_secs(5),
+            glance: Default::default(),
         }),
     ]);
     tokio::spawn(async move {
