@@ -481,8 +481,8 @@ async fn the_triage_api_with_a_staff_token() {
     let next = page["next"].as_str().expect("next").to_owned();
     let r = get(
         &format!(
-            "/api/v1/triage/queues/urgent?limit=2&after={}",
-            urlencode(&next)
+            "/api/v1/triage/queues/urgent?limit=2&{}",
+            intake::http::page::query(&[("after", next)])
         ),
         Some(&token),
     )
@@ -563,16 +563,4 @@ async fn the_triage_api_with_a_staff_token() {
         String::from_utf8_lossy(&out.stderr)
     );
     site.env.cleanup().await;
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

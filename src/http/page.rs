@@ -38,6 +38,7 @@ const FILES: &[(&str, &str)] = files![
     "triage/sign_in.html",
     "triage/queue.html",
     "triage/parked.html",
+    "triage/_staff.html",
 ];
 
 const TEXT: &str = include_str!("../../templates/web/text.toml");
