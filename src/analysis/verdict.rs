@@ -24,6 +24,22 @@ impl Provisional {
     }
 }
 
+impl std::str::FromStr for Provisional {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Provisional, String> {
+        [
+            Provisional::Malicious,
+            Provisional::Suspicious,
+            Provisional::Clean,
+            Provisional::Unknown,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+        .ok_or_else(|| format!("{s:?} is not a verdict (malicious, suspicious, clean, unknown)"))
+    }
+}
+
 /// Decides from `(analyser, result)` findings. Reputation and rules that
 /// carry a verdict speak first; heuristics can only make a sample suspicious.
 pub fn provisional(findings: &[(String, Value)]) -> (Provisional, Vec<String>) {

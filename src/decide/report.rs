@@ -25,6 +25,17 @@ impl Channel {
     }
 }
 
+impl std::str::FromStr for Channel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Channel, String> {
+        [Channel::Email, Channel::Portal]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not a channel (email, portal)"))
+    }
+}
+
 /// The overall decision for one input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -130,6 +130,22 @@ pub async fn token_account(
     }
 }
 
+/// `router` with its OpenAPI description served as JSON at `path`.
+pub fn described(
+    router: axum::Router,
+    path: &'static str,
+    doc: utoipa::openapi::OpenApi,
+) -> axum::Router {
+    let doc = std::sync::Arc::new(doc);
+    router.route(
+        path,
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+}
+
 /// The token scheme, for an OpenAPI description.
 pub struct TokenScheme;
 

@@ -163,6 +163,44 @@ pub fn ended(door: &Door, secure: bool) -> String {
     guard::set_cookie(door.cookie, "", door.path, "Lax", Some(0), secure)
 }
 
+/// Signs out of `door`: the session `headers` carry ends in the database,
+/// and `res` (where the realm sends the browser next) clears its cookie.
+pub async fn leave(
+    pool: &PgPool,
+    door: &Door,
+    headers: &axum::http::HeaderMap,
+    secure: bool,
+    mut res: Response,
+) -> Result<Response, AccountError> {
+    if let Some(s) = guard::cookie(headers, door.cookie) {
+        accounts::sign_out(pool, s).await?;
+    }
+    if let Ok(c) = HeaderValue::from_str(&ended(door, secure)) {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(res)
+}
+
+/// A sign-in form's fields, for either realm.
+#[derive(serde::Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+/// A form that carries nothing but its CSRF token (sign-out, revoke…).
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+guard::csrf_field!(SignInForm, CsrfOnly);
+
 /// `Retry-After` for a refusal that lasts until `until`.
 fn retry_after(until: DateTime<Utc>, now: DateTime<Utc>) -> Option<HeaderValue> {
     HeaderValue::from_str(&(until - now).num_seconds().max(1).to_string()).ok()

@@ -10,9 +10,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::web::{CsrfOnly, Customer, PageQuery, Portal, Visit, failed, finish};
+use super::web::{Customer, PageQuery, Portal, Visit, failed, finish};
 use crate::http::guard::CheckedForm;
 use crate::http::page;
+use crate::http::session::CsrfOnly;
 use crate::sr::Severity;
 use crate::store::accounts::Account;
 use crate::store::srs::{self, Change, Line, NewSr, View};

@@ -8,9 +8,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::web::{CsrfOnly, Customer, Portal, Visit, failed, finish};
+use super::web::{Customer, Portal, Visit, failed, finish};
 use crate::http::guard::CheckedForm;
 use crate::http::page;
+use crate::http::session::CsrfOnly;
 use crate::store::accounts::{self, Account};
 
 async fn render(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
 use chrono::{DateTime, Utc};
@@ -23,7 +23,7 @@ use crate::account::{self, Backoff, LinkPurpose, Realm, Refusal, SignUp};
 use crate::answer::{self, AccountMail, AccountMailKind, TemplateError};
 use crate::http::guard::{self, CheckedForm};
 use crate::http::page;
-use crate::http::session;
+use crate::http::session::{self, CsrfOnly, SignInForm};
 use crate::ingest::Intake;
 use crate::sr::Lang;
 use crate::store::accounts::{self, Account, AccountError, LinkUse};
@@ -152,14 +152,8 @@ pub fn page_paths() -> Vec<&'static str> {
 pub fn router(state: Portal) -> Router {
     let state = Arc::new(state);
     let (api, doc) = super::api::router(state.clone());
-    let doc = Arc::new(doc);
-    pages().router.with_state(state).merge(api).route(
-        "/api/openapi.json",
-        get(move || {
-            let doc = doc.clone();
-            async move { axum::Json(doc.as_ref().clone()) }
-        }),
-    )
+    let api = crate::http::problem::described(api, "/api/openapi.json", doc);
+    pages().router.with_state(state).merge(api)
 }
 
 pub(super) use crate::http::page::{Visit, finish};
@@ -494,16 +488,6 @@ async fn confirm(
     })
 }
 
-#[derive(Deserialize)]
-struct SignInForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    password: String,
-}
-
 fn sign_in_form(
     v: &Visit,
     status: StatusCode,
@@ -546,35 +530,31 @@ async fn sign_in(
     .unwrap_or_else(failed)
 }
 
-#[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn sign_out(
     State(p): State<Arc<Portal>>,
     headers: HeaderMap,
     CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
     let v = visit(&p, &headers, &PageQuery::default());
-    if let Some(s) = guard::cookie(&headers, SESSION_COOKIE)
-        && let Err(e) = accounts::sign_out(&p.intake.pool, s).await
-    {
-        return failed(e);
-    }
-    let mut res = page::message(
+    let said = page::message(
         StatusCode::OK,
         v.lang,
         &v.csrf,
         "signed_out",
         "signed_out_text",
     );
-    let gone = session::ended(&session::CUSTOMERS, p.secure());
-    if let Ok(c) = HeaderValue::from_str(&gone) {
-        res.headers_mut().append(header::SET_COOKIE, c);
+    match session::leave(
+        &p.intake.pool,
+        &session::CUSTOMERS,
+        &headers,
+        p.secure(),
+        said,
+    )
+    .await
+    {
+        Ok(res) => finish(&v, res),
+        Err(e) => failed(e),
     }
-    finish(&v, res)
 }
 
 async fn forgot_page(
@@ -683,7 +663,7 @@ async fn reset(
     })
 }
 
-crate::http::guard::csrf_field!(SignUpForm, LinkForm, SignInForm, CsrfOnly, ForgotForm);
+crate::http::guard::csrf_field!(SignUpForm, LinkForm, ForgotForm);
 
 // Keeps the problem keys and the words in step (see `text.toml`).
 

@@ -135,7 +135,7 @@ impl Asked {
         };
         match s.parse::<Key>() {
             Ok(k) => Ok(Some(k)),
-            Err(e) if queue::key_shaped_text(s) => {
+            Err(e) if queue::key_shaped(s) => {
                 Err(Problem::new(StatusCode::NOT_FOUND, "not_found", e))
             }
             Err(e) => Err(invalid(e)),
@@ -264,9 +264,7 @@ async fn queue_page(
                 tier: l.tier.as_str().to_owned(),
                 status: l.status.as_str().to_owned(),
                 channel: l.channel.as_str().to_owned(),
-                breached_by_secs: queue::breached_by(l.next_due, r.now)
-                    .filter(|_| !l.waiting)
-                    .map(|d| d.num_seconds()),
+                breached_by_secs: l.late_by(r.now).map(|d| d.num_seconds()),
                 company: l.company,
                 assignee: l.assignee,
                 next_due: l.next_due,

@@ -6,7 +6,7 @@
 //! clock again when a customer's out-of-office return date has passed.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgPool, Row};
 
 use super::TriageError;
 use crate::metrics::{Metrics, label};
@@ -102,28 +102,32 @@ pub async fn pass(
 /// return date has passed by `now`, counting from that date.
 async fn back(pool: &PgPool, now: DateTime<Utc>) -> Result<usize, TriageError> {
     let mut tx = pool.begin().await?;
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM service_requests WHERE away_until <= $1
-         ORDER BY away_until LIMIT $2 FOR UPDATE SKIP LOCKED",
-    )
-    .bind(now)
-    .bind(PASS_LIMIT)
-    .fetch_all(&mut *tx)
-    .await?;
-    for &id in &ids {
-        let Some(sr) = deadlines::lock(&mut tx, id).await? else {
-            continue;
-        };
-        let Some(moved) = sr.deadlines.back(sr.status, now) else {
+    let sql = concat!(
+        "SELECT id, status, ",
+        deadlines::columns!(),
+        " FROM service_requests WHERE away_until <= $1
+          ORDER BY away_until LIMIT $2 FOR UPDATE SKIP LOCKED"
+    );
+    let rows = sqlx::query(sql)
+        .bind(now)
+        .bind(PASS_LIMIT)
+        .fetch_all(&mut *tx)
+        .await?;
+    for row in &rows {
+        let id: i64 = row.try_get("id")?;
+        let status: String = row.try_get("status")?;
+        let status = status.parse().map_err(TriageError::Inconsistent)?;
+        let was = deadlines::from_row(row)?;
+        let Some(moved) = was.back(status, now) else {
             continue;
         };
         deadlines::write(&mut tx, id, &moved).await?;
         let ended = Event::AwayEnded {
-            until: sr.deadlines.away_until,
+            until: was.away_until,
             waits_still: moved.paused_at.is_some(),
         };
         events::on_sr(&mut *tx, "clock", id, now, &ended).await?;
     }
     tx.commit().await?;
-    Ok(ids.len())
+    Ok(rows.len())
 }

@@ -83,6 +83,14 @@ pub struct Line {
     pub key: Key,
 }
 
+impl Line {
+    /// How long ago its deadline passed, if it has and its clock runs (an
+    /// SR waiting on the customer breaches nothing).
+    pub fn late_by(&self, now: DateTime<Utc>) -> Option<TimeDelta> {
+        breached_by(self.next_due, now).filter(|_| !self.waiting)
+    }
+}
+
 /// Whom an SR is assigned to, as a filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Assignee {
@@ -143,12 +151,7 @@ impl Filter {
                         .and_then(Severity::new);
                     f.severity.ok_or_else(|| bad("severity (1 to 5)"))?;
                 }
-                "channel" => {
-                    f.channel = [Channel::Email, Channel::Portal]
-                        .into_iter()
-                        .find(|c| c.as_str() == v);
-                    f.channel.ok_or_else(|| bad("channel (email, portal)"))?;
-                }
+                "channel" => f.channel = Some(v.parse()?),
                 "assignee" => {
                     f.assignee = Some(match v {
                         "none" => Assignee::Nobody,
@@ -157,11 +160,7 @@ impl Filter {
                         _ => return Err(bad("assignee (me, none or an address)")),
                     });
                 }
-                "verdict" => {
-                    f.verdict = VERDICTS.into_iter().find(|x| x.as_str() == v);
-                    f.verdict
-                        .ok_or_else(|| bad("verdict (malicious, suspicious, clean, unknown)"))?;
-                }
+                "verdict" => f.verdict = Some(v.parse()?),
                 "grant" if v.chars().count() <= 200 => f.grant = Some(v.to_owned()),
                 "grant" => return Err(bad("grant or company")),
                 "older_than_days" => {
@@ -269,13 +268,6 @@ fn is_address(s: &str) -> bool {
             .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
 }
 
-const VERDICTS: [Provisional; 4] = [
-    Provisional::Malicious,
-    Provisional::Suspicious,
-    Provisional::Clean,
-    Provisional::Unknown,
-];
-
 /// Where a page ends: the last line's deadline (none sorts last, as the
 /// year 9999) and id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,13 +290,10 @@ impl std::str::FromStr for Key {
     /// an optional fraction, `Z` or an offset, a comma, the id's digits.
     fn from_str(s: &str) -> Result<Key, String> {
         let bad = || format!("{s:?} is not a page key (deadline,id)");
-        let (due, id) = s.rsplit_once(',').ok_or_else(bad)?;
-        if id.is_empty() || id.len() > 18 || !id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        if !key_shaped(due) {
-            return Err(bad());
-        }
+        let (due, id) = s
+            .rsplit_once(',')
+            .filter(|_| key_shaped(s))
+            .ok_or_else(bad)?;
         Ok(Key {
             due: DateTime::parse_from_rfc3339(due)
                 .map_err(|_| bad())?
@@ -314,21 +303,15 @@ impl std::str::FromStr for Key {
     }
 }
 
-/// The pattern a key's deadline has (also in the API's description).
-pub const KEY_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2}),[0-9]{1,18}$";
-
-/// Whether `s` has a key's shape ([`KEY_PATTERN`]), whether or not its
-/// date exists.
-pub fn key_shaped_text(s: &str) -> bool {
-    s.rsplit_once(',').is_some_and(|(due, id)| {
-        !id.is_empty()
-            && id.len() <= 18
-            && id.bytes().all(|b| b.is_ascii_digit())
-            && key_shaped(due)
-    })
-}
-
-fn key_shaped(due: &str) -> bool {
+/// Whether `s` has a key's shape (the API's `after` pattern:
+/// `YYYY-MM-DDTHH:MM:SS[.f]Z|±HH:MM,ID`), whether or not its date exists.
+pub fn key_shaped(s: &str) -> bool {
+    let Some((due, id)) = s.rsplit_once(',') else {
+        return false;
+    };
+    if id.is_empty() || id.len() > 18 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
     let b = due.as_bytes();
     let digits =
         |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
@@ -513,10 +496,7 @@ pub async fn page(
                 severity: Severity::try_from(severity).map_err(|_| bad("severity"))?,
                 tier: tier.parse().map_err(|_| bad("tier"))?,
                 status: status.parse().map_err(|_| bad("status"))?,
-                channel: [Channel::Email, Channel::Portal]
-                    .into_iter()
-                    .find(|c| c.as_str() == channel)
-                    .ok_or_else(|| bad("channel"))?,
+                channel: channel.parse().map_err(|_| bad("channel"))?,
                 company,
                 assignee,
                 next_due: (due < no_deadline()).then_some(due),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -23,7 +23,7 @@ use super::{AssignTo, TriageError};
 use crate::account::Backoff;
 use crate::http::guard::{self, CheckedForm};
 use crate::http::page::{self, Visit, finish};
-use crate::http::session;
+use crate::http::session::{self, CsrfOnly, SignInForm};
 use crate::ingest::Intake;
 use crate::sr::{Severity, SrNumber};
 use crate::store::accounts::Account;
@@ -48,15 +48,21 @@ pub struct Desk {
 /// The queue page's counts (by filter) and figures, as last computed.
 /// Past `cache_for` a request still gets them at once while one task
 /// computes them afresh: staff never wait on a pass over every open SR
-/// (except the first time a filter is seen).
+/// (except the first time a view is seen).
 #[derive(Default)]
 pub struct Glance {
-    counts: Mutex<HashMap<String, Kept<Counts>>>,
-    figures: Mutex<Option<Kept<Figures>>>,
+    counts: Shared<Vec<(Queue, i64)>>,
+    figures: Shared<Figures>,
 }
 
-/// Each queue's count, in [`queue::all`]'s order.
-type Counts = Vec<(Queue, i64)>;
+/// Values by key, each with when it was computed.
+struct Shared<T>(Mutex<HashMap<String, Kept<T>>>);
+
+impl<T> Default for Shared<T> {
+    fn default() -> Self {
+        Shared(Mutex::new(HashMap::new()))
+    }
+}
 
 struct Kept<T> {
     at: Instant,
@@ -64,28 +70,65 @@ struct Kept<T> {
     refreshing: bool,
 }
 
-/// At most this many filters' counts are kept; past it they start afresh.
-const GLANCE_FILTERS: usize = 256;
+/// At most this many views are kept; past it they start afresh.
+const GLANCE_VIEWS: usize = 256;
 
-/// What a kept value says: fresh, stale (and whether this caller should
-/// refresh it), or missing.
-fn look<T: Clone>(kept: Option<&mut Kept<T>>, ttl: std::time::Duration) -> (Option<T>, bool) {
-    match kept {
-        None => (None, true),
-        Some(k) if k.at.elapsed() < ttl => (Some(k.value.clone()), false),
-        Some(k) => {
-            let first = !k.refreshing;
-            k.refreshing = true;
-            (Some(k.value.clone()), first)
-        }
+/// `key`'s value from `slot`: computed by `fetch` when missing (or when
+/// nothing is shared), else the kept one, with one task started to compute
+/// it afresh once it is older than `cache_for`.
+async fn glanced<T, F, Fut>(
+    d: &Arc<Desk>,
+    slot: fn(&Glance) -> &Shared<T>,
+    key: String,
+    fetch: F,
+) -> Result<T, TriageError>
+where
+    T: Clone + Send + 'static,
+    F: FnOnce(Arc<Desk>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, TriageError>> + Send + 'static,
+{
+    if d.cache_for.is_zero() {
+        return fetch(d.clone()).await;
     }
-}
-
-fn keep<T>(value: T) -> Kept<T> {
-    Kept {
-        at: Instant::now(),
-        value,
-        refreshing: false,
+    let (kept, refresh) = match slot(&d.glance).0.lock() {
+        Ok(mut m) => match m.get_mut(&key) {
+            None => (None, true),
+            Some(k) if k.at.elapsed() < d.cache_for => (Some(k.value.clone()), false),
+            Some(k) => (
+                Some(k.value.clone()),
+                !std::mem::replace(&mut k.refreshing, true),
+            ),
+        },
+        Err(_) => (None, true),
+    };
+    if let (Some(v), false) = (&kept, refresh) {
+        return Ok(v.clone());
+    }
+    let computed = fetch(d.clone());
+    let store = {
+        let d = d.clone();
+        async move {
+            let v = computed.await;
+            if let (Ok(v), Ok(mut m)) = (&v, slot(&d.glance).0.lock()) {
+                if m.len() >= GLANCE_VIEWS {
+                    m.clear();
+                }
+                let kept = Kept {
+                    at: Instant::now(),
+                    value: v.clone(),
+                    refreshing: false,
+                };
+                m.insert(key, kept);
+            }
+            v
+        }
+    };
+    match kept {
+        Some(v) => {
+            tokio::spawn(store);
+            Ok(v)
+        }
+        None => store.await,
     }
 }
 
@@ -103,66 +146,26 @@ impl Desk {
         filter: &Filter,
         reader: Reader,
     ) -> Result<Vec<(Queue, i64)>, TriageError> {
-        if self.cache_for.is_zero() {
-            return queue::counts(&self.intake.pool, filter, reader).await;
-        }
         // "Mine" differs by reader: the account is part of the key.
         let key = format!("{}|{:?}", reader.account_id, filter.pairs());
-        let (kept, refresh) = match self.glance.counts.lock() {
-            Ok(mut m) => look(m.get_mut(&key), self.cache_for),
-            Err(_) => (None, true),
-        };
-        let fetch = {
-            let (d, filter, key) = (self.clone(), filter.clone(), key.clone());
-            async move {
-                let c = queue::counts(&d.intake.pool, &filter, reader).await;
-                if let (Ok(c), Ok(mut m)) = (&c, d.glance.counts.lock()) {
-                    if m.len() >= GLANCE_FILTERS {
-                        m.clear();
-                    }
-                    m.insert(key, keep(c.clone()));
-                }
-                c
-            }
-        };
-        match kept {
-            Some(c) => {
-                if refresh {
-                    tokio::spawn(fetch);
-                }
-                Ok(c)
-            }
-            None => fetch.await,
-        }
+        let filter = filter.clone();
+        glanced(
+            self,
+            |g| &g.counts,
+            key,
+            move |d| async move { queue::counts(&d.intake.pool, &filter, reader).await },
+        )
+        .await
     }
 
     async fn figures(self: &Arc<Self>, now: DateTime<Utc>) -> Result<Figures, TriageError> {
-        if self.cache_for.is_zero() {
-            return super::response::figures(&self.intake.pool, now).await;
-        }
-        let (kept, refresh) = match self.glance.figures.lock() {
-            Ok(mut f) => look(f.as_mut(), self.cache_for),
-            Err(_) => (None, true),
-        };
-        let fetch = {
-            let d = self.clone();
-            async move {
-                let x = super::response::figures(&d.intake.pool, now).await;
-                if let (Ok(x), Ok(mut f)) = (&x, d.glance.figures.lock()) {
-                    *f = Some(keep(*x));
-                }
-                x
-            }
-        };
-        match kept {
-            Some(x) => {
-                if refresh {
-                    tokio::spawn(fetch);
-                }
-                Ok(x)
-            }
-            None => fetch.await,
-        }
+        glanced(
+            self,
+            |g| &g.figures,
+            String::new(),
+            move |d| async move { super::response::figures(&d.intake.pool, now).await },
+        )
+        .await
     }
 }
 
@@ -173,7 +176,6 @@ const PAGE: i64 = 50;
 pub fn router(desk: Desk) -> Router {
     let desk = Arc::new(desk);
     let (api, doc) = super::api::router(desk.clone());
-    let doc = Arc::new(doc);
     Router::new()
         .route("/triage", get(|| async { Redirect::to("/triage/") }))
         .route("/triage/", get(queue_page))
@@ -182,14 +184,11 @@ pub fn router(desk: Desk) -> Router {
         .route("/triage/sign-in", get(sign_in_page).post(sign_in))
         .route("/triage/sign-out", post(sign_out))
         .with_state(desk.clone())
-        .merge(api)
-        .route(
+        .merge(crate::http::problem::described(
+            api,
             "/api/triage/openapi.json",
-            get(move || {
-                let doc = doc.clone();
-                async move { axum::Json(doc.as_ref().clone()) }
-            }),
-        )
+            doc,
+        ))
 }
 
 fn failed(e: impl std::fmt::Display) -> Response {
@@ -238,24 +237,6 @@ async fn sign_in_page(
     session::form(&session::STAFF, &v, StatusCode::OK, "", None, None)
 }
 
-#[derive(Deserialize)]
-struct SignInForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    password: String,
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
-guard::csrf_field!(SignInForm, CsrfOnly);
-
 async fn sign_in(
     State(d): State<Arc<Desk>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -284,16 +265,10 @@ async fn sign_out(
     headers: HeaderMap,
     CheckedForm(_): CheckedForm<CsrfOnly>,
 ) -> Response {
-    if let Some(s) = guard::cookie(&headers, session::STAFF.cookie)
-        && let Err(e) = crate::store::accounts::sign_out(&d.intake.pool, s).await
-    {
-        return failed(e);
-    }
-    let mut res = Redirect::to("/triage/sign-in").into_response();
-    if let Ok(c) = HeaderValue::from_str(&session::ended(&session::STAFF, d.secure())) {
-        res.headers_mut().append(header::SET_COOKIE, c);
-    }
-    res
+    let to = Redirect::to("/triage/sign-in").into_response();
+    session::leave(&d.intake.pool, &session::STAFF, &headers, d.secure(), to)
+        .await
+        .unwrap_or_else(failed)
 }
 
 /// A queue's name, kind (for its words) and severity level.
@@ -396,7 +371,7 @@ async fn queue_page(
                 assignee => l.assignee.clone(),
                 due => l.next_due.map(page::when),
                 waiting => l.waiting,
-                late => queue::breached_by(l.next_due, now).filter(|_| !l.waiting).map(queue::late),
+                late => l.late_by(now).map(queue::late),
             }
         })
         .collect();

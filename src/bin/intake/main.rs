@@ -441,8 +441,8 @@ fn main() -> ExitCode {
                     "sr", "sev", "tier", "status", "channel", "next deadline", "breached", "assignee"
                 );
                 for l in &lines {
-                    let breached = queue::breached_by(l.next_due, now)
-                        .filter(|_| !l.waiting)
+                    let breached = l
+                        .late_by(now)
                         .map(|d| format!("BREACHED by {}", queue::late(d)))
                         .unwrap_or_else(|| if l.waiting { "(waits on customer)".into() } else { String::new() });
                     println!(

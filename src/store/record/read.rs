@@ -82,10 +82,8 @@ pub(super) async fn named_sr(
         return Ok(None);
     };
     let clock = deadlines::from_row(&pg)?;
-    let row: Option<Row> = Some(sqlx::FromRow::from_row(&pg)?);
-    let Some((id, severity, status, closed_from, closed_at, customer, grant_number)) = row else {
-        return Ok(None);
-    };
+    let (id, severity, status, closed_from, closed_at, customer, grant_number): Row =
+        sqlx::FromRow::from_row(&pg)?;
     let owner = match grant_number {
         Some(g) => Owner::Grant {
             grant: crate::store::grants::find(&mut **tx, &g).await?,
