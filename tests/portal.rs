@@ -4,142 +4,26 @@
 //! address, CSRF and the security headers, English and Chinese.
 
 mod harness;
+// Only the web tests link reqwest (the workers' tests share the harness).
+#[path = "harness/browser.rs"]
+mod browser;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use harness::Env;
+use browser::{Browser, Page, field};
 use intake::account::Backoff;
 use intake::clock::{Clock, ManualClock};
 use intake::portal::UploadConfig;
 use intake::portal::web::{Portal, router};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, SET_COOKIE};
+use reqwest::header::HeaderMap;
 
 const GOOD: &str = "Correct-Horse-7";
 
-/// A browser without JavaScript: keeps cookies, follows nothing.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookies: BTreeMap<String, String>,
-    /// Every `Set-Cookie` seen, for their attributes.
-    set: Vec<String>,
-    lang: &'static str,
-}
-
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn csrf(&self) -> String {
-        field(&self.body, "csrf")
-    }
-}
-
-/// The value of the hidden field `name` in a page.
-fn field(body: &str, name: &str) -> String {
-    let key = format!("name=\"{name}\" value=\"");
-    body.split_once(&key)
-        .and_then(|(_, rest)| rest.split_once('"'))
-        .map(|(v, _)| v.to_owned())
-        .unwrap_or_default()
-}
-
+/// The portal's forms, as a customer fills them.
 impl Browser {
-    fn new(base: &str, lang: &'static str) -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
-            base: base.to_owned(),
-            cookies: BTreeMap::new(),
-            set: Vec::new(),
-            lang,
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn take(&mut self, r: reqwest::Response) -> Page {
-        for c in r.headers().get_all(SET_COOKIE) {
-            let c = c.to_str().unwrap_or_default().to_owned();
-            if let Some((kv, _)) = c.split_once(';')
-                && let Some((k, v)) = kv.split_once('=')
-            {
-                if c.contains("Max-Age=0") {
-                    self.cookies.remove(k);
-                } else {
-                    self.cookies.insert(k.to_owned(), v.to_owned());
-                }
-            }
-            self.set.push(c);
-        }
-        Page {
-            status: r.status(),
-            headers: r.headers().clone(),
-            body: r.text().await.unwrap_or_default(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("Cookie", self.cookie_header())
-            .header("Accept-Language", self.lang)
-            .send()
-            .await
-            .expect("GET");
-        self.take(r).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("Cookie", self.cookie_header())
-            .header("Accept-Language", self.lang)
-            .form(form)
-            .send()
-            .await
-            .expect("POST");
-        self.take(r).await
-    }
-
-    /// Posts a multipart form (an upload page's) to `path`.
-    async fn upload(&mut self, path: &str, form: reqwest::multipart::Form) -> Page {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("Cookie", self.cookie_header())
-            .header("Accept-Language", self.lang)
-            .multipart(form)
-            .send()
-            .await
-            .expect("POST");
-        self.take(r).await
-    }
-
-    /// Fills the form on `page_path` and posts it to `post_path`.
-    async fn submit(&mut self, page_path: &str, post_path: &str, fields: &[(&str, &str)]) -> Page {
-        let csrf = self.get(page_path).await.csrf();
-        let mut form = vec![("csrf", csrf.as_str())];
-        form.extend_from_slice(fields);
-        self.post(post_path, &form).await
-    }
-
     async fn sign_up(&mut self, email: &str, grant: &str, pw: &str) -> Page {
         let lang = if self.lang.starts_with("zh") {
             "zh"

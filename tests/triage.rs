@@ -5,10 +5,14 @@
 //! Chromium with a screenshot.
 
 mod harness;
+// Only the web tests link reqwest (the workers' tests share the harness).
+#[path = "harness/browser.rs"]
+mod browser;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use browser::{Browser, Page, field};
 use harness::{Env, sample_email};
 use intake::account::{Backoff, Role};
 use intake::clock::{Clock, ManualClock};
@@ -100,123 +104,49 @@ async fn srs(site: &Site) -> Vec<String> {
     numbers
 }
 
-/// A client without JavaScript that keeps its cookies.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookies: std::collections::BTreeMap<String, String>,
-}
-
+/// The staff's sign-in form, as a staff member fills it.
 impl Browser {
-    fn new(base: &str) -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
-            base: base.to_owned(),
-            cookies: Default::default(),
-        }
-    }
-
-    fn keep(&mut self, r: &reqwest::Response) -> Vec<String> {
-        let set: Vec<String> = r
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_owned))
-            .collect();
-        for c in &set {
-            if let Some((k, v)) = c.split(';').next().and_then(|kv| kv.split_once('=')) {
-                if v.is_empty() {
-                    self.cookies.remove(k);
-                } else {
-                    self.cookies.insert(k.to_owned(), v.to_owned());
-                }
-            }
-        }
-        set
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn get(&mut self, path: &str) -> (StatusCode, String, Vec<String>) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("Cookie", self.cookie_header())
-            .send()
-            .await
-            .expect("get");
-        let set = self.keep(&r);
-        (r.status(), r.text().await.unwrap_or_default(), set)
-    }
-
-    async fn post(
-        &mut self,
-        path: &str,
-        form: &[(&str, &str)],
-    ) -> (StatusCode, String, Vec<String>) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("Cookie", self.cookie_header())
-            .form(form)
-            .send()
-            .await
-            .expect("post");
-        let set = self.keep(&r);
-        (r.status(), r.text().await.unwrap_or_default(), set)
-    }
-
-    async fn sign_in(&mut self, email: &str, pw: &str) -> (StatusCode, String, Vec<String>) {
-        let (_, page, _) = self.get("/triage/sign-in").await;
-        let csrf = field(&page, "csrf");
-        self.post(
+    async fn sign_in(&mut self, email: &str, pw: &str) -> Page {
+        self.submit(
             "/triage/sign-in",
-            &[("csrf", csrf.as_str()), ("email", email), ("password", pw)],
+            "/triage/sign-in",
+            &[("email", email), ("password", pw)],
         )
         .await
     }
-}
-
-fn field(body: &str, name: &str) -> String {
-    let key = format!("name=\"{name}\" value=\"");
-    body.split_once(&key)
-        .and_then(|(_, rest)| rest.split_once('"'))
-        .map(|(v, _)| v.to_owned())
-        .unwrap_or_default()
 }
 
 #[tokio::test]
 async fn staff_sign_in_and_the_most_urgent_queue() {
     let site = start().await;
     let numbers = srs(&site).await;
-    let mut c = Browser::new(&site.base);
+    let mut c = Browser::new(&site.base, "en");
     // Not signed in: sent to sign in.
-    assert_eq!(c.get("/triage/").await.0, StatusCode::SEE_OTHER);
+    assert_eq!(c.get("/triage/").await.status, StatusCode::SEE_OTHER);
     // A wrong password, then the right one.
-    let (status, _, _) = c.sign_in("ana@lab.example", "Wrong-Password-1").await;
+    let status = c
+        .sign_in("ana@lab.example", "Wrong-Password-1")
+        .await
+        .status;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _, set) = c.sign_in("ana@lab.example", GOOD).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let cookie = set
+    let signed = c.sign_in("ana@lab.example", GOOD).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER);
+    let cookie = signed
+        .headers
+        .get_all("set-cookie")
         .iter()
+        .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with("intake_staff="))
-        .cloned()
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_owned();
     assert!(
         cookie.contains("Path=/triage") && cookie.contains("HttpOnly"),
         "{cookie}"
     );
 
-    let (status, page, _) = c.get("/triage/").await;
+    let Page {
+        status, body: page, ..
+    } = c.get("/triage/").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     // Soonest first, the one without a deadline last; the breached one
     // says by how long.
@@ -226,27 +156,30 @@ async fn staff_sign_in_and_the_most_urgent_queue() {
     assert!(page.contains("by 2h 05m"), "{page}");
     assert!(page.contains("Most urgent (4)"), "{page}");
     // A severity's queue by its URL; a mangled one shows the most urgent.
-    let (_, sev, _) = c.get("/triage/?queue=sev5").await;
+    let sev = c.get("/triage/?queue=sev5").await.body;
     assert!(sev.contains("Severity 5"), "{sev}");
-    let (status, _, _) = c.get("/triage/?queue=%00&after=nonsense").await;
+    let status = c.get("/triage/?queue=%00&after=nonsense").await.status;
     assert_eq!(status, StatusCode::OK);
 
     // Cookies of another realm or made up open nothing here.
-    let mut stranger = Browser::new(&site.base);
+    let mut stranger = Browser::new(&site.base, "en");
     stranger
         .cookies
         .insert("intake_portal".into(), "anything".into());
     stranger
         .cookies
         .insert("intake_staff".into(), "forged".into());
-    assert_eq!(stranger.get("/triage/").await.0, StatusCode::SEE_OTHER);
+    assert_eq!(stranger.get("/triage/").await.status, StatusCode::SEE_OTHER);
 
     // Signing out ends the session.
-    let (_, page, _) = c.get("/triage/").await;
+    let page = c.get("/triage/").await.body;
     let csrf = field(&page, "csrf");
-    let (status, _, _) = c.post("/triage/sign-out", &[("csrf", csrf.as_str())]).await;
+    let status = c
+        .post("/triage/sign-out", &[("csrf", csrf.as_str())])
+        .await
+        .status;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(c.get("/triage/").await.0, StatusCode::SEE_OTHER);
+    assert_eq!(c.get("/triage/").await.status, StatusCode::SEE_OTHER);
 
     // The same in Chromium, with a screenshot.
     harness::tools::chromium();
@@ -297,21 +230,22 @@ async fn filters_bulk_actions_and_first_response_from_the_queue() {
     )
     .await
     .expect("staff");
-    let mut c = Browser::new(&site.base);
+    let mut c = Browser::new(&site.base, "en");
     c.sign_in("ana@lab.example", GOOD).await;
-    let (_, page, _) = c.get("/triage/?queue=urgent&assignee=none").await;
+    let page = c.get("/triage/?queue=urgent&assignee=none").await.body;
     let csrf = field(&page, "csrf");
     let back = "/triage/?queue=urgent&assignee=me";
     // Without the form's token: refused, nothing changes.
-    let (status, _, _) = c
+    let status = c
         .post(
             "/triage/act",
             &[("action", "claim"), ("sr", &numbers[0]), ("back", back)],
         )
-        .await;
+        .await
+        .status;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Claim two at once: back to the view the form came from.
-    let (status, _, _) = c
+    let status = c
         .post(
             "/triage/act",
             &[
@@ -324,9 +258,12 @@ async fn filters_bulk_actions_and_first_response_from_the_queue() {
                 ("severity", "1"),
             ],
         )
-        .await;
+        .await
+        .status;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let (status, mine, _) = c.get(back).await;
+    let Page {
+        status, body: mine, ..
+    } = c.get(back).await;
     assert_eq!(status, StatusCode::OK);
     assert!(mine.contains(&numbers[0]) && mine.contains(&numbers[1]));
     assert!(!mine.contains(&numbers[2]));
@@ -341,17 +278,20 @@ async fn filters_bulk_actions_and_first_response_from_the_queue() {
     };
     let form = assign("bo@lab.example", numbers[2].clone());
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    assert_eq!(c.post("/triage/act", &form).await.0, StatusCode::SEE_OTHER);
-    let (_, bos, _) = c.get("/triage/?assignee=bo%40lab.example").await;
+    assert_eq!(
+        c.post("/triage/act", &form).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let bos = c.get("/triage/?assignee=bo%40lab.example").await.body;
     assert!(bos.contains(&numbers[2]) && !bos.contains(&numbers[0]));
     let form = assign("nobody@lab.example", numbers[3].clone());
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(
-        c.post("/triage/act", &form).await.0,
+        c.post("/triage/act", &form).await.status,
         StatusCode::UNPROCESSABLE_ENTITY
     );
     // Severity 1 for two: re-planned from now, each an event by Ana.
-    let (status, _, _) = c
+    let status = c
         .post(
             "/triage/act",
             &[
@@ -362,7 +302,8 @@ async fn filters_bulk_actions_and_first_response_from_the_queue() {
                 ("sr", &numbers[3]),
             ],
         )
-        .await;
+        .await
+        .status;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let now = site.clock.now();
     for n in [&numbers[0], &numbers[3]] {
@@ -386,9 +327,9 @@ async fn filters_bulk_actions_and_first_response_from_the_queue() {
     assert_eq!(by_ana, 5);
     // The severity-1 view under the URL's filter; a filter that does not
     // parse says so and is not used.
-    let (_, sev1, _) = c.get("/triage/?queue=sev1&assignee=me").await;
+    let sev1 = c.get("/triage/?queue=sev1&assignee=me").await.body;
     assert!(sev1.contains(&numbers[0]) && !sev1.contains(&numbers[3]));
-    let (_, bad, _) = c.get("/triage/?severity=9").await;
+    let bad = c.get("/triage/?severity=9").await.body;
     assert!(bad.contains("was not used"), "{bad}");
 
     // The SRs came in through the system's clock: opened at the site's.
@@ -428,13 +369,17 @@ async fn filters_bulk_actions_and_first_response_from_the_queue() {
             .contains(r#"intake_first_response_seconds{window="day",of="staff",stat="avg"} 180.0"#),
         "{shown}"
     );
-    let (_, page, _) = c.get("/triage/").await;
+    let page = c.get("/triage/").await.body;
     assert!(
         page.contains("First response") && page.contains("3.0 min"),
         "{page}"
     );
     // No parked input here.
-    let (status, parked, _) = c.get("/triage/parked").await;
+    let Page {
+        status,
+        body: parked,
+        ..
+    } = c.get("/triage/parked").await;
     assert_eq!(status, StatusCode::OK);
     assert!(parked.contains("No input is parked."));
     site.env.cleanup().await;
