@@ -10,9 +10,9 @@ mod browser;
 
 use std::sync::Arc;
 
+use browser::{Browser, Page, field};
 use chrono::{DateTime, TimeDelta, Utc};
 use harness::Env;
-use browser::{Browser, Page, field};
 use intake::account::Backoff;
 use intake::clock::{Clock, ManualClock};
 use intake::portal::UploadConfig;

@@ -11,8 +11,8 @@ mod browser;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, Utc};
 use browser::{Browser, Page, field};
+use chrono::{DateTime, TimeDelta, Utc};
 use harness::{Env, sample_email};
 use intake::account::{Backoff, Role};
 use intake::clock::{Clock, ManualClock};
