@@ -55,6 +55,9 @@ pub struct Config {
     pub limits: Limits,
     /// Portal uploads: size limits and the quota per grant.
     pub uploads: UploadConfig,
+    /// When one file sent by many companies becomes an outbreak of its own
+    /// queue (`[outbreak] companies`, `within_hours`).
+    pub outbreak: crate::triage::outbreak::Threshold,
     /// Delay before a failed analysis job is retried, in milliseconds.
     pub retry_delay_ms: u32,
     /// Attempts before a job is dead-lettered.
@@ -102,6 +105,7 @@ impl Default for Config {
             reply_secret: None,
             limits: Limits::default(),
             uploads: UploadConfig::default(),
+            outbreak: Default::default(),
             retry_delay_ms: 30_000,
             max_attempts: 5,
             max_starts: 10,

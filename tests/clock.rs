@@ -308,7 +308,7 @@ async fn queues_hold_their_srs_in_deadline_order_page_by_page() {
         actor: "ana@lab.example",
         now: t,
     };
-    intake::triage::close_sr(&env.pool, &sr, by, None, "McAfee")
+    intake::triage::close_sr(&env.intake, &sr, by, None)
         .await
         .expect("close");
     let all = queue::page(&env.pool, Queue::Urgent, &none, reader, None, 100)

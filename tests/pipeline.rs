@@ -254,7 +254,7 @@ async fn a_reply_naming_its_sr_adds_to_it_only_for_entitled_senders() {
         actor: "staff",
         now: chrono::Utc::now(),
     };
-    intake::triage::close_sr(&env.pool, &first.sr_number, by, None, "McAfee")
+    intake::triage::close_sr(&env.intake, &first.sr_number, by, None)
         .await
         .expect("close");
     let again = env

@@ -675,18 +675,17 @@ async fn service_requests_views_updates_reopening_and_isolation() {
 
     // Closed by staff: updates wait for reopening, which works for 30 days.
     let close = |at| {
-        let pool = p.env.pool.clone();
+        let intake = p.env.intake.clone();
         let sr: intake::sr::SrNumber = mine.parse().expect("number");
         async move {
             intake::triage::close_sr(
-                &pool,
+                &intake,
                 &sr,
                 intake::triage::By {
                     actor: "staff",
                     now: at,
                 },
                 None,
-                "McAfee",
             )
             .await
             .expect("close");

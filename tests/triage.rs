@@ -41,6 +41,7 @@ async fn start() -> Site {
         trusted_proxies: Vec::new(),
         cache_for: std::time::Duration::ZERO,
         glance: Default::default(),
+        outbreak: Default::default(),
     })]);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -349,13 +350,13 @@ async fn filters_bulk_actions_and_first_response_from_the_queue() {
         actor: "ana@lab.example",
         now: site.clock.now(),
     };
-    let done = intake::triage::close_sr(pool, &first, by, Some("done"), "McAfee")
+    let done = intake::triage::close_sr(&site.env.intake, &first, by, Some("done"))
         .await
         .expect("close");
     let f = intake::triage::response::figures(pool, site.clock.now())
         .await
         .expect("figures");
-    let answered = usize::from(done.notified);
+    let answered = done.notified;
     assert_eq!(f.day.staff.avg_secs, Some(180.0));
     assert_eq!(f.day.staff.p95_secs, Some(180.0));
     assert_eq!(f.day.staff.waiting, 3);

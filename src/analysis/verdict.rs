@@ -58,7 +58,7 @@ pub fn provisional(findings: &[(String, Value)]) -> (Provisional, Vec<String>) {
                     );
                     match k["verdict"].as_str() {
                         Some("malicious") => malicious.push(why),
-                        Some("suspicious") => suspicious.push(why),
+                        Some("suspicious" | "potentially_unwanted") => suspicious.push(why),
                         Some("clean") => clean.push(why),
                         _ => {}
                     }

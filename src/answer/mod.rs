@@ -209,8 +209,25 @@ pub enum Notice<'a> {
         /// This message completed an earlier needs_info submission.
         completed: bool,
     },
-    /// Staff closed the SR.
-    Closed { note: Option<&'a str> },
+    /// Staff closed the SR (`no_contact`: after the attempts to reach
+    /// the customer went unanswered).
+    Closed {
+        note: Option<&'a str>,
+        no_contact: bool,
+    },
+    /// Staff wrote to the customer, or (`asks_info`) asked for
+    /// information.
+    Message { text: &'a str, asks_info: bool },
+    /// An emergency detection package for a malicious file: the rule and
+    /// the hash list go as attachments.
+    Detection {
+        path: &'a str,
+        sha256: Sha256,
+        detection: &'a str,
+        rule_name: &'a str,
+        rule: &'a str,
+        hash_list: &'a str,
+    },
     /// Staff recorded a verdict for one file.
     Verdict {
         path: &'a str,
@@ -233,6 +250,18 @@ pub struct Answer {
     pub references: Vec<String>,
     pub lang: Lang,
     pub body: String,
+    /// Text files sent with the answer (a detection package's rule and
+    /// hash list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A text file an answer carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The file's name: ours, never a customer's.
+    pub name: String,
+    pub text: String,
 }
 
 /// A template failed to render: a bug in a template file, never the input's.
@@ -302,9 +331,32 @@ pub fn compose(
             };
             (kind, ctx)
         }
-        Notice::Closed { note } => (
+        Notice::Closed { note, no_contact } => (
             AnswerKind::Closed,
-            minijinja::context! { sr => sr_text, note => note.unwrap_or_default() },
+            minijinja::context! {
+                sr => sr_text, note => note.unwrap_or_default(), no_contact => *no_contact,
+            },
+        ),
+        Notice::Message { text, asks_info } => (
+            if *asks_info {
+                AnswerKind::InfoRequest
+            } else {
+                AnswerKind::Message
+            },
+            minijinja::context! { sr => sr_text, text => *text },
+        ),
+        Notice::Detection {
+            path,
+            sha256,
+            detection,
+            rule_name,
+            ..
+        } => (
+            AnswerKind::Detection,
+            minijinja::context! {
+                sr => sr_text, path => *path, sha256 => sha256.to_hex(),
+                detection => *detection, rule_name => *rule_name,
+            },
         ),
         Notice::Verdict {
             path,
@@ -321,6 +373,24 @@ pub fn compose(
             },
         ),
     };
+    let attachments = match notice {
+        Notice::Detection {
+            rule_name,
+            rule,
+            hash_list,
+            ..
+        } => vec![
+            Attachment {
+                name: format!("{rule_name}.yar"),
+                text: (*rule).to_owned(),
+            },
+            Attachment {
+                name: format!("{rule_name}.hashes.txt"),
+                text: (*hash_list).to_owned(),
+            },
+        ],
+        _ => Vec::new(),
+    };
     let (subject, body) = templates::render(to.lang, kind, ctx)?;
     Ok(Answer {
         sr_number: sr.clone(),
@@ -331,5 +401,6 @@ pub fn compose(
         references: to.references.clone(),
         lang: to.lang,
         body,
+        attachments,
     })
 }

@@ -246,6 +246,27 @@ fn every_answer_renders_in_both_languages() {
         },
         Notice::Closed {
             note: Some("Fixed in DAT 11000."),
+            no_contact: false,
+        },
+        Notice::Closed {
+            note: None,
+            no_contact: true,
+        },
+        Notice::Message {
+            text: "Which folder was it in?",
+            asks_info: true,
+        },
+        Notice::Message {
+            text: "We are on it.",
+            asks_info: false,
+        },
+        Notice::Detection {
+            path: "dropper.exe",
+            sha256: Sha256::of(b"x"),
+            detection: "Trojan-Test",
+            rule_name: "intake_sr_2026_000001_abc",
+            rule: "rule x { condition: true }",
+            hash_list: "md5:00\n",
         },
         Notice::Verdict {
             path: "dropper.exe",
@@ -261,6 +282,10 @@ fn every_answer_renders_in_both_languages() {
         AnswerKind::Rejected,
         AnswerKind::Held,
         AnswerKind::Closed,
+        AnswerKind::Closed,
+        AnswerKind::InfoRequest,
+        AnswerKind::Message,
+        AnswerKind::Detection,
         AnswerKind::Verdict,
     ];
     for lang in [Lang::En, Lang::Zh] {
@@ -328,7 +353,10 @@ fn answers_carry_the_reply_token() {
         from: "samples@lab.example".into(),
         ..AnswerConfig::default()
     };
-    let n = Notice::Closed { note: None };
+    let n = Notice::Closed {
+        note: None,
+        no_contact: false,
+    };
     let a = compose(&sr(), &to(Lang::En), &n, "McAfee").expect("renders");
     let m = crate::store::mailer::build(7, &a, &cfg).expect("builds");
     let text = String::from_utf8(m.formatted()).expect("utf-8");

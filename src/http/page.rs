@@ -38,6 +38,8 @@ const FILES: &[(&str, &str)] = files![
     "triage/sign_in.html",
     "triage/queue.html",
     "triage/parked.html",
+    "triage/sr.html",
+    "triage/outbreaks.html",
     "triage/_staff.html",
 ];
 

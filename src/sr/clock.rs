@@ -59,6 +59,9 @@ pub struct Deadlines {
     /// The return date of a recorded out-of-office notice: the clock waits
     /// until then, or until the customer answers.
     pub away_until: Option<DateTime<Utc>>,
+    /// Staff asked the customer for information at this moment: the clock
+    /// waits on them until they answer.
+    pub info_asked_at: Option<DateTime<Utc>>,
 }
 
 impl Deadlines {
@@ -76,7 +79,9 @@ impl Deadlines {
 
     /// Whether an SR in `status` waits on the customer at `at`.
     pub fn waits(&self, status: Status, at: DateTime<Utc>) -> bool {
-        status == Status::NeedsInfo || self.away_until.is_some_and(|u| u > at)
+        status == Status::NeedsInfo
+            || self.info_asked_at.is_some()
+            || self.away_until.is_some_and(|u| u > at)
     }
 
     /// The deadlines once the SR is in `status` at `at`: waiting on the
@@ -97,18 +102,31 @@ impl Deadlines {
                     first_answer_due: self.first_answer_due.map(|d| d + waited),
                     paused_at: None,
                     away_until: None,
+                    info_asked_at: None,
                 }
             }
             _ => self,
         }
     }
 
-    /// The customer wrote (not a robot): an out-of-office wait is over.
+    /// The customer wrote (not a robot): an out-of-office wait, and a
+    /// wait for the information staff asked for, are over.
     pub fn answered(self) -> Deadlines {
         Deadlines {
             away_until: None,
+            info_asked_at: None,
             ..self
         }
+    }
+
+    /// Staff asked the customer for information at `at`: the clock waits
+    /// on them until they answer.
+    pub fn asked(self, status: Status, at: DateTime<Utc>) -> Deadlines {
+        Deadlines {
+            info_asked_at: Some(at),
+            ..self
+        }
+        .moved(status, at)
     }
 
     /// An out-of-office notice, back at `until`, recorded at `at` on an
@@ -125,7 +143,12 @@ impl Deadlines {
     /// from the return date, not from when a pass noticed it.
     pub fn back(self, status: Status, now: DateTime<Utc>) -> Option<Deadlines> {
         let until = self.away_until.filter(|u| *u <= now)?;
-        Some(self.answered().moved(status, until))
+        // Only the absence ends: a question staff asked still waits.
+        let back = Deadlines {
+            away_until: None,
+            ..self
+        };
+        Some(back.moved(status, until))
     }
 
     /// The deadlines once staff set the severity to `severity` at `now`:

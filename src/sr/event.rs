@@ -10,7 +10,8 @@ use uuid::Uuid;
 use crate::decide::report::Outcome;
 use crate::digest::Sha256;
 
-use super::{Lang, SenderAuth, Severity, SrNumber, StaffVerdict, Tier, Verification};
+use super::contact::Via;
+use super::{Lang, Resolution, SenderAuth, Severity, SrNumber, StaffVerdict, Tier, Verification};
 
 /// Which template an answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +23,12 @@ pub enum AnswerKind {
     Held,
     Closed,
     Verdict,
+    /// Staff wrote to the customer.
+    Message,
+    /// Staff asked the customer for information.
+    InfoRequest,
+    /// An emergency detection package (the handbook's Extra.DAT).
+    Detection,
 }
 
 impl AnswerKind {
@@ -33,6 +40,9 @@ impl AnswerKind {
             AnswerKind::Held => "held",
             AnswerKind::Closed => "closed",
             AnswerKind::Verdict => "verdict",
+            AnswerKind::Message => "message",
+            AnswerKind::InfoRequest => "info_request",
+            AnswerKind::Detection => "detection",
         }
     }
 }
@@ -81,7 +91,39 @@ pub enum Event<'a> {
         lang: Lang,
     },
     #[serde(rename = "sr.closed")]
-    Closed { note: Option<&'a str> },
+    Closed {
+        resolution: Resolution,
+        note: Option<&'a str>,
+    },
+    /// Staff wrote to the customer (`asks_info`: asked for information,
+    /// and the clock waits on the answer).
+    #[serde(rename = "sr.message_sent")]
+    MessageSent { asks_info: bool },
+    /// Staff tried to reach the customer; `counts` says whether the attempt
+    /// counts toward closing for lack of contact (`sr::contact`).
+    #[serde(rename = "sr.contact_attempt")]
+    ContactAttempt {
+        via: Via,
+        note: Option<&'a str>,
+        counts: bool,
+        counted: usize,
+    },
+    /// Staff moved the SR to the next tier before its deadline.
+    #[serde(rename = "sr.escalated_by_hand")]
+    EscalatedByHand {
+        from: Tier,
+        to: Tier,
+        why: Option<&'a str>,
+    },
+    /// Staff downloaded a sample (as a zip encrypted with `infected`).
+    #[serde(rename = "sample.downloaded")]
+    SampleDownloaded { sha256: Sha256 },
+    /// Staff queued a dead-lettered analysis again.
+    #[serde(rename = "analysis.requeued")]
+    AnalysisRequeued { sha256: Sha256 },
+    /// Staff sent an emergency detection package for a sample.
+    #[serde(rename = "detection.sent")]
+    DetectionSent { sha256: Sha256, rule: &'a str },
     /// Staff set the severity; the deadlines were planned afresh.
     #[serde(rename = "sr.severity_changed")]
     SeverityChanged { from: Severity, to: Severity },

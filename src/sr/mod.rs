@@ -9,6 +9,7 @@
 
 pub mod calendar;
 pub mod clock;
+pub mod contact;
 mod entitlement;
 mod event;
 mod lang;
@@ -222,7 +223,26 @@ impl std::str::FromStr for Status {
     }
 }
 
+impl std::str::FromStr for Resolution {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Resolution::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                format!("{s:?} is not a resolution (resolved, no_contact, duplicate, withdrawn)")
+            })
+    }
+}
+
 impl Resolution {
+    pub const ALL: [Resolution; 4] = [
+        Resolution::Resolved,
+        Resolution::NoContact,
+        Resolution::Duplicate,
+        Resolution::Withdrawn,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Resolution::Resolved => "resolved",

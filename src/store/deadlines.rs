@@ -12,7 +12,8 @@ use crate::sr::{Severity, Status, Tier};
 /// `concat!` keeps the statement a literal).
 macro_rules! deadline_columns {
     () => {
-        "escalation_due, next_update_due, first_answer_due, clock_paused_at, away_until"
+        "escalation_due, next_update_due, first_answer_due, clock_paused_at, away_until, \
+         info_asked_at"
     };
 }
 pub(crate) use deadline_columns as columns;
@@ -25,6 +26,7 @@ pub fn from_row(row: &sqlx::postgres::PgRow) -> Result<Deadlines, sqlx::Error> {
         first_answer_due: row.try_get("first_answer_due")?,
         paused_at: row.try_get("clock_paused_at")?,
         away_until: row.try_get("away_until")?,
+        info_asked_at: row.try_get("info_asked_at")?,
     })
 }
 
@@ -63,7 +65,8 @@ pub async fn lock(db: &mut PgConnection, id: i64) -> Result<Option<Locked>, sqlx
 pub async fn write(db: &mut PgConnection, id: i64, d: &Deadlines) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE service_requests SET escalation_due = $2, next_update_due = $3,
-                first_answer_due = $4, clock_paused_at = $5, away_until = $6
+                first_answer_due = $4, clock_paused_at = $5, away_until = $6,
+                info_asked_at = $7
          WHERE id = $1",
     )
     .bind(id)
@@ -72,6 +75,7 @@ pub async fn write(db: &mut PgConnection, id: i64, d: &Deadlines) -> Result<(), 
     .bind(d.first_answer_due)
     .bind(d.paused_at)
     .bind(d.away_until)
+    .bind(d.info_asked_at)
     .execute(db)
     .await?;
     Ok(())

@@ -176,15 +176,18 @@ pub enum CalendarStoreError {
 
 /// The business-day calendar of `grant` (the default, Monday to Friday in
 /// UTC, when none is set).
-pub async fn calendar(
-    pool: &PgPool,
+pub async fn calendar<'e, E>(
+    db: E,
     grant: &str,
-) -> Result<crate::sr::calendar::Calendar, CalendarStoreError> {
+) -> Result<crate::sr::calendar::Calendar, CalendarStoreError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
     use crate::sr::calendar::{Calendar, CalendarSpec};
     let row: Option<Option<serde_json::Value>> =
         sqlx::query_scalar("SELECT calendar FROM grants WHERE grant_number = $1")
             .bind(grant)
-            .fetch_optional(pool)
+            .fetch_optional(db)
             .await?;
     let Some(stored) = row else {
         return Err(CalendarStoreError::NoSuchGrant(grant.to_owned()));

@@ -60,15 +60,27 @@ pub fn build(id: i64, a: &Answer, cfg: &AnswerConfig) -> Result<Message, String>
             "<{}.answer-{id}@{}>",
             a.sr_number, cfg.hostname
         )))
-        .header(AutoSubmitted)
-        .header(ContentType::TEXT_PLAIN);
+        .header(AutoSubmitted);
     if let Some(r) = &a.in_reply_to {
         b = b.in_reply_to(r.clone());
     }
     if !a.references.is_empty() {
         b = b.references(a.references.join(" "));
     }
-    b.body(a.body.clone()).map_err(|e| e.to_string())
+    if a.attachments.is_empty() {
+        return b
+            .header(ContentType::TEXT_PLAIN)
+            .body(a.body.clone())
+            .map_err(|e| e.to_string());
+    }
+    use lettre::message::{Attachment, MultiPart, SinglePart};
+    let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(a.body.clone()));
+    for f in &a.attachments {
+        parts = parts.singlepart(
+            Attachment::new(f.name.clone()).body(f.text.clone(), ContentType::TEXT_PLAIN),
+        );
+    }
+    b.multipart(parts).map_err(|e| e.to_string())
 }
 
 /// The message for outbox row `id` holding an account mail: no SR, no

@@ -401,6 +401,194 @@ pub fn router(state: Arc<Desk>) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(assign))
         .routes(routes!(severity))
         .routes(routes!(first_response))
+        .routes(routes!(sr_dossier))
+        .routes(routes!(sr_act))
+        .routes(routes!(sr_sample))
+        .routes(routes!(outbreaks))
         .split_for_parts();
     (router.with_state(state), api)
+}
+
+
+fn sr_in_path(s: &str) -> Result<SrNumber, Problem> {
+    s.parse().map_err(|_| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such service request".into(),
+        )
+    })
+}
+
+/// An action refused as the SR stands is `409`; what it names that is not
+/// there, `404`.
+fn act_refused(e: TriageError) -> Problem {
+    match e {
+        TriageError::NoSuchSr(_) | TriageError::NotInSr { .. } => {
+            Problem::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+        }
+        TriageError::Refused(_) | TriageError::NoSuchStaff(_) => {
+            Problem::new(StatusCode::CONFLICT, "refused", e.to_string())
+        }
+        e => Problem::internal(e),
+    }
+}
+
+/// Everything about one SR (the SR page's content).
+#[utoipa::path(get, path = "/api/v1/triage/srs/{sr}", tag = "triage",
+    params(("sr" = String, Path, pattern = "^SR-[0-9]{4}-[0-9]{6}$")),
+    security(("token" = [])),
+    responses((status = 200, body = Object), (status = 401, body = ApiError),
+              (status = 404, body = ApiError)))]
+async fn sr_dossier(
+    State(d): State<Arc<Desk>>,
+    _staff: TokenStaff,
+    Path(sr): Path<String>,
+) -> Result<Json<super::dossier::Dossier>, Problem> {
+    let sr = sr_in_path(&sr)?;
+    super::dossier::read(&d.intake, &sr, d.now())
+        .await
+        .map_err(Problem::internal)?
+        .map(Json)
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "not_found", format!("no {sr}")))
+}
+
+/// One action of the handbook: the fields it needs, the rest absent.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActBody {
+    #[schema(pattern = "^(claim|assign|severity|verdict|message|ask_info|contact|escalate|close|reopen|retry|detection)$")]
+    pub action: String,
+    /// `assign`: a staff member's address, or `none`.
+    #[schema(min_length = 1, max_length = 254)]
+    pub assignee: Option<String>,
+    /// `severity`: 1 to 5.
+    #[schema(pattern = "^[1-5]$")]
+    pub severity: Option<String>,
+    /// `verdict`, `retry`, `detection`: the file.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub sha256: Option<String>,
+    /// `verdict`: malicious (with `detection`), potentially_unwanted, clean.
+    #[schema(pattern = "^(malicious|potentially_unwanted|clean)$")]
+    pub verdict: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
+    pub detection: Option<String>,
+    #[schema(min_length = 1, max_length = 2000)]
+    pub note: Option<String>,
+    /// `message`, `ask_info`: what the customer reads.
+    #[schema(min_length = 1, max_length = 20000)]
+    pub text: Option<String>,
+    /// `contact`: phone or mail.
+    #[schema(pattern = "^(phone|mail)$")]
+    pub via: Option<String>,
+    #[schema(min_length = 1, max_length = 500)]
+    pub why: Option<String>,
+    #[schema(pattern = "^(resolved|no_contact|duplicate|withdrawn)$")]
+    pub resolution: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Acted {
+    pub action: String,
+    /// The SRs it changed (a verdict changes every SR holding the file).
+    pub srs: Vec<String>,
+    /// Customer notices queued.
+    pub notified: usize,
+}
+
+#[utoipa::path(post, path = "/api/v1/triage/srs/{sr}/act", tag = "triage", request_body = ActBody,
+    params(("sr" = String, Path, pattern = "^SR-[0-9]{4}-[0-9]{6}$")),
+    security(("token" = [])),
+    responses((status = 200, body = Acted), (status = 401, body = ApiError),
+              (status = 404, body = ApiError), (status = 409, body = ApiError),
+              (status = 415, body = ApiError), (status = 422, body = ApiError)))]
+async fn sr_act(
+    State(d): State<Arc<Desk>>,
+    TokenStaff(a): TokenStaff,
+    Path(sr): Path<String>,
+    Body(body): Body<ActBody>,
+) -> Result<Json<Acted>, Problem> {
+    let sr = sr_in_path(&sr)?;
+    let fields = [
+        ("assignee", &body.assignee),
+        ("severity", &body.severity),
+        ("sha256", &body.sha256),
+        ("verdict", &body.verdict),
+        ("detection", &body.detection),
+        ("note", &body.note),
+        ("text", &body.text),
+        ("via", &body.via),
+        ("why", &body.why),
+        ("resolution", &body.resolution),
+    ];
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| *n == k)
+            .and_then(|(_, v)| v.as_deref())
+    };
+    let what = super::Act::parse(&body.action, get).map_err(invalid)?;
+    let by = By {
+        actor: &a.email,
+        now: d.now(),
+    };
+    let done = super::act(&d.intake, &sr, &what, by)
+        .await
+        .map_err(act_refused)?;
+    Ok(Json(Acted {
+        action: what.name().to_owned(),
+        srs: done.srs.iter().map(ToString::to_string).collect(),
+        notified: done.notified,
+    }))
+}
+
+/// One file of the SR as a zip encrypted with AES-256 and the password
+/// `infected` (the download is recorded on the SR).
+#[utoipa::path(get, path = "/api/v1/triage/srs/{sr}/samples/{sha256}", tag = "triage",
+    params(("sr" = String, Path, pattern = "^SR-[0-9]{4}-[0-9]{6}$"),
+           ("sha256" = String, Path, pattern = "^[0-9a-f]{64}$")),
+    security(("token" = [])),
+    responses((status = 200, content_type = "application/zip", body = Vec<u8>),
+              (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+async fn sr_sample(
+    State(d): State<Arc<Desk>>,
+    TokenStaff(a): TokenStaff,
+    Path((sr, sha256)): Path<(String, String)>,
+) -> Result<axum::response::Response, Problem> {
+    use axum::response::IntoResponse;
+    let sr = sr_in_path(&sr)?;
+    let sha256: crate::digest::Sha256 = sha256.parse().map_err(|_| {
+        Problem::new(StatusCode::NOT_FOUND, "not_found", "no such file".into())
+    })?;
+    let by = By {
+        actor: &a.email,
+        now: d.now(),
+    };
+    let zip = super::sample::download(&d.intake, &sr, &sha256, by)
+        .await
+        .map_err(act_refused)?;
+    let name = format!("attachment; filename=\"{sha256}.zip\"");
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/zip".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, name),
+        ],
+        zip,
+    )
+        .into_response())
+}
+
+/// The outbreak queue: files without a staff verdict that many companies
+/// sent within the configured hours.
+#[utoipa::path(get, path = "/api/v1/triage/outbreaks", tag = "triage",
+    security(("token" = [])),
+    responses((status = 200, body = Object), (status = 401, body = ApiError)))]
+async fn outbreaks(
+    State(d): State<Arc<Desk>>,
+    _staff: TokenStaff,
+) -> Result<Json<Vec<super::outbreak::Outbreak>>, Problem> {
+    super::outbreak::queue(&d.intake.pool, d.outbreak)
+        .await
+        .map(Json)
+        .map_err(Problem::internal)
 }

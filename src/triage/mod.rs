@@ -1,23 +1,30 @@
-//! What staff do to an SR that the customer hears about: closing it and
-//! recording a verdict for one of its files. Each action is one transaction:
-//! the state change, its event (who, what, when) and, when the SR has a
-//! correspondent, the notice to the customer in the outbox. `clock` runs
-//! the SRs' escalation deadlines.
+//! The staff's desk: the queues ([`queue`]), the SR page ([`dossier`]) and
+//! every action of the handbook ([`act`]), on pages ([`web`], [`sr_page`]),
+//! in the JSON API ([`api`]) and in the terminal (`intake sr`). Each action
+//! is one transaction: the state change, its event (who, what, when) and,
+//! when the customer hears of it, the notice in the outbox. `clock` runs
+//! the SRs' deadlines.
 
+pub mod act;
 pub mod api;
 pub mod clock;
+pub mod dossier;
+pub mod extra_dat;
+pub mod outbreak;
 pub mod queue;
 pub mod response;
+pub mod sample;
+pub mod sr_page;
 pub mod web;
 
+pub use act::{Act, act, close_sr};
+
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use sqlx::PgPool;
 
 use crate::answer::{self, Correspondent, Notice, TemplateError};
 use crate::digest::Sha256;
-use crate::sr::SrNumber;
-use crate::sr::{Event, Resolution, StaffVerdict, Status};
+use crate::sr::{Event, SrNumber};
 use crate::store::outbox::OutboxKind;
 use crate::store::{deadlines, events};
 
@@ -31,6 +38,12 @@ pub enum TriageError {
     NoSuchStaff(String),
     #[error("{sha256} is not a file of {sr}")]
     NotInSr { sr: SrNumber, sha256: Sha256 },
+    /// The action does not apply to the SR as it stands (closed already,
+    /// too late to reopen, not enough contact attempts...): said to staff.
+    #[error("{0}")]
+    Refused(String),
+    #[error("sample store: {0}")]
+    Blob(String),
     #[error("stored data is inconsistent: {0}")]
     Inconsistent(String),
     #[error(transparent)]
@@ -45,118 +58,12 @@ pub struct By<'a> {
 }
 
 /// What an action did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Done {
-    /// A notice to the customer was queued.
-    pub notified: bool,
-}
-
-/// Closes `sr`; the customer is told, with `note`.
-pub async fn close_sr(
-    pool: &PgPool,
-    sr: &SrNumber,
-    by: By<'_>,
-    note: Option<&str>,
-    vendor: &str,
-) -> Result<Done, TriageError> {
-    let (actor, now) = (by.actor, by.now);
-    let mut tx = pool.begin().await?;
-    let (id, to) = lock_sr(&mut tx, sr).await?;
-    sqlx::query(
-        "UPDATE service_requests
-         SET closed_from = CASE WHEN status = $2 THEN closed_from ELSE status END,
-             status = $2, resolution = $3, closed_at = $4
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(Status::Closed.as_str())
-    .bind(Resolution::Resolved.as_str())
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    let notice = Notice::Closed { note };
-    let action = Action {
-        sr_id: id,
-        sr,
-        actor,
-        event: Event::Closed { note },
-        now,
-    };
-    let notified = finish(&mut tx, &action, to, &notice, vendor).await?;
-    tx.commit().await?;
-    Ok(Done { notified })
-}
-
-/// Records staff's `verdict` on file `sha256` of `sr` (replacing the
-/// provisional one of analysis); the customer is told.
-pub async fn record_verdict(
-    pool: &PgPool,
-    sr: &SrNumber,
-    sha256: &Sha256,
-    verdict: &StaffVerdict,
-    by: By<'_>,
-    note: Option<&str>,
-    vendor: &str,
-) -> Result<Done, TriageError> {
-    let (actor, now) = (by.actor, by.now);
-    let mut tx = pool.begin().await?;
-    let (id, to) = lock_sr(&mut tx, sr).await?;
-    let path: Option<String> = sqlx::query_scalar(
-        "SELECT ss.path FROM submission_samples ss JOIN submissions s ON s.id = ss.submission_id
-         WHERE s.sr_id = $1 AND ss.sha256 = $2 ORDER BY ss.id LIMIT 1",
-    )
-    .bind(id)
-    .bind(sha256.to_hex())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(path) = path else {
-        return Err(TriageError::NotInSr {
-            sr: sr.clone(),
-            sha256: *sha256,
-        });
-    };
-    sqlx::query(
-        "INSERT INTO verdicts (sha256, verdict, detection, reasons, decided_by, decided_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (sha256) DO UPDATE SET verdict = EXCLUDED.verdict,
-             detection = EXCLUDED.detection, reasons = EXCLUDED.reasons,
-             decided_by = EXCLUDED.decided_by, decided_at = EXCLUDED.decided_at",
-    )
-    .bind(sha256.to_hex())
-    .bind(verdict.as_str())
-    .bind(verdict.detection())
-    .bind(json!([note.unwrap_or("confirmed by staff")]))
-    .bind(actor)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE service_requests SET status = $3 WHERE id = $1 AND status = $2")
-        .bind(id)
-        .bind(Status::InAnalysis.as_str())
-        .bind(Status::InAnalysis.after_verdict().as_str())
-        .execute(&mut *tx)
-        .await?;
-    let notice = Notice::Verdict {
-        path: &path,
-        sha256: *sha256,
-        verdict: verdict.as_str(),
-        detection: verdict.detection(),
-        note,
-    };
-    let action = Action {
-        sr_id: id,
-        sr,
-        actor,
-        event: Event::VerdictRecorded {
-            sha256: *sha256,
-            verdict,
-            note,
-        },
-        now,
-    };
-    let notified = finish(&mut tx, &action, to, &notice, vendor).await?;
-    tx.commit().await?;
-    Ok(Done { notified })
+    /// Notices queued to customers (one per SR told).
+    pub notified: usize,
+    /// The SRs it changed (a verdict changes every SR holding the file).
+    pub srs: Vec<SrNumber>,
 }
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
@@ -292,59 +199,81 @@ pub async fn assign(
     Ok(changed)
 }
 
-async fn lock_sr(
-    tx: &mut Tx<'_>,
-    sr: &SrNumber,
-) -> Result<(i64, Option<Correspondent>), TriageError> {
-    let row: Option<(i64, Option<serde_json::Value>)> = sqlx::query_as(
-        "SELECT id, correspondent FROM service_requests WHERE sr_number = $1 FOR UPDATE",
+/// An SR as an action finds it, locked for the transaction.
+struct Held {
+    id: i64,
+    number: SrNumber,
+    /// Whom notices go to, in which language and thread.
+    to: Option<Correspondent>,
+    clock: deadlines::Locked,
+    closed_at: Option<DateTime<Utc>>,
+    closed_from: Option<crate::sr::Status>,
+    grant: Option<String>,
+}
+
+/// Locks SR `sr` (`FOR UPDATE`) and reads what actions decide on.
+async fn lock_sr(tx: &mut Tx<'_>, sr: &SrNumber) -> Result<Held, TriageError> {
+    type Row = (
+        i64,
+        Option<serde_json::Value>,
+        Option<DateTime<Utc>>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT id, correspondent, closed_at, closed_from, grant_number
+         FROM service_requests WHERE sr_number = $1 FOR UPDATE",
     )
     .bind(sr.to_string())
     .fetch_optional(&mut **tx)
     .await?;
-    let (id, to) = row.ok_or_else(|| TriageError::NoSuchSr(sr.clone()))?;
+    let (id, to, closed_at, closed_from, grant) =
+        row.ok_or_else(|| TriageError::NoSuchSr(sr.clone()))?;
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        TriageError::Inconsistent(format!("{what} of {sr}: {e}"))
+    };
     let to = to
         .map(serde_json::from_value)
         .transpose()
-        .map_err(|e| TriageError::Inconsistent(format!("correspondent of {sr}: {e}")))?;
-    Ok((id, to))
+        .map_err(|e| bad("correspondent", &e))?;
+    let closed_from = closed_from
+        .map(|s| s.parse())
+        .transpose()
+        .map_err(|e: String| bad("closed_from", &e))?;
+    let clock = deadlines::lock(tx, id)
+        .await?
+        .ok_or_else(|| TriageError::NoSuchSr(sr.clone()))?;
+    Ok(Held {
+        id,
+        number: sr.clone(),
+        to,
+        clock,
+        closed_at,
+        closed_from,
+        grant,
+    })
 }
 
-/// One staff action, as the event log keeps it.
-struct Action<'a> {
-    sr_id: i64,
-    sr: &'a SrNumber,
-    actor: &'a str,
-    event: Event<'a>,
-    /// When it happened (the application's clock).
-    now: DateTime<Utc>,
-}
-
-/// The event, and the notice when there is someone to tell.
+/// The event of an action on `held`, and the notice when there is someone
+/// to tell; returns how many were told (0 or 1).
 async fn finish(
     tx: &mut Tx<'_>,
-    action: &Action<'_>,
-    to: Option<Correspondent>,
+    held: &Held,
+    by: By<'_>,
+    event: Event<'_>,
     notice: &Notice<'_>,
-    vendor: &str,
-) -> Result<bool, TriageError> {
-    events::on_sr(
-        &mut **tx,
-        action.actor,
-        action.sr_id,
-        action.now,
-        &action.event,
-    )
-    .await?;
-    let Some(to) = to else {
-        return Ok(false);
+    intake: &crate::ingest::Intake,
+) -> Result<usize, TriageError> {
+    events::on_sr(&mut **tx, by.actor, held.id, by.now, &event).await?;
+    let Some(to) = held.to.clone() else {
+        return Ok(0);
     };
     // A notice starts a new exchange in the same thread: it answers nothing.
     let to = Correspondent {
         message_id: None,
         ..to
     };
-    let a = answer::compose(action.sr, &to, notice, vendor)?;
+    let a = answer::compose(&held.number, &to, notice, &intake.mail.answers.vendor)?;
     sqlx::query(
         "WITH ans AS (
              INSERT INTO outbox (kind, routing_key, priority, payload)
@@ -353,13 +282,14 @@ async fn finish(
          SELECT $2, 'out', $3, $1, ans.id, $5 FROM ans",
     )
     .bind(serde_json::to_value(&a).map_err(|e| TriageError::Inconsistent(e.to_string()))?)
-    .bind(action.sr_id)
-    .bind(action.now)
+    .bind(held.id)
+    .bind(by.now)
     .bind(OutboxKind::MailAnswer.as_str())
-    .bind(action.actor)
+    .bind(by.actor)
     .execute(&mut **tx)
     .await?;
     // What the customer sees from staff is the first response.
-    deadlines::responded(tx, action.sr_id, action.now).await?;
-    Ok(true)
+    deadlines::responded(tx, held.id, by.now).await?;
+    intake.outbox_wake.notify_one();
+    Ok(1)
 }

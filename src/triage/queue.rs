@@ -509,7 +509,7 @@ pub async fn page(
 }
 
 /// How `next_due` stores "no deadline" (sorting last).
-fn no_deadline() -> DateTime<Utc> {
+pub(crate) fn no_deadline() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("9999-12-31T00:00:00Z")
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)

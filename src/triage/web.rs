@@ -43,6 +43,8 @@ pub struct Desk {
     /// them every time.
     pub cache_for: std::time::Duration,
     pub glance: Glance,
+    /// When a file's cluster is raised to the outbreak queue.
+    pub outbreak: super::outbreak::Threshold,
 }
 
 /// The queue page's counts (by filter) and figures, as last computed.
@@ -181,6 +183,7 @@ pub fn router(desk: Desk) -> Router {
         .route("/triage/", get(queue_page))
         .route("/triage/act", post(act))
         .route("/triage/parked", get(parked_page))
+        .merge(super::sr_page::routes())
         .route("/triage/sign-in", get(sign_in_page).post(sign_in))
         .route("/triage/sign-out", post(sign_out))
         .with_state(desk.clone())
@@ -191,7 +194,7 @@ pub fn router(desk: Desk) -> Router {
         ))
 }
 
-fn failed(e: impl std::fmt::Display) -> Response {
+pub(super) fn failed(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "triage");
     (
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -203,8 +206,8 @@ fn failed(e: impl std::fmt::Display) -> Response {
 /// The signed-in staff member and the page visit. Everyone else is sent
 /// to sign in before any handler runs.
 pub struct Staff {
-    account: Account,
-    visit: Visit,
+    pub(super) account: Account,
+    pub(super) visit: Visit,
 }
 
 impl FromRequestParts<Arc<Desk>> for Staff {
@@ -463,6 +466,28 @@ async fn act(
             Some(s) => super::change_severities(pool, &srs, s, by).await,
             None => return (StatusCode::BAD_REQUEST, "not a severity\n").into_response(),
         },
+        // Each SR closes on its own: one already closed is said, the rest close.
+        "close" => {
+            let close = super::Act::Close {
+                resolution: crate::sr::Resolution::Resolved,
+                note: Some(get("note").trim())
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned),
+            };
+            let mut refused = Vec::new();
+            for sr in &srs {
+                match super::act(&d.intake, sr, &close, by).await {
+                    Ok(_) => {}
+                    Err(TriageError::Refused(why)) => refused.push(why),
+                    Err(e) => return failed(e),
+                }
+            }
+            if refused.is_empty() {
+                Ok(())
+            } else {
+                return (StatusCode::CONFLICT, format!("{}\n", refused.join("\n"))).into_response();
+            }
+        }
         _ => return (StatusCode::BAD_REQUEST, "no such action\n").into_response(),
     };
     match done {
@@ -477,10 +502,10 @@ async fn act(
 /// A form's fields in order, repeated names kept (the ticked SRs).
 #[derive(Deserialize)]
 #[serde(transparent)]
-struct Pairs(Vec<(String, String)>);
+pub(super) struct Pairs(Vec<(String, String)>);
 
 impl Pairs {
-    fn get(&self, k: &str) -> Option<&str> {
+    pub(super) fn get(&self, k: &str) -> Option<&str> {
         self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     }
 

@@ -98,12 +98,46 @@ enum Command {
 
 #[derive(Subcommand)]
 enum SrAction {
+    /// Everything about the SR: facts, deadlines, submissions with each
+    /// sample's findings, contact attempts, correspondence, history.
+    Show {
+        sr: intake::sr::SrNumber,
+        /// The whole record as JSON (the API's shape).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Any action of the handbook, with its fields as KEY=VALUE: claim,
+    /// assign assignee=, severity severity=, verdict sha256= verdict=
+    /// detection= note=, message text=, ask_info text=, contact via=phone|mail
+    /// note=, escalate why=, close resolution= note=, reopen, retry sha256=,
+    /// detection sha256=.
+    Act {
+        sr: intake::sr::SrNumber,
+        action: String,
+        fields: Vec<String>,
+        #[arg(long, env = "USER", default_value = "staff")]
+        by: String,
+    },
+    /// Write one sample as a zip encrypted with the password `infected`
+    /// (never the raw bytes).
+    Download {
+        sr: intake::sr::SrNumber,
+        sha256: intake::digest::Sha256,
+        /// Where to write the zip.
+        #[arg(long, short)]
+        output: std::path::PathBuf,
+        #[arg(long, env = "USER", default_value = "staff")]
+        by: String,
+    },
     /// Close the SR.
     Close {
         sr: intake::sr::SrNumber,
         /// A line for the customer.
         #[arg(long)]
         note: Option<String>,
+        /// resolved, no_contact, duplicate or withdrawn.
+        #[arg(long, default_value = "resolved")]
+        resolution: String,
         /// Who closes it (the event log's actor).
         #[arg(long, env = "USER", default_value = "staff")]
         by: String,
@@ -367,20 +401,78 @@ fn main() -> ExitCode {
             }
             Command::Sr { action } => {
                 let app = app::App::start_without_broker(config).await?;
-                let (pool, vendor) = (&app.intake.pool, &app.cfg.vendor);
                 let now = app.intake.clock.now();
-                let done = match action {
+                let (sr, what, by) = match action {
+                    SrAction::Show { sr, json } => {
+                        let Some(d) = intake::triage::dossier::read(&app.intake, sr, now).await?
+                        else {
+                            anyhow::bail!("no service request {sr}");
+                        };
+                        if *json {
+                            println!("{}", serde_json::to_string_pretty(&d)?);
+                        } else {
+                            print_dossier(&d);
+                        }
+                        return Ok(());
+                    }
+                    SrAction::Download {
+                        sr,
+                        sha256,
+                        output,
+                        by,
+                    } => {
+                        let by = intake::triage::By { actor: by, now };
+                        let zip = intake::triage::sample::download(&app.intake, sr, sha256, by)
+                            .await?;
+                        std::fs::write(output, &zip)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", output.display()))?;
+                        println!(
+                            "{}: {} bytes, AES-256, password {}",
+                            output.display(),
+                            zip.len(),
+                            intake::triage::sample::PASSWORD
+                        );
+                        return Ok(());
+                    }
+                    SrAction::Act {
+                        sr,
+                        action,
+                        fields,
+                        by,
+                    } => {
+                        let mut pairs = Vec::new();
+                        for f in fields {
+                            let (k, v) = f.split_once('=').ok_or_else(|| {
+                                anyhow::anyhow!("{f:?}: fields are KEY=VALUE")
+                            })?;
+                            pairs.push((k.to_owned(), v.to_owned()));
+                        }
+                        let get = |k: &str| {
+                            pairs
+                                .iter()
+                                .find(|(n, _)| n == k)
+                                .map(|(_, v)| v.as_str())
+                        };
+                        let what =
+                            intake::triage::Act::parse(action, get).map_err(anyhow::Error::msg)?;
+                        (sr, what, by)
+                    }
                     SrAction::Severity { sr, severity, by } => {
                         let severity = intake::sr::Severity::try_from(*severity)
                             .map_err(anyhow::Error::msg)?;
-                        let by = intake::triage::By { actor: by, now };
-                        let was = intake::triage::change_severity(pool, sr, severity, by).await?;
-                        println!("{sr}: severity {was} → {severity}; deadlines planned afresh");
-                        return Ok(());
+                        (sr, intake::triage::Act::Severity(severity), by)
                     }
-                    SrAction::Close { sr, note, by } => {
-                        let by = intake::triage::By { actor: by, now };
-                        intake::triage::close_sr(pool, sr, by, note.as_deref(), vendor).await?
+                    SrAction::Close {
+                        sr,
+                        note,
+                        resolution,
+                        by,
+                    } => {
+                        let what = intake::triage::Act::Close {
+                            resolution: resolution.parse().map_err(anyhow::Error::msg)?,
+                            note: note.clone(),
+                        };
+                        (sr, what, by)
                     }
                     SrAction::Verdict {
                         sr,
@@ -393,25 +485,22 @@ fn main() -> ExitCode {
                         let verdict =
                             intake::sr::StaffVerdict::parse(verdict, detection.as_deref())
                                 .map_err(anyhow::Error::msg)?;
-                        intake::triage::record_verdict(
-                            pool,
-                            sr,
-                            sha256,
-                            &verdict,
-                            intake::triage::By { actor: by, now },
-                            note.as_deref(),
-                            vendor,
-                        )
-                        .await?
+                        let what = intake::triage::Act::Verdict {
+                            sha256: *sha256,
+                            verdict,
+                            note: note.clone(),
+                        };
+                        (sr, what, by)
                     }
                 };
+                let by = intake::triage::By { actor: by, now };
+                let done = intake::triage::act(&app.intake, sr, &what, by).await?;
+                let srs: Vec<String> = done.srs.iter().map(ToString::to_string).collect();
                 println!(
-                    "done; {}",
-                    if done.notified {
-                        "the customer will be told"
-                    } else {
-                        "no customer address on record, nobody told"
-                    }
+                    "{}: done on {}; {} customer notice(s) queued",
+                    what.name(),
+                    srs.join(", "),
+                    done.notified
                 );
                 Ok(())
             }
@@ -654,4 +743,59 @@ fn init_logs(default: &str) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// The terminal's view of an SR.
+fn print_dossier(d: &intake::triage::dossier::Dossier) {
+    println!(
+        "{} · severity {} · {} · {}{}",
+        d.number,
+        d.severity,
+        d.tier.as_str(),
+        d.status,
+        d.resolution
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
+    println!(
+        "grant {} · {} · customer {} · assignee {}",
+        d.grant_number.as_deref().unwrap_or("—"),
+        d.company.as_deref().unwrap_or("—"),
+        d.customer_email.as_deref().unwrap_or("—"),
+        d.assignee.as_deref().unwrap_or("nobody")
+    );
+    println!(
+        "next deadline {} · contact attempts counted {}/{}",
+        d.next_due.map(|t| t.to_rfc3339()).unwrap_or("—".into()),
+        d.contact.standing.counted,
+        d.contact.standing.needed
+    );
+    for s in &d.submissions {
+        println!("submission {} · {} · {}", s.id, s.created_at, s.outcome);
+        for x in &s.samples {
+            // Names are the customer's: shown escaped, never as they are.
+            println!(
+                "  {} {:?} · {} · provisional {} · staff {} · {} SRs, {} companies{}",
+                x.sha256,
+                x.path,
+                x.kind,
+                x.provisional,
+                x.staff_verdict
+                    .as_ref()
+                    .map(|v| v.verdict.as_str())
+                    .unwrap_or("—"),
+                x.cluster.srs,
+                x.cluster.companies,
+                if x.pending { " · analysis pending" } else { "" }
+            );
+        }
+        for r in &s.rejected {
+            println!("  refused {:?}: {}", r.path, r.reason);
+        }
+    }
+    println!("history:");
+    for e in &d.history {
+        println!("  {} {} {} {}", e.at.to_rfc3339(), e.actor, e.kind, e.detail);
+    }
 }

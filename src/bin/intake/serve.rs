@@ -111,6 +111,7 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<()> {
             trusted_proxies: app.cfg.trusted_proxies.clone(),
             cache_for: std::time::Duration::from_secs(5),
             glance: Default::default(),
+            outbreak: app.cfg.outbreak,
         }),
     ]);
     tokio::spawn(async move {

@@ -51,6 +51,7 @@ pub(super) async fn write<'e>(
                  clock_paused_at = (u->>'paused_at')::timestamptz,
                  first_answer_due = (u->>'first_answer_due')::timestamptz,
                  away_until = (u->>'away_until')::timestamptz,
+                 info_asked_at = (u->>'info_asked_at')::timestamptz,
                  acknowledged_at = COALESCE(sr.acknowledged_at,
                                             CASE WHEN p.j ? 'answer' THEN p.at END),
                  correspondent = COALESCE(u->'correspondent', sr.correspondent)
