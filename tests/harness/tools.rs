@@ -1,6 +1,6 @@
 //! The outside tools the tests drive — Python with `aiosmtpd`,
-//! `schemathesis` and `playwright`, Debian's Chromium with a CJK font, and
-//! `swaks` — found or provisioned on first use, so `cargo test --workspace`
+//! `schemathesis`, `playwright` and `pyzipper`, Debian's Chromium with a CJK
+//! font, `swaks`, `7z` and `yara` — found or provisioned on first use, so `cargo test --workspace`
 //! passes on a fresh machine by itself. Python packages go into a virtual
 //! environment under the target folder (never into the system Python);
 //! `swaks` comes from Debian's packages. A lock file keeps test binaries that
@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 /// The Python packages the test tools import.
-const PYTHON_PACKAGES: &[&str] = &["aiosmtpd", "schemathesis", "playwright"];
+const PYTHON_PACKAGES: &[&str] = &["aiosmtpd", "schemathesis", "playwright", "pyzipper"];
 
 /// A Python interpreter that imports [`PYTHON_PACKAGES`].
 pub fn python() -> &'static Path {
@@ -76,6 +76,18 @@ pub fn chromium() -> &'static Path {
             &["chromium", "fonts-wqy-zenhei"],
         )
     })
+}
+
+/// Debian's `7z` (p7zip-full): opens the encrypted sample zips.
+pub fn sevenzip() -> &'static Path {
+    static SEVENZIP: OnceLock<PathBuf> = OnceLock::new();
+    SEVENZIP.get_or_init(|| debian(|| on_path("7z"), &["p7zip-full"]))
+}
+
+/// Debian's `yara` command: runs the emergency detection rules.
+pub fn yara() -> &'static Path {
+    static YARA: OnceLock<PathBuf> = OnceLock::new();
+    YARA.get_or_init(|| debian(|| on_path("yara"), &["yara"]))
 }
 
 /// The `curl` command (HTTPS requests).
