@@ -16,10 +16,10 @@ mod fixture;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use fixture::Item;
 use harness::Env;
 use intake::clock::{Clock, ManualClock};
 use intake::digest::Sha256;
-use fixture::Item;
 use intake::ingest::Intake;
 use intake::sr::{Event, SrNumber, StaffVerdict};
 use intake::triage::outbreak::{self, Threshold};
@@ -52,7 +52,10 @@ fn mail(from: &str, grant: &str, id: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
         .replace("<t1@acme.example>", &format!("<{id}>"));
     // The Chinese customer writes in Chinese: answered in Chinese.
     let raw = if from.contains(".cn>") {
-        raw.replace("MIME-Version: 1.0", "Content-Language: zh-CN\r\nMIME-Version: 1.0")
+        raw.replace(
+            "MIME-Version: 1.0",
+            "Content-Language: zh-CN\r\nMIME-Version: 1.0",
+        )
     } else {
         raw
     };
@@ -84,7 +87,11 @@ impl Desk {
     }
 
     async fn send(&self, raw: Vec<u8>) -> SrNumber {
-        self.intake.email(raw, None).await.expect("recorded").sr_number
+        self.intake
+            .email(raw, None)
+            .await
+            .expect("recorded")
+            .sr_number
     }
 
     async fn act(&self, sr: &SrNumber, what: Act) -> Result<intake::triage::Done, TriageError> {
@@ -163,12 +170,23 @@ async fn each_action_is_its_state_its_event_and_its_notice() {
     assert_eq!(answers.len(), acks + 1);
     let last = answers.last().expect("answer");
     assert_eq!(last["kind"], "message");
-    assert!(last["body"].as_str().is_some_and(|b| b.contains("We are looking at it.")));
+    assert!(
+        last["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("We are looking at it."))
+    );
     // Threaded: the customer's own message is in its references.
-    assert!(last["references"].to_string().contains("first@acme.example"));
+    assert!(
+        last["references"]
+            .to_string()
+            .contains("first@acme.example")
+    );
     assert_eq!(d.events(&sr, "sr.message_sent").await.len(), 1);
     let first: Option<DateTime<Utc>> = d
-        .scalar("SELECT first_response_at FROM service_requests WHERE sr_number = $1", &sr)
+        .scalar(
+            "SELECT first_response_at FROM service_requests WHERE sr_number = $1",
+            &sr,
+        )
         .await;
     assert_eq!(first, Some(d.clock.now()));
 
@@ -185,7 +203,10 @@ async fn each_action_is_its_state_its_event_and_its_notice() {
     .await
     .expect("row");
     assert_eq!((asked, paused), (Some(d.clock.now()), Some(d.clock.now())));
-    assert_eq!(d.answers(&sr).await.last().expect("a")["kind"], "info_request");
+    assert_eq!(
+        d.answers(&sr).await.last().expect("a")["kind"],
+        "info_request"
+    );
 
     // Escalation by hand: the next tier, planned afresh, with its reason.
     let esc = Act::Escalate {
@@ -193,7 +214,10 @@ async fn each_action_is_its_state_its_event_and_its_notice() {
     };
     d.act(&sr, esc).await.expect("escalate");
     let tier: String = d
-        .scalar("SELECT tier FROM service_requests WHERE sr_number = $1", &sr)
+        .scalar(
+            "SELECT tier FROM service_requests WHERE sr_number = $1",
+            &sr,
+        )
         .await;
     assert_eq!(tier, "L2");
     let e = d.events(&sr, "sr.escalated_by_hand").await;
@@ -226,7 +250,10 @@ async fn each_action_is_its_state_its_event_and_its_notice() {
     // A dead-lettered analysis is queued again: the same job, counted afresh.
     let sha = Sha256::of(&bytes);
     let refused = d.act(&sr, Act::Retry { sha256: sha }).await;
-    assert!(matches!(refused, Err(TriageError::Refused(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(TriageError::Refused(_))),
+        "{refused:?}"
+    );
     let job = uuid::Uuid::new_v4();
     sqlx::query(
         "INSERT INTO analysis_jobs (job_id, sha256, submission_id, starts, state, last_error, updated_at)
@@ -326,30 +353,43 @@ async fn three_attempts_a_business_day_apart_then_no_contact_and_the_reopening_w
         .await
         .expect("read")
         .expect("sr");
-    assert_eq!(dossier.contact.standing.next_from, Some(t("2026-12-07T00:00:00Z")));
+    assert_eq!(
+        dossier.contact.standing.next_from,
+        Some(t("2026-12-07T00:00:00Z"))
+    );
     // Monday 00:00: the third counts, and the SR may close.
     d.clock.set(t("2026-12-07T00:00:00Z"));
     d.act(&sr, attempt("mon")).await.expect("mon");
     d.act(&sr, no_contact).await.expect("closes");
-    let (status, resolution): (String, Option<String>) = sqlx::query_as(
-        "SELECT status, resolution FROM service_requests WHERE sr_number = $1",
-    )
-    .bind(sr.to_string())
-    .fetch_one(&d.env.pool)
-    .await
-    .expect("row");
-    assert_eq!((status.as_str(), resolution.as_deref()), ("closed", Some("no_contact")));
+    let (status, resolution): (String, Option<String>) =
+        sqlx::query_as("SELECT status, resolution FROM service_requests WHERE sr_number = $1")
+            .bind(sr.to_string())
+            .fetch_one(&d.env.pool)
+            .await
+            .expect("row");
+    assert_eq!(
+        (status.as_str(), resolution.as_deref()),
+        ("closed", Some("no_contact"))
+    );
     let told = d.answers(&sr).await;
     let last = told.last().expect("closed notice");
     assert_eq!(last["kind"], "closed");
-    assert!(last["body"].as_str().is_some_and(|b| b.contains("three times")));
+    assert!(
+        last["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("three times"))
+    );
 
     // Reopening: 30 days minus a second is in time...
     let closed_at = d.clock.now();
-    d.clock.set(closed_at + TimeDelta::days(30) - TimeDelta::seconds(1));
+    d.clock
+        .set(closed_at + TimeDelta::days(30) - TimeDelta::seconds(1));
     d.act(&sr, Act::Reopen).await.expect("reopens");
     let status: String = d
-        .scalar("SELECT status FROM service_requests WHERE sr_number = $1", &sr)
+        .scalar(
+            "SELECT status FROM service_requests WHERE sr_number = $1",
+            &sr,
+        )
         .await;
     assert_ne!(status, "closed");
     // ...plus a second is not.
@@ -359,7 +399,8 @@ async fn three_attempts_a_business_day_apart_then_no_contact_and_the_reopening_w
     };
     d.act(&sr, closed).await.expect("closes again");
     let closed_at = d.clock.now();
-    d.clock.set(closed_at + TimeDelta::days(30) + TimeDelta::seconds(1));
+    d.clock
+        .set(closed_at + TimeDelta::days(30) + TimeDelta::seconds(1));
     let late = d.act(&sr, Act::Reopen).await;
     assert!(matches!(late, Err(TriageError::Refused(_))), "{late:?}");
     assert_eq!(d.events(&sr, "sr.reopened").await.len(), 1);
@@ -467,7 +508,12 @@ async fn one_verdict_answers_an_outbreak_once_per_sr() {
         companies: 6,
         within_hours: 24,
     };
-    assert!(outbreak::queue(&d.env.pool, t6).await.expect("q").is_empty());
+    assert!(
+        outbreak::queue(&d.env.pool, t6)
+            .await
+            .expect("q")
+            .is_empty()
+    );
     let before: Vec<usize> = {
         let mut v = Vec::new();
         for sr in &srs {
@@ -492,8 +538,16 @@ async fn one_verdict_answers_an_outbreak_once_per_sr() {
         let a = answers.last().expect("answer");
         assert_eq!(a["kind"], "verdict");
         assert_eq!(a["sr_number"], sr.to_string());
-        assert!(a["references"].to_string().contains(&format!("outbreak-{i}@x.example")));
-        assert!(a["body"].as_str().is_some_and(|b| b.contains(&format!("invoice-{i}.exe"))));
+        assert!(
+            a["references"]
+                .to_string()
+                .contains(&format!("outbreak-{i}@x.example"))
+        );
+        assert!(
+            a["body"]
+                .as_str()
+                .is_some_and(|b| b.contains(&format!("invoice-{i}.exe")))
+        );
         assert_eq!(d.events(sr, "verdict.recorded").await.len(), 1);
     }
     // Each in the customer's language: the Chinese customer's is Chinese.
@@ -506,7 +560,12 @@ async fn one_verdict_answers_an_outbreak_once_per_sr() {
     .await
     .expect("reputation");
     assert!(known.contains(&(sha.to_hex(), "malicious".to_owned())));
-    assert!(outbreak::queue(&d.env.pool, t3).await.expect("q").is_empty());
+    assert!(
+        outbreak::queue(&d.env.pool, t3)
+            .await
+            .expect("q")
+            .is_empty()
+    );
     // The same verdict again: nobody is told twice.
     let again = d.act(&srs[0], verdict).await.expect("again");
     assert_eq!(again.notified, 0);
@@ -520,10 +579,15 @@ async fn one_verdict_answers_an_outbreak_once_per_sr() {
     assert_eq!(done.notified, 1);
     let a = d.answers(&srs[0]).await.pop().expect("answer");
     assert_eq!(a["kind"], "detection");
-    let rule = a["attachments"][0]["text"].as_str().expect("rule").to_owned();
-    assert!(a["attachments"][1]["text"]
+    let rule = a["attachments"][0]["text"]
         .as_str()
-        .is_some_and(|h| h.contains(&sha.to_hex())));
+        .expect("rule")
+        .to_owned();
+    assert!(
+        a["attachments"][1]["text"]
+            .as_str()
+            .is_some_and(|h| h.contains(&sha.to_hex()))
+    );
     let stored: String = d
         .scalar(
             "SELECT p.rule FROM detection_packages p JOIN service_requests sr ON sr.id = p.sr_id
@@ -559,7 +623,11 @@ async fn one_verdict_answers_an_outbreak_once_per_sr() {
             .arg(file)
             .output()
             .expect("yara runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         !out.stdout.is_empty()
     };
     assert!(matches(&write(&bytes)), "the rule matches its file");
@@ -571,7 +639,10 @@ async fn one_verdict_answers_an_outbreak_once_per_sr() {
     let zip = intake::triage::sample::download(&d.intake, &srs[1], &sha, d.by())
         .await
         .expect("zip");
-    assert!(!zip.windows(20).any(|w| w == &bytes[64..84]), "no plain bytes");
+    assert!(
+        !zip.windows(20).any(|w| w == &bytes[64..84]),
+        "no plain bytes"
+    );
     let zip_path = dir.path().join("sample.zip");
     std::fs::write(&zip_path, &zip).expect("zip");
     let out_dir = dir.path().join("7z");
@@ -581,7 +652,11 @@ async fn one_verdict_answers_an_outbreak_once_per_sr() {
         .arg(&zip_path)
         .output()
         .expect("7z runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let opened = std::fs::read(out_dir.join(sha.to_hex())).expect("unzipped");
     assert_eq!(Sha256::of(&opened), sha);
     let wrong = std::process::Command::new(harness::tools::sevenzip())
@@ -600,7 +675,11 @@ async fn one_verdict_answers_an_outbreak_once_per_sr() {
         .arg(&zip_path)
         .output()
         .expect("python runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("{0} {0}", sha.to_hex())

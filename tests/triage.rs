@@ -8,6 +8,10 @@ mod harness;
 // Only the web tests link reqwest (the workers' tests share the harness).
 #[path = "harness/browser.rs"]
 mod browser;
+// The library's own builders of harmless test files and mails.
+#[allow(dead_code)]
+#[path = "../src/fixture.rs"]
+mod fixture;
 
 use std::sync::Arc;
 
@@ -508,5 +512,88 @@ async fn the_triage_api_with_a_staff_token() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    site.env.cleanup().await;
+}
+
+/// The SR page in headless Chromium: a sample named
+/// `<script>alert(1)</script>.exe` and symptoms holding an `<img onerror>`
+/// show as text and open no dialog; the verdict recorded through the
+/// page's form is stored and the customer's answer is in the outbox.
+/// Screenshots of the page before and after.
+#[tokio::test]
+async fn the_sr_page_shows_hostile_names_as_text_and_records_a_verdict() {
+    let site = start().await;
+    let pe = b"MZ\x90\x00harmless test executable\x00".to_vec();
+    let zip = fixture::wrapper(&[fixture::Item::File("<script>alert(1)</script>.exe", &pe)]);
+    let body = "Grant Number: 4321-0001\r\nFile List: the attached file\r\n\
+                Symptoms: <img src=x onerror=alert(2)>\r\nDetected: no\r\n\
+                McAfee Product Name: ENS\r\nEngine Version: 6800\r\nDAT Version: 11000\r\n\
+                Operating System: Windows 11\r\nService Pack: none\r\n";
+    let raw = fixture::email(body, &[("s.zip", &zip)]);
+    let intake = intake::ingest::Intake {
+        clock: site.clock.clone(),
+        ..site.env.intake.clone()
+    };
+    let sr = intake.email(raw, None).await.expect("recorded").sr_number;
+    let sha = intake::digest::Sha256::of(&pe);
+
+    // Without a session: sent to sign in, the zip never served.
+    let mut c = Browser::new(&site.base, "en");
+    let r = c.get(&format!("/triage/sr/{sr}/sample/{sha}")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+
+    harness::tools::chromium();
+    let python = harness::tools::python().to_owned();
+    let script = harness::root().join("tests/tools/browser_sr.py");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    let _ = std::fs::create_dir_all(&dir);
+    let (before, after) = (dir.join("sr-hostile.png"), dir.join("sr-verdict.png"));
+    let args = [
+        site.base.clone(),
+        "ana@lab.example".into(),
+        GOOD.into(),
+        sr.to_string(),
+        sha.to_hex(),
+        before.display().to_string(),
+        after.display().to_string(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .args(args)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("browser");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for shot in [&before, &after] {
+        let png = std::fs::read(shot).expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000);
+    }
+    let (verdict, detection, by): (String, Option<String>, String) =
+        sqlx::query_as("SELECT verdict, detection, decided_by FROM verdicts WHERE sha256 = $1")
+            .bind(sha.to_hex())
+            .fetch_one(&site.env.pool)
+            .await
+            .expect("verdict");
+    assert_eq!(
+        (verdict.as_str(), detection.as_deref(), by.as_str()),
+        ("malicious", Some("Trojan.Test-XSS"), "ana@lab.example")
+    );
+    let answers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE kind = 'mail.answer'
+           AND payload->>'sr_number' = $1 AND payload->>'kind' = 'verdict'",
+    )
+    .bind(sr.to_string())
+    .fetch_one(&site.env.pool)
+    .await
+    .expect("outbox");
+    assert_eq!(answers, 1);
     site.env.cleanup().await;
 }

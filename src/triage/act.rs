@@ -32,13 +32,22 @@ pub enum Act {
         note: Option<String>,
     },
     /// Write to the customer.
-    Message { text: String },
+    Message {
+        text: String,
+    },
     /// Ask the customer for information: the clock waits on the answer.
-    AskInfo { text: String },
+    AskInfo {
+        text: String,
+    },
     /// Record an attempt to reach the customer.
-    Contact { via: Via, note: Option<String> },
+    Contact {
+        via: Via,
+        note: Option<String>,
+    },
     /// Move to the next tier now.
-    Escalate { why: Option<String> },
+    Escalate {
+        why: Option<String>,
+    },
     Close {
         resolution: Resolution,
         note: Option<String>,
@@ -46,13 +55,33 @@ pub enum Act {
     /// Reopen a closed SR (within [`sr::REOPEN_WITHIN_DAYS`]).
     Reopen,
     /// Queue a dead-lettered analysis of one file again.
-    Retry { sha256: Sha256 },
+    Retry {
+        sha256: Sha256,
+    },
     /// Send the emergency detection package for a file staff confirmed
     /// malicious.
-    Detection { sha256: Sha256 },
+    Detection {
+        sha256: Sha256,
+    },
 }
 
 impl Act {
+    /// Every action's name.
+    pub const NAMES: [&'static str; 12] = [
+        "claim",
+        "assign",
+        "severity",
+        "verdict",
+        "message",
+        "ask_info",
+        "contact",
+        "escalate",
+        "close",
+        "reopen",
+        "retry",
+        "detection",
+    ];
+
     /// The action's name, as forms and the API spell it.
     pub fn name(&self) -> &'static str {
         match self {
@@ -130,7 +159,12 @@ impl Act {
 }
 
 /// Does `what` to SR `sr` as `by`.
-pub async fn act(intake: &Intake, sr: &SrNumber, what: &Act, by: By<'_>) -> Result<Done, TriageError> {
+pub async fn act(
+    intake: &Intake,
+    sr: &SrNumber,
+    what: &Act,
+    by: By<'_>,
+) -> Result<Done, TriageError> {
     let pool = &intake.pool;
     let one = |notified: usize| Done {
         notified,
@@ -189,9 +223,10 @@ pub async fn act(intake: &Intake, sr: &SrNumber, what: &Act, by: By<'_>) -> Resu
             let held = lock_sr(&mut tx, sr).await?;
             open_only(&held)?;
             let c = held.clock;
-            let to = c.tier.next().ok_or_else(|| {
-                TriageError::Refused(format!("{sr} is with engineering already"))
-            })?;
+            let to = c
+                .tier
+                .next()
+                .ok_or_else(|| TriageError::Refused(format!("{sr} is with engineering already")))?;
             let replanned = c.deadlines.replanned(c.severity, to, c.status, by.now);
             sqlx::query("UPDATE service_requests SET tier = $2, escalated_at = $3 WHERE id = $1")
                 .bind(held.id)
@@ -209,9 +244,9 @@ pub async fn act(intake: &Intake, sr: &SrNumber, what: &Act, by: By<'_>) -> Resu
             tx.commit().await?;
             Ok(one(0))
         }
-        Act::Close { resolution, note } => {
-            close(intake, sr, *resolution, note.as_deref(), by).await.map(one)
-        }
+        Act::Close { resolution, note } => close(intake, sr, *resolution, note.as_deref(), by)
+            .await
+            .map(one),
         Act::Reopen => {
             let mut tx = pool.begin().await?;
             let held = lock_sr(&mut tx, sr).await?;
@@ -237,9 +272,7 @@ pub async fn act(intake: &Intake, sr: &SrNumber, what: &Act, by: By<'_>) -> Resu
             .execute(&mut *tx)
             .await?;
             deadlines::write(&mut tx, held.id, &replanned).await?;
-            let e = Event::Reopened {
-                by: Some(by.actor),
-            };
+            let e = Event::Reopened { by: Some(by.actor) };
             events::on_sr(&mut *tx, by.actor, held.id, by.now, &e).await?;
             tx.commit().await?;
             Ok(one(0))
@@ -495,7 +528,8 @@ async fn record_verdict(
     .bind(&hex)
     .fetch_all(&mut *tx)
     .await?;
-    let told = serde_json::to_value(verdict).map_err(|e| TriageError::Inconsistent(e.to_string()))?;
+    let told =
+        serde_json::to_value(verdict).map_err(|e| TriageError::Inconsistent(e.to_string()))?;
     let mut done = Done::default();
     for (number, path) in holders {
         let number: SrNumber = number.parse().map_err(TriageError::Inconsistent)?;

@@ -409,7 +409,6 @@ pub fn router(state: Arc<Desk>) -> (axum::Router, utoipa::openapi::OpenApi) {
     (router.with_state(state), api)
 }
 
-
 fn sr_in_path(s: &str) -> Result<SrNumber, Problem> {
     s.parse().map_err(|_| {
         Problem::new(
@@ -457,7 +456,9 @@ async fn sr_dossier(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActBody {
-    #[schema(pattern = "^(claim|assign|severity|verdict|message|ask_info|contact|escalate|close|reopen|retry|detection)$")]
+    #[schema(
+        pattern = "^(claim|assign|severity|verdict|message|ask_info|contact|escalate|close|reopen|retry|detection)$"
+    )]
     pub action: String,
     /// `assign`: a staff member's address, or `none`.
     #[schema(min_length = 1, max_length = 254)]
@@ -557,9 +558,9 @@ async fn sr_sample(
 ) -> Result<axum::response::Response, Problem> {
     use axum::response::IntoResponse;
     let sr = sr_in_path(&sr)?;
-    let sha256: crate::digest::Sha256 = sha256.parse().map_err(|_| {
-        Problem::new(StatusCode::NOT_FOUND, "not_found", "no such file".into())
-    })?;
+    let sha256: crate::digest::Sha256 = sha256
+        .parse()
+        .map_err(|_| Problem::new(StatusCode::NOT_FOUND, "not_found", "no such file".into()))?;
     let by = By {
         actor: &a.email,
         now: d.now(),
@@ -570,7 +571,10 @@ async fn sr_sample(
     let name = format!("attachment; filename=\"{sha256}.zip\"");
     Ok((
         [
-            (axum::http::header::CONTENT_TYPE, "application/zip".to_owned()),
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/zip".to_owned(),
+            ),
             (axum::http::header::CONTENT_DISPOSITION, name),
         ],
         zip,

@@ -227,13 +227,7 @@ pub async fn read(
     .await?;
     let facts = Facts::read(&mut db, id, grant.as_deref()).await?;
     let times: Vec<DateTime<Utc>> = attempts.iter().map(|a| a.0).collect();
-    let standing = contact::standing(
-        &times,
-        &facts.away,
-        facts.last_word,
-        &facts.calendar,
-        now,
-    );
+    let standing = contact::standing(&times, &facts.away, facts.last_word, &facts.calendar, now);
 
     let subs: Vec<SubRow> = sqlx::query_as(
         "SELECT s.id, s.created_at, s.sender, s.outcome, s.missing_fields, s.metadata,
@@ -330,13 +324,15 @@ pub async fn read(
         correspondence,
         packages: packages
             .into_iter()
-            .map(|(id, sha256, rule_name, created_by, created_at)| PackageLine {
-                id,
-                sha256,
-                rule_name,
-                created_by,
-                created_at,
-            })
+            .map(
+                |(id, sha256, rule_name, created_by, created_at)| PackageLine {
+                    id,
+                    sha256,
+                    rule_name,
+                    created_by,
+                    created_at,
+                },
+            )
             .collect(),
         history: history
             .into_iter()
@@ -409,7 +405,10 @@ async fn submission(
                     let shown = &b[..b.len().min(RAW_SHOWN)];
                     (Some(String::from_utf8_lossy(shown).into_owned()), cut)
                 }
-                Err(e) => (Some(format!("(the stored message could not be read: {e})")), false),
+                Err(e) => (
+                    Some(format!("(the stored message could not be read: {e})")),
+                    false,
+                ),
             },
             Err(_) => (None, false),
         }

@@ -79,9 +79,7 @@ pub fn package(sr: &SrNumber, detection: &str, bytes: &[u8]) -> Package {
         }
     }
     rule.push_str("    condition:\n");
-    rule.push_str(&format!(
-        "        hash.sha256(0, filesize) == \"{sha256}\""
-    ));
+    rule.push_str(&format!("        hash.sha256(0, filesize) == \"{sha256}\""));
     if !strings.is_empty() {
         let need = match strings.len() {
             n if n < MUST_MATCH => "all".to_owned(),
@@ -131,7 +129,9 @@ pub fn strongest(bytes: &[u8]) -> Vec<String> {
 /// How many different characters `s` has.
 fn variety(s: &str) -> usize {
     let mut seen = [false; 128];
-    s.bytes().filter(|b| *b < 128).for_each(|b| seen[b as usize] = true);
+    s.bytes()
+        .filter(|b| *b < 128)
+        .for_each(|b| seen[b as usize] = true);
     seen.iter().filter(|x| **x).count()
 }
 
@@ -170,7 +170,11 @@ mod tests {
         bytes.extend(b"\x00Global\\Mutex_qwerty_7731\x00\x01\x02aaaaaaaaaaaa\x00");
         let sr = SrNumber::new(2026, 42);
         let p = package(&sr, "Trojan-\"Test\"", &bytes);
-        assert!(p.rule_name.starts_with("intake_sr_2026_000042_"), "{}", p.rule_name);
+        assert!(
+            p.rule_name.starts_with("intake_sr_2026_000042_"),
+            "{}",
+            p.rule_name
+        );
         assert!(p.rule.contains(&Sha256::of(&bytes).to_hex()));
         assert!(p.rule.contains("http://c2.evil.example/gate.php?id="));
         assert!(p.rule.contains("Global\\\\Mutex_qwerty_7731"));
@@ -194,6 +198,9 @@ mod tests {
     #[test]
     fn strongest_strings_are_long_and_varied() {
         let s = strongest(b"\x00short\x00abcdefghijklmnop\x00abcdefgh\x00zzzzzzzzzzzzzzzz\x00");
-        assert_eq!(s, vec!["abcdefghijklmnop".to_owned(), "abcdefgh".to_owned()]);
+        assert_eq!(
+            s,
+            vec!["abcdefghijklmnop".to_owned(), "abcdefgh".to_owned()]
+        );
     }
 }

@@ -51,7 +51,7 @@ async fn sr_page(
     // Only our own words come back from the URL: an action's name.
     let done = said
         .done
-        .filter(|a| Act::parse(a, |_| Some("1")).is_ok() || a == "claim")
+        .and_then(|a| Act::NAMES.into_iter().find(|n| *n == a))
         .map(|a| format!("{a}: done"));
     show(&d, &account, &visit, &sr, StatusCode::OK, None, done).await
 }
@@ -118,7 +118,8 @@ async fn act(
         actor: &account.email,
         now: d.now(),
     };
-    let span = tracing::info_span!("staff_action", sr = %sr, action = what.name(), by = %account.email);
+    let span =
+        tracing::info_span!("staff_action", sr = %sr, action = what.name(), by = %account.email);
     let done = tracing::Instrument::instrument(super::act(&d.intake, &sr, &what, by), span).await;
     match done {
         Ok(_) => Redirect::to(&format!("/triage/sr/{sr}?done={}", what.name())).into_response(),

@@ -787,7 +787,11 @@ fn print_dossier(d: &intake::triage::dossier::Dossier) {
                     .unwrap_or("—"),
                 x.cluster.srs,
                 x.cluster.companies,
-                if x.pending { " · analysis pending" } else { "" }
+                if x.pending {
+                    " · analysis pending"
+                } else {
+                    ""
+                }
             );
         }
         for r in &s.rejected {
@@ -796,6 +800,12 @@ fn print_dossier(d: &intake::triage::dossier::Dossier) {
     }
     println!("history:");
     for e in &d.history {
-        println!("  {} {} {} {}", e.at.to_rfc3339(), e.actor, e.kind, e.detail);
+        println!(
+            "  {} {} {} {}",
+            e.at.to_rfc3339(),
+            e.actor,
+            e.kind,
+            e.detail
+        );
     }
 }
