@@ -121,6 +121,15 @@ impl Desk {
         .expect("events")
     }
 
+    /// Whether each contact attempt on `sr` counted, oldest first.
+    async fn attempts_counted(&self, sr: &SrNumber) -> Vec<bool> {
+        self.events(sr, "sr.contact_attempt")
+            .await
+            .iter()
+            .map(|e| e["counts"].as_bool().unwrap_or(false))
+            .collect()
+    }
+
     /// The answers queued for `sr`, oldest first.
     async fn answers(&self, sr: &SrNumber) -> Vec<serde_json::Value> {
         sqlx::query_scalar(
@@ -335,12 +344,7 @@ async fn three_attempts_a_business_day_apart_then_no_contact_and_the_reopening_w
     d.act(&sr, attempt("fri")).await.expect("fri");
     d.clock.set(t("2026-12-05T11:00:00Z"));
     d.act(&sr, attempt("sat")).await.expect("sat");
-    let counts: Vec<bool> = d
-        .events(&sr, "sr.contact_attempt")
-        .await
-        .iter()
-        .map(|e| e["counts"].as_bool().unwrap_or(false))
-        .collect();
+    let counts = d.attempts_counted(&sr).await;
     assert_eq!(counts, vec![true, true, false]);
     // Sunday, a second before Monday: two count, closing is refused.
     d.clock.set(t("2026-12-06T23:59:59Z"));
@@ -448,12 +452,7 @@ async fn an_out_of_office_notice_postpones_the_next_attempt() {
     d.act(&sr, attempt.clone()).await.expect("while away");
     d.clock.set(t("2026-12-09T10:00:00Z"));
     d.act(&sr, attempt).await.expect("back");
-    let counts: Vec<bool> = d
-        .events(&sr, "sr.contact_attempt")
-        .await
-        .iter()
-        .map(|e| e["counts"].as_bool().unwrap_or(false))
-        .collect();
+    let counts = d.attempts_counted(&sr).await;
     assert_eq!(counts, vec![true, false, true]);
     d.env.cleanup().await;
 }

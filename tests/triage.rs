@@ -73,6 +73,29 @@ async fn start() -> Site {
     Site { env, base, clock }
 }
 
+/// Runs a Playwright script of `tests/tools` with `args`; it must succeed.
+async fn run_browser<const N: usize>(
+    python: std::path::PathBuf,
+    script: std::path::PathBuf,
+    args: [String; N],
+) {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .args(args)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("browser");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Four SRs with deadlines of our choosing; returns their numbers.
 async fn srs(site: &Site) -> Vec<String> {
     let t = site.clock.now();
@@ -193,23 +216,14 @@ async fn staff_sign_in_and_the_most_urgent_queue() {
     let shot =
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/triage-urgent.png");
     let _ = std::fs::create_dir_all(shot.parent().expect("dir"));
-    let (base, first, shot2) = (site.base.clone(), numbers[1].clone(), shot.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg(script)
-            .args([&base, "ana@lab.example", GOOD, &first])
-            .arg(shot2)
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("browser");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args = [
+        site.base.clone(),
+        "ana@lab.example".into(),
+        GOOD.into(),
+        numbers[1].clone(),
+        shot.display().to_string(),
+    ];
+    run_browser(python, script, args).await;
     let png = std::fs::read(&shot).expect("screenshot");
     assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000);
     site.env.cleanup().await;
@@ -557,21 +571,7 @@ async fn the_sr_page_shows_hostile_names_as_text_and_records_a_verdict() {
         before.display().to_string(),
         after.display().to_string(),
     ];
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg(script)
-            .args(args)
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("browser");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_browser(python, script, args).await;
     for shot in [&before, &after] {
         let png = std::fs::read(shot).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000);

@@ -200,6 +200,16 @@ pub async fn visible(pool: &PgPool, a: &Account, number: &str) -> Result<Option<
     Ok(find(pool, a, number).await?.map(|(_, page)| page.line))
 }
 
+/// Field `k` of a composed answer kept with a correspondence row (what an
+/// outgoing letter said).
+pub fn answer_field(answer: &Option<serde_json::Value>, k: &str) -> Option<String> {
+    answer
+        .as_ref()
+        .and_then(|a| a.get(k))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
+
 /// A correspondence row: when, which way, who, subject, text, the answer.
 type UpdateRow = (
     DateTime<Utc>,
@@ -224,21 +234,12 @@ pub async fn page(pool: &PgPool, a: &Account, number: &str) -> Result<Option<Pag
     .await?;
     page.updates = rows
         .into_iter()
-        .map(|(at, direction, from, subject, body, answer)| {
-            let field = |k: &str| {
-                answer
-                    .as_ref()
-                    .and_then(|a| a.get(k))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            };
-            Update {
-                at,
-                from,
-                subject: subject.or_else(|| field("subject")),
-                body: body.or_else(|| field("body")),
-                direction,
-            }
+        .map(|(at, direction, from, subject, body, answer)| Update {
+            at,
+            from,
+            subject: subject.or_else(|| answer_field(&answer, "subject")),
+            body: body.or_else(|| answer_field(&answer, "body")),
+            direction,
         })
         .collect();
     let files: Vec<(String, String, i64, String)> = sqlx::query_as(

@@ -253,13 +253,7 @@ pub async fn read(
     let correspondence = letters
         .into_iter()
         .map(|(at, direction, from, actor, subject, body, answer)| {
-            let field = |k: &str| {
-                answer
-                    .as_ref()
-                    .and_then(|a| a.get(k))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            };
+            let field = |k: &str| crate::store::srs::answer_field(&answer, k);
             Letter {
                 at,
                 direction,

@@ -21,17 +21,7 @@ def main():
     base, email, password, sr, sha256, before, after = sys.argv[1:8]
     with sync_playwright() as p:
         browser = chromium.launch(p)
-        page = browser.new_page(extra_http_headers={"Accept-Language": "en"})
-        dialogs = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto(f"{base}/triage/sr/{sr}")
-        if not page.url.endswith("/triage/sign-in"):
-            raise SystemExit(f"not sent to sign in: {page.url}")
-        page.fill("input[name=email]", email)
-        page.fill("input[name=password]", password)
-        page.click("form[action='/triage/sign-in'] button[type=submit]")
-        page.wait_for_load_state()
-        page.goto(f"{base}/triage/sr/{sr}")
+        page = chromium.staff_page(browser, base, email, password, f"/triage/sr/{sr}")
         if sr not in page.inner_text("h1"):
             raise SystemExit(f"not the SR page: {page.url}\n{page.content()[:2000]}")
         text = page.inner_text("body")
@@ -52,8 +42,8 @@ def main():
             raise SystemExit(f"the verdict is not shown: {verdict!r}\n{page.content()[:3000]}")
         page.screenshot(path=after, full_page=True)
         browser.close()
-    if dialogs:
-        raise SystemExit(f"a dialog opened: {dialogs}")
+    if page.dialogs:
+        raise SystemExit(f"a dialog opened: {page.dialogs}")
     print("ok")
 
 

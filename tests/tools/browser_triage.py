@@ -16,16 +16,7 @@ def main():
     base, email, password, first, shot = sys.argv[1:6]
     with sync_playwright() as p:
         browser = chromium.launch(p)
-        page = browser.new_page(extra_http_headers={"Accept-Language": "en"})
-        dialogs = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto(f"{base}/triage/")
-        if not page.url.endswith("/triage/sign-in"):
-            raise SystemExit(f"not sent to sign in: {page.url}")
-        page.fill("input[name=email]", email)
-        page.fill("input[name=password]", password)
-        page.click("form[action='/triage/sign-in'] button[type=submit]")
-        page.wait_for_load_state()
+        page = chromium.staff_page(browser, base, email, password, "/triage/")
         if "Most urgent" not in page.inner_text("h1"):
             raise SystemExit(f"no queue after signing in: {page.url}\n{page.content()[:2000]}")
         first_row = page.locator("table.queue tbody tr").first
@@ -36,8 +27,8 @@ def main():
             raise SystemExit(f"{first} is not marked breached: {first_row.inner_html()}")
         page.screenshot(path=shot, full_page=True)
         browser.close()
-    if dialogs:
-        raise SystemExit(f"a dialog opened: {dialogs}")
+    if page.dialogs:
+        raise SystemExit(f"a dialog opened: {page.dialogs}")
     print("ok")
 
 
