@@ -801,7 +801,7 @@ async fn staff_verdict_and_closing_reach_the_customer() {
         "--by",
         "analyst1",
     ]);
-    assert!(out.contains("the customer will be told"), "{out}");
+    assert!(out.contains("1 customer notice(s) queued"), "{out}");
     cli(&[
         "sr",
         "close",
