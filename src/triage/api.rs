@@ -72,8 +72,8 @@ pub struct Filters {
     pub assignee: Option<String>,
     #[param(pattern = "^(malicious|suspicious|clean|unknown)$")]
     pub verdict: Option<String>,
-    /// A grant number, or part of a company's name.
-    #[param(min_length = 1, max_length = 200)]
+    /// A grant number, or part of a company's name (no NUL).
+    #[param(min_length = 1, max_length = 200, pattern = "^[^\\u0000]+$")]
     pub grant: Option<String>,
     /// Opened at least this many days ago.
     #[param(pattern = "^[0-9]{1,5}$")]
@@ -510,6 +510,20 @@ async fn sr_act(
     Body(body): Body<ActBody>,
 ) -> Result<Json<Acted>, Problem> {
     let sr = sr_in_path(&sr)?;
+    // What is not there is not found, whatever the body says.
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM service_requests WHERE sr_number = $1)")
+            .bind(sr.to_string())
+            .fetch_one(&d.intake.pool)
+            .await
+            .map_err(Problem::internal)?;
+    if !exists {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no {sr}"),
+        ));
+    }
     let fields = [
         ("assignee", &body.assignee),
         ("severity", &body.severity),
@@ -586,7 +600,7 @@ async fn sr_sample(
 /// sent within the configured hours.
 #[utoipa::path(get, path = "/api/v1/triage/outbreaks", tag = "triage",
     security(("token" = [])),
-    responses((status = 200, body = Object), (status = 401, body = ApiError)))]
+    responses((status = 200, body = [Object]), (status = 401, body = ApiError)))]
 async fn outbreaks(
     State(d): State<Arc<Desk>>,
     _staff: TokenStaff,

@@ -161,7 +161,10 @@ impl Filter {
                     });
                 }
                 "verdict" => f.verdict = Some(v.parse()?),
-                "grant" if v.chars().count() <= 200 => f.grant = Some(v.to_owned()),
+                // PostgreSQL refuses NUL in text, and no name holds one.
+                "grant" if v.chars().count() <= 200 && !v.contains('\0') => {
+                    f.grant = Some(v.to_owned())
+                }
                 "grant" => return Err(bad("grant or company")),
                 "older_than_days" => {
                     f.older_than_days = Some(
@@ -518,6 +521,12 @@ pub(crate) fn no_deadline() -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_grant_filter_with_a_nul_is_refused() {
+        assert!(Filter::parse([("grant", "ac\u{0}me")]).is_err());
+        assert!(Filter::parse([("grant", "ACME Corp")]).is_ok());
+    }
 
     #[test]
     fn queues_by_name() {
