@@ -510,20 +510,6 @@ async fn sr_act(
     Body(body): Body<ActBody>,
 ) -> Result<Json<Acted>, Problem> {
     let sr = sr_in_path(&sr)?;
-    // What is not there is not found, whatever the body says.
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM service_requests WHERE sr_number = $1)")
-            .bind(sr.to_string())
-            .fetch_one(&d.intake.pool)
-            .await
-            .map_err(Problem::internal)?;
-    if !exists {
-        return Err(Problem::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no {sr}"),
-        ));
-    }
     let fields = [
         ("assignee", &body.assignee),
         ("severity", &body.severity),
@@ -542,7 +528,24 @@ async fn sr_act(
             .find(|(n, _)| *n == k)
             .and_then(|(_, v)| v.as_deref())
     };
-    let what = super::Act::parse(&body.action, get).map_err(invalid)?;
+    let what = match super::Act::parse(&body.action, get) {
+        Ok(what) => what,
+        // What is not there is not found, whatever the body says.
+        Err(why) => {
+            let exists: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM service_requests WHERE sr_number = $1)",
+            )
+            .bind(sr.to_string())
+            .fetch_one(&d.intake.pool)
+            .await
+            .map_err(Problem::internal)?;
+            return Err(if exists {
+                invalid(why)
+            } else {
+                Problem::new(StatusCode::NOT_FOUND, "not_found", format!("no {sr}"))
+            });
+        }
+    };
     let by = By {
         actor: &a.email,
         now: d.now(),
@@ -570,7 +573,6 @@ async fn sr_sample(
     TokenStaff(a): TokenStaff,
     Path((sr, sha256)): Path<(String, String)>,
 ) -> Result<axum::response::Response, Problem> {
-    use axum::response::IntoResponse;
     let sr = sr_in_path(&sr)?;
     let sha256: crate::digest::Sha256 = sha256
         .parse()
@@ -582,18 +584,11 @@ async fn sr_sample(
     let zip = super::sample::download(&d.intake, &sr, &sha256, by)
         .await
         .map_err(act_refused)?;
-    let name = format!("attachment; filename=\"{sha256}.zip\"");
-    Ok((
-        [
-            (
-                axum::http::header::CONTENT_TYPE,
-                "application/zip".to_owned(),
-            ),
-            (axum::http::header::CONTENT_DISPOSITION, name),
-        ],
+    Ok(super::sr_page::attachment(
         zip,
-    )
-        .into_response())
+        "application/zip",
+        &format!("{sha256}.zip"),
+    ))
 }
 
 /// The outbreak queue: files without a staff verdict that many companies

@@ -138,7 +138,7 @@ async fn act(
 
 /// The response carrying `body` as a download named `name`: never shown
 /// inline, never sniffed.
-fn attachment(body: Vec<u8>, content_type: &'static str, name: &str) -> Response {
+pub(super) fn attachment(body: Vec<u8>, content_type: &'static str, name: &str) -> Response {
     let mut res = body.into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
