@@ -102,3 +102,10 @@ mod base64_engine {
             .join("\r\n")
     }
 }
+
+/// The moment an RFC 3339 literal of a test names.
+pub fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(|e| panic!("{s:?} is not an RFC 3339 time: {e}"))
+}

@@ -143,9 +143,7 @@ impl Desk {
     }
 }
 
-fn t(s: &str) -> DateTime<Utc> {
-    s.parse().expect("time")
-}
+use fixture::at as t;
 
 /// Message, request for information, escalation, claim, retry of a dead
 /// analysis: each its state, its event by the staff member, and (for what

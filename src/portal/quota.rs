@@ -114,11 +114,7 @@ pub fn admit(q: &Quota, u: &Usage, incoming: u64, now: DateTime<Utc>) -> Result<
 mod tests {
     use super::*;
 
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_default()
-    }
+    use crate::fixture::at;
 
     const Q: Quota = Quota {
         uploads_per_hour: 2,

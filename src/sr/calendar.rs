@@ -187,11 +187,7 @@ impl Calendar {
 mod tests {
     use super::*;
 
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_default()
-    }
+    use crate::fixture::at;
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap_or_default()

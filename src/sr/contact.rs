@@ -120,9 +120,7 @@ mod tests {
     use super::*;
     use crate::sr::calendar::CalendarSpec;
 
-    fn t(s: &str) -> DateTime<Utc> {
-        s.parse().expect("time")
-    }
+    use crate::fixture::at as t;
 
     fn utc() -> Calendar {
         Calendar::default()
