@@ -195,8 +195,12 @@ pub async fn act(
             let mut tx = pool.begin().await?;
             let held = lock_sr(&mut tx, sr).await?;
             open_only(&held)?;
-            let before = standing(&mut tx, &held, by.now).await?;
-            let counts = before.next_from.is_some_and(|from| by.now >= from);
+            // Whether it counts is the rule's answer with it and without.
+            let (mut attempts, facts) = contact_record(&mut tx, &held).await?;
+            let before = facts.standing(&attempts, by.now).counted.len();
+            attempts.push(by.now);
+            let counted = facts.standing(&attempts, by.now).counted.len();
+            let counts = counted > before;
             sqlx::query(
                 "INSERT INTO contact_attempts (sr_id, at, via, actor, note) VALUES ($1, $2, $3, $4, $5)",
             )
@@ -207,7 +211,6 @@ pub async fn act(
             .bind(note.as_deref())
             .execute(&mut *tx)
             .await?;
-            let counted = before.counted.len() + usize::from(counts);
             let e = Event::ContactAttempt {
                 via: *via,
                 note: note.as_deref(),
@@ -295,7 +298,8 @@ async fn close(
     let held = lock_sr(&mut tx, sr).await?;
     open_only(&held)?;
     if resolution == Resolution::NoContact {
-        let s = standing(&mut tx, &held, by.now).await?;
+        let (attempts, facts) = contact_record(&mut tx, &held).await?;
+        let s = facts.standing(&attempts, by.now);
         if !s.may_close {
             return Err(TriageError::Refused(format!(
                 "{} of {} contact attempts a business day apart so far{}",
@@ -381,26 +385,19 @@ async fn message(
     Ok(n)
 }
 
-/// The contact rule's standing on `held` at `now`: its attempts, the
-/// customer's absences and last word, in its grant's calendar.
-async fn standing(
+/// The contact attempts on `held` (when each was made) and what the
+/// contact rule reads besides.
+async fn contact_record(
     tx: &mut Tx<'_>,
     held: &Held,
-    now: DateTime<Utc>,
-) -> Result<contact::Standing, TriageError> {
+) -> Result<(Vec<DateTime<Utc>>, Facts), TriageError> {
     let attempts: Vec<DateTime<Utc>> =
         sqlx::query_scalar("SELECT at FROM contact_attempts WHERE sr_id = $1")
             .bind(held.id)
             .fetch_all(&mut **tx)
             .await?;
     let facts = Facts::read(tx, held.id, held.grant.as_deref()).await?;
-    Ok(contact::standing(
-        &attempts,
-        &facts.away,
-        facts.last_word,
-        &facts.calendar,
-        now,
-    ))
+    Ok((attempts, facts))
 }
 
 /// What the contact rule reads besides the attempts.
@@ -411,6 +408,15 @@ pub(super) struct Facts {
 }
 
 impl Facts {
+    /// The contact rule's standing of `attempts` at `now`, under these facts.
+    pub(super) fn standing(
+        &self,
+        attempts: &[DateTime<Utc>],
+        now: DateTime<Utc>,
+    ) -> contact::Standing {
+        contact::standing(attempts, &self.away, self.last_word, &self.calendar, now)
+    }
+
     /// The facts of SR `id` (of grant `grant`).
     pub(super) async fn read(
         db: &mut sqlx::PgConnection,
@@ -469,21 +475,7 @@ async fn record_verdict(
 ) -> Result<Done, TriageError> {
     let mut tx = intake.pool.begin().await?;
     let hex = sha256.to_hex();
-    let here: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM submission_samples ss JOIN submissions s ON s.id = ss.submission_id
-                        JOIN service_requests sr ON sr.id = s.sr_id
-                        WHERE sr.sr_number = $1 AND ss.sha256 = $2)",
-    )
-    .bind(sr.to_string())
-    .bind(&hex)
-    .fetch_one(&mut *tx)
-    .await?;
-    if !here {
-        return Err(TriageError::NotInSr {
-            sr: sr.clone(),
-            sha256: *sha256,
-        });
-    }
+    super::held_by(&mut *tx, sr, sha256).await?;
     sqlx::query(
         "INSERT INTO verdicts (sha256, verdict, detection, reasons, decided_by, decided_at)
          VALUES ($1, $2, $3, $4, $5, $6)
@@ -692,4 +684,38 @@ async fn detection(
     let n = finish(&mut tx, &held, by, event, &notice, intake).await?;
     tx.commit().await?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name in [`Act::NAMES`] parses (with its fields) to an action
+    /// of that name, and nothing else parses.
+    #[test]
+    fn the_names_are_the_actions() {
+        let sha = Sha256::of(b"x").to_hex();
+        let fields = |k: &str| match k {
+            "sha256" => Some(sha.as_str()),
+            "verdict" => Some("clean"),
+            "text" => Some("Which folder?"),
+            "via" => Some("phone"),
+            "severity" => Some("2"),
+            _ => None,
+        };
+        for name in Act::NAMES {
+            let act = Act::parse(name, fields).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(act.name(), name);
+        }
+        assert!(Act::parse("launch", fields).is_err());
+        assert!(Act::parse("message", |_| None).is_err());
+        assert!(
+            Act::parse("verdict", |k| if k == "verdict" {
+                Some("malicious")
+            } else {
+                fields(k)
+            })
+            .is_err()
+        );
+    }
 }

@@ -227,11 +227,11 @@ pub async fn read(
     .await?;
     let facts = Facts::read(&mut db, id, grant.as_deref()).await?;
     let times: Vec<DateTime<Utc>> = attempts.iter().map(|a| a.0).collect();
-    let standing = contact::standing(&times, &facts.away, facts.last_word, &facts.calendar, now);
+    let standing = facts.standing(&times, now);
 
     let subs: Vec<SubRow> = sqlx::query_as(
         "SELECT s.id, s.created_at, s.sender, s.outcome, s.missing_fields, s.metadata,
-                s.verification, i.channel, i.raw_sha256
+                s.verification, i.channel, i.raw_sha256, s.jobs
          FROM submissions s JOIN inbound i ON i.id = s.inbound_id
          WHERE s.sr_id = $1 ORDER BY s.created_at, s.id",
     )
@@ -350,7 +350,20 @@ type SubRow = (
     Value,
     String,
     String,
+    i32,
 );
+
+/// One file of a submission, as the submission lists it.
+struct Link {
+    submission: uuid::Uuid,
+    /// Analysis jobs the submission queued (none: nothing is pending).
+    queued: i32,
+    sha256: Sha256,
+    path: String,
+    warnings: Value,
+    size: i64,
+    kind: String,
+}
 
 type LetterRow = (
     DateTime<Utc>,
@@ -368,8 +381,18 @@ async fn submission(
     row: SubRow,
     sr: &SrNumber,
 ) -> Result<Submission, TriageError> {
-    let (id, created_at, sender, outcome, missing_fields, metadata, verification, channel, raw) =
-        row;
+    let (
+        id,
+        created_at,
+        sender,
+        outcome,
+        missing_fields,
+        metadata,
+        verification,
+        channel,
+        raw,
+        queued,
+    ) = row;
     let links: Vec<(String, String, Value, i64, String)> = sqlx::query_as(
         "SELECT ss.sha256, ss.path, ss.warnings, s.size, s.kind
          FROM submission_samples ss JOIN samples s ON s.sha256 = ss.sha256
@@ -383,7 +406,16 @@ async fn submission(
         let sha256: Sha256 = sha
             .parse()
             .map_err(|_| TriageError::Inconsistent(format!("a sample's sha256 on {sr}")))?;
-        samples.push(sample(db, id, sha256, path, warnings, size, kind, sr).await?);
+        let link = Link {
+            submission: id,
+            queued,
+            sha256,
+            path,
+            warnings,
+            size,
+            kind,
+        };
+        samples.push(sample(db, link, sr).await?);
     }
     let rejected: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT path, reason, detail, size FROM rejected_items WHERE submission_id = $1 ORDER BY id",
@@ -449,17 +481,20 @@ fn fields(v: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn sample(
     db: &mut sqlx::PgConnection,
-    submission: uuid::Uuid,
-    sha256: Sha256,
-    path: String,
-    warnings: Value,
-    size: i64,
-    kind: String,
+    link: Link,
     sr: &SrNumber,
 ) -> Result<Sample, TriageError> {
+    let Link {
+        submission,
+        queued,
+        sha256,
+        path,
+        warnings,
+        size,
+        kind,
+    } = link;
     let hex = sha256.to_hex();
     let findings: Vec<(String, Value)> = sqlx::query_as(
         "SELECT analyser, result FROM findings WHERE sha256 = $1 ORDER BY analyser, id",
@@ -500,10 +535,6 @@ async fn sample(
         .iter()
         .find(|(s, _)| s == "dead")
         .map(|(_, e)| e.clone().unwrap_or_default());
-    let queued: i32 = sqlx::query_scalar("SELECT jobs FROM submissions WHERE id = $1")
-        .bind(submission)
-        .fetch_one(&mut *db)
-        .await?;
     let finished = jobs.iter().any(|(s, _)| s == "done");
     let pending = dead.is_none() && queued > 0 && !finished;
     let others: Vec<(String, Option<String>, String)> = sqlx::query_as(

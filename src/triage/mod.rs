@@ -104,10 +104,8 @@ async fn set_severity(
     severity: crate::sr::Severity,
     by: By<'_>,
 ) -> Result<crate::sr::Severity, TriageError> {
-    let id = sr_id(tx, sr).await?;
-    let clock = deadlines::lock(tx, id)
-        .await?
-        .ok_or_else(|| TriageError::NoSuchSr(sr.clone()))?;
+    let held = lock_sr(tx, sr).await?;
+    let (id, clock) = (held.id, held.clock);
     let was = clock.severity;
     if was == severity {
         return Ok(was);
@@ -127,15 +125,6 @@ async fn set_severity(
     };
     events::on_sr(&mut **tx, by.actor, id, by.now, &changed).await?;
     Ok(was)
-}
-
-/// SR `sr`'s id.
-async fn sr_id(tx: &mut Tx<'_>, sr: &SrNumber) -> Result<i64, TriageError> {
-    sqlx::query_scalar("SELECT id FROM service_requests WHERE sr_number = $1")
-        .bind(sr.to_string())
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| TriageError::NoSuchSr(sr.clone()))
 }
 
 /// Whom SRs are given to.
@@ -197,6 +186,31 @@ pub async fn assign(
     }
     tx.commit().await?;
     Ok(changed)
+}
+
+/// `NotInSr` unless SR `sr` holds file `sha256` (a file is acted on only
+/// through an SR that holds it).
+async fn held_by<'e, E>(db: E, sr: &SrNumber, sha256: &Sha256) -> Result<(), TriageError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    let held: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM submission_samples ss JOIN submissions s ON s.id = ss.submission_id
+                        JOIN service_requests sr ON sr.id = s.sr_id
+                        WHERE sr.sr_number = $1 AND ss.sha256 = $2)",
+    )
+    .bind(sr.to_string())
+    .bind(sha256.to_hex())
+    .fetch_one(db)
+    .await?;
+    if held {
+        Ok(())
+    } else {
+        Err(TriageError::NotInSr {
+            sr: sr.clone(),
+            sha256: *sha256,
+        })
+    }
 }
 
 /// An SR as an action finds it, locked for the transaction.

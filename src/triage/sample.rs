@@ -52,21 +52,7 @@ pub async fn download(
     sha256: &Sha256,
     by: By<'_>,
 ) -> Result<Vec<u8>, TriageError> {
-    let held: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM submission_samples ss JOIN submissions s ON s.id = ss.submission_id
-                        JOIN service_requests sr ON sr.id = s.sr_id
-                        WHERE sr.sr_number = $1 AND ss.sha256 = $2)",
-    )
-    .bind(sr.to_string())
-    .bind(sha256.to_hex())
-    .fetch_one(&intake.pool)
-    .await?;
-    if !held {
-        return Err(TriageError::NotInSr {
-            sr: sr.clone(),
-            sha256: *sha256,
-        });
-    }
+    super::held_by(&intake.pool, sr, sha256).await?;
     let plain = bytes(intake, sha256).await?;
     let name = sha256.to_hex();
     let zipped = tokio::task::spawn_blocking(move || encrypted_zip(&name, &plain))
