@@ -94,6 +94,14 @@ impl Desk {
             .sr_number
     }
 
+    /// An SR Bob of ACME opens with one file ([`sample`]), by a mail with
+    /// Message-ID `id`.
+    async fn bobs_sr(&self, id: &str) -> SrNumber {
+        let from = "Bob <bob@acme.example>";
+        self.send(mail(from, "4321-0001", id, &[("s.exe", &sample())]))
+            .await
+    }
+
     async fn act(&self, sr: &SrNumber, what: Act) -> Result<intake::triage::Done, TriageError> {
         act(&self.intake, sr, &what, self.by()).await
     }
@@ -320,14 +328,7 @@ async fn each_action_is_its_state_its_event_and_its_notice() {
 async fn three_attempts_a_business_day_apart_then_no_contact_and_the_reopening_window() {
     // Thursday morning.
     let d = desk("2026-12-03T10:00:00Z").await;
-    let sr = d
-        .send(mail(
-            "Bob <bob@acme.example>",
-            "4321-0001",
-            "c1@acme.example",
-            &[("s.exe", &sample())],
-        ))
-        .await;
+    let sr = d.bobs_sr("c1@acme.example").await;
     let attempt = |note: &str| Act::Contact {
         via: intake::sr::contact::Via::Phone,
         note: Some(note.into()),
@@ -414,14 +415,7 @@ async fn three_attempts_a_business_day_apart_then_no_contact_and_the_reopening_w
 #[tokio::test]
 async fn an_out_of_office_notice_postpones_the_next_attempt() {
     let d = desk("2026-12-01T09:00:00Z").await;
-    let sr = d
-        .send(mail(
-            "Bob <bob@acme.example>",
-            "4321-0001",
-            "ooo@acme.example",
-            &[("s.exe", &sample())],
-        ))
-        .await;
+    let sr = d.bobs_sr("ooo@acme.example").await;
     let attempt = Act::Contact {
         via: intake::sr::contact::Via::Mail,
         note: None,
