@@ -254,7 +254,35 @@ impl Intake {
         let row = self.inbound(Channel::Email, &id, &sha, raw.len(), delivery);
         let (blob, row) = tokio::join!(blob, row);
         blob??;
-        row
+        let (inbound, parked) = row?;
+        if parked {
+            self.revive(&inbound, &sha).await?;
+        }
+        Ok(inbound)
+    }
+
+    /// A sender's new try of an input parked because its blob was missing
+    /// (the try that wrote the row failed to write the blob — a full disk, a
+    /// crash — and was answered 4xx): its bytes are stored now, so it goes
+    /// back to be decided instead of waiting for staff. Only when the bytes
+    /// are the ones the row names.
+    async fn revive(&self, inbound: &Inbound, sha: &Sha256) -> Result<(), IngestError> {
+        let revived = sqlx::query(
+            "UPDATE inbound SET state = 'received', error = NULL, failed_at = NULL,
+                    attempts = 0, lease_until = NULL
+             WHERE id = $1 AND state = 'failed' AND raw_sha256 = $2",
+        )
+        .bind(inbound.id)
+        .bind(sha.to_hex())
+        .execute(&self.pool)
+        .await?;
+        if revived.rows_affected() == 1 {
+            tracing::warn!(
+                inbound = inbound.id,
+                "a parked input's sender tried again with its bytes: deciding it"
+            );
+        }
+        Ok(())
     }
 
     /// Decides and records a stored email.
@@ -459,8 +487,10 @@ impl Intake {
         let size = bytes.len();
         let blobs = self.blobs.clone();
         tokio::task::spawn_blocking(move || blobs.put(&sha, &bytes)).await??;
-        self.inbound(Channel::Portal, &upload.upload_id, &sha, size, None)
-            .await
+        let (inbound, _) = self
+            .inbound(Channel::Portal, &upload.upload_id, &sha, size, None)
+            .await?;
+        Ok(inbound)
     }
 
     /// Decides and records an upload [`Intake::receive_upload`] stored.
@@ -564,7 +594,8 @@ impl Intake {
         Ok(rec)
     }
 
-    /// Inserts the inbound row, or finds the one a previous delivery made.
+    /// Inserts the inbound row, or finds the one a previous delivery made;
+    /// says whether that one is parked as failed.
     async fn inbound(
         &self,
         channel: Channel,
@@ -572,7 +603,7 @@ impl Intake {
         sha: &Sha256,
         size: usize,
         delivery: Option<Delivery>,
-    ) -> Result<Inbound, IngestError> {
+    ) -> Result<(Inbound, bool), IngestError> {
         let row: (i64, String) = sqlx::query_as(
             "INSERT INTO inbound (channel, external_id, raw_sha256, raw_size, envelope, received_at)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -587,12 +618,15 @@ impl Intake {
         .bind(self.clock.now())
         .fetch_one(&self.pool)
         .await?;
-        Ok(Inbound {
-            id: row.0,
-            recorded: row.1 == "recorded",
-            claim: None,
-            delivery,
-        })
+        Ok((
+            Inbound {
+                id: row.0,
+                recorded: row.1 == "recorded",
+                claim: None,
+                delivery,
+            },
+            row.1 == "failed",
+        ))
     }
 
     /// Re-processes every stored input that was never recorded (a crash

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod analysis;
 pub mod answer;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod decide;
@@ -14,6 +15,7 @@ pub mod digest;
 pub mod fault;
 pub mod http;
 pub mod ingest;
+pub mod load;
 pub mod mail;
 pub mod metrics;
 pub mod portal;

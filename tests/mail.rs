@@ -11,23 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{Env, eventually, root};
+use harness::{Env, eventually, free_port, root};
 use mail_parser::MessageParser;
 
 const LAB: &str = "samples@lab.example";
 
 /// A port nothing listens on, below Linux's ephemeral range (32768–60999)
 /// so that no client socket of a parallel test can take it meanwhile.
-fn free_port() -> u16 {
-    loop {
-        let r = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().expect("2"));
-        let port = 20_000 + r % 12_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 /// How waiting for a child's port ended, when not with the port open.
 #[derive(Debug)]
 enum NotUp {

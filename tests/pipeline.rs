@@ -1060,7 +1060,7 @@ async fn a_reply_never_moves_its_sr_backwards() {
 
 /// The replay loop's age and the leases read the application's clock: with
 /// a clock the test holds, an input stored at T is left alone at T+119 s
-/// and taken at T+121 s (the serve loop replays inputs two minutes old).
+/// and taken at T+121 s by a replay of inputs two minutes old.
 #[tokio::test]
 async fn replay_age_follows_the_application_clock() {
     let env = Env::new().await;
@@ -1083,6 +1083,57 @@ async fn replay_age_follows_the_application_clock() {
             .await
             .expect("opened");
     assert_eq!(recorded, t0 + chrono::Duration::seconds(121));
+    env.cleanup().await;
+}
+
+/// A try whose inbound row was written but whose blob was not (the disk
+/// full, or a crash between the two) was answered 4xx; the replay finds the
+/// row without its bytes and parks it. The sender's next try brings the
+/// bytes: the input goes back to be decided instead of waiting for staff.
+/// (Found by `intake load` with the blob store filled.)
+#[tokio::test]
+async fn a_parked_input_without_its_bytes_is_decided_when_its_sender_tries_again() {
+    let env = Env::new().await;
+    let raw = std::sync::Arc::new(sample_email("01-accepted-zipcrypto.eml"));
+    env.intake
+        .receive_email(raw.clone(), None)
+        .await
+        .expect("stored");
+    // The blob is lost, as when the disk was full.
+    let sha = intake::digest::Sha256::of(&raw).to_hex();
+    let mut stack = vec![env.blob_dir.path().to_path_buf()];
+    let mut removed = 0;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&sha))
+            {
+                std::fs::remove_file(&p).expect("rm");
+                removed += 1;
+            }
+        }
+    }
+    assert_eq!(removed, 1);
+    assert_eq!(env.intake.replay_pending().await.expect("replay"), 0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM inbound WHERE state = 'failed'")
+            .await,
+        1,
+        "parked: its bytes are missing"
+    );
+    // The sender tries again.
+    let again = env.intake.email(raw.to_vec(), None).await.expect("decided");
+    assert_eq!(again.outcome, Outcome::Accepted);
+    assert_eq!(
+        env.count("SELECT count(*) FROM inbound WHERE state = 'recorded'")
+            .await,
+        1
+    );
+    assert_eq!(env.count("SELECT count(*) FROM submissions").await, 1);
     env.cleanup().await;
 }
 

@@ -158,3 +158,14 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A port nothing listens on now, in a range away from the services'.
+pub fn free_port() -> u16 {
+    loop {
+        let r = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().expect("2"));
+        let port = 20_000 + r % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}

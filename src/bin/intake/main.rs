@@ -5,6 +5,7 @@ mod app;
 mod check;
 mod demo;
 mod ingest;
+mod load;
 mod serve;
 
 use std::path::PathBuf;
@@ -90,6 +91,13 @@ enum Command {
         #[command(subcommand)]
         action: StaffAction,
     },
+    /// Send a mix of inputs (SMTP, LMTP, portal uploads) at a rate or as fast
+    /// as intake takes them, inject faults, and write a ledger; with
+    /// `--audit`, audit it once intake drains.
+    Load(Box<load::LoadArgs>),
+    /// Match a load ledger against the database, the broker and the sink's
+    /// mailbox: exits non-zero on any input lost or duplicated.
+    Audit(load::AuditArgs),
     /// Queue every known sample for analysis again, so analysers with a new
     /// version (new YARA rules, say) run over old samples. Analysers whose
     /// finding exists at their current version are skipped by the workers.
@@ -334,6 +342,8 @@ fn main() -> ExitCode {
             Command::IngestDir { dir, jobs } => ingest::dir(config, dir, *jobs).await,
             Command::Demo { samples } => demo::run(config, samples).await,
             Command::Serve => serve::run(config).await,
+            Command::Load(args) => load::run(config, args).await,
+            Command::Audit(args) => load::audit(config, args).await,
             Command::Migrate => {
                 // Needs PostgreSQL only (and a role that may change the schema).
                 let cfg = intake::config::Config::load(config)?;

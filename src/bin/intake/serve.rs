@@ -175,26 +175,39 @@ async fn run_clock(
     }
 }
 
-/// Records, every minute, inputs stored more than two minutes ago whose
-/// recording failed (a database outage while deciding in the background),
-/// and prunes outbox rows sent longer than `retention` ago.
+/// How often the repair loop looks for inputs left unrecorded.
+const REPAIR_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// An input stored this long ago and not being decided (no lease) was left
+/// behind: its recording failed (the database, the broker or the disk away
+/// for a moment). Stored inputs are claimed within milliseconds, and a
+/// claimed one holds a lease, so a short age is safe; it is what brings
+/// intake back to full rate within seconds of a fault, not minutes.
+const LEFT_BEHIND_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+/// Outbox pruning runs once a minute.
+const PRUNE_EVERY_TICKS: u32 = 12;
+
+/// Records inputs left behind (see [`LEFT_BEHIND_AFTER`]) every
+/// [`REPAIR_EVERY`], and prunes outbox rows sent longer than `retention`
+/// ago once a minute.
 async fn repair(
     intake: intake::ingest::Intake,
     retention: chrono::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let mut tick = 0u32;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = tokio::time::sleep(REPAIR_EVERY) => {}
             _ = stop.changed() => return,
         }
-        match intake
-            .replay_older_than(std::time::Duration::from_secs(120))
-            .await
-        {
+        tick = tick.wrapping_add(1);
+        match intake.replay_older_than(LEFT_BEHIND_AFTER).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(recorded = n, "recorded inputs left behind"),
-            Err(e) => tracing::warn!(error = %e, "replay failed; trying again in a minute"),
+            Err(e) => tracing::warn!(error = %e, "replay failed; trying again shortly"),
+        }
+        if !tick.is_multiple_of(PRUNE_EVERY_TICKS) {
+            continue;
         }
         let before = chrono::Utc::now() - retention;
         match outbox::prune(&intake.pool, before, 10_000).await {
