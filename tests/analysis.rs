@@ -78,6 +78,14 @@ async fn queued_samples_get_findings_once() {
         8,
         "one set of findings"
     );
+    // And the second delivery, with nothing left to do, is done too: staff
+    // would otherwise see the sample's analysis pending for ever. (Found by
+    // `intake load` killing serve between a publish and its commit.)
+    assert_eq!(
+        env.count("SELECT count(*) FROM analysis_jobs WHERE state <> 'done'")
+            .await,
+        0
+    );
     env.cleanup().await;
 }
 

@@ -278,6 +278,15 @@ impl Consumer {
             self.commit(job, &results)
                 .await
                 .map_err(|e| e.to_string())?;
+        } else {
+            // Delivered again with nothing left to do (the relay published it
+            // twice around a crash): still done, not left `running` for ever.
+            let settled = async {
+                let mut tx = self.pool.begin().await?;
+                self.settle(&mut tx, job, "done", None).await?;
+                tx.commit().await
+            };
+            settled.await.map_err(|e| e.to_string())?;
         }
         Ok(())
     }
