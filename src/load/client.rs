@@ -12,6 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::inputs::UploadInput;
+use crate::smtp::Reply;
 
 /// What one try came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,21 +25,13 @@ pub enum Outcome {
     Refused(String),
 }
 
-/// One SMTP reply: its code and its lines joined.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub code: u16,
-    pub text: String,
-}
-
-impl Reply {
-    fn outcome(self) -> Outcome {
-        let s = format!("{} {}", self.code, self.text);
-        match self.code {
-            200..=299 => Outcome::Accepted(s),
-            400..=499 => Outcome::Later(s),
-            _ => Outcome::Refused(s),
-        }
+/// What a reply to a message means for the sender.
+fn outcome(r: &Reply) -> Outcome {
+    let s = format!("{} {}", r.code, r.lines.join(" "));
+    match r.code {
+        200..=299 => Outcome::Accepted(s),
+        400..=499 => Outcome::Later(s),
+        _ => Outcome::Refused(s),
     }
 }
 
@@ -72,7 +65,7 @@ impl MailSession {
     }
 
     async fn read_reply(&mut self) -> std::io::Result<Reply> {
-        let mut text = String::new();
+        let mut lines = Vec::new();
         loop {
             let mut line = String::new();
             let n = tokio::time::timeout(IO_TIMEOUT, self.r.read_line(&mut line)).await??;
@@ -84,12 +77,9 @@ impl MailSession {
                 .get(..3)
                 .and_then(|c| c.parse().ok())
                 .ok_or_else(|| std::io::Error::other(format!("not an SMTP reply: {line:?}")))?;
-            if !text.is_empty() {
-                text.push(' ');
-            }
-            text.push_str(line.get(4..).unwrap_or(""));
+            lines.push(line.get(4..).unwrap_or("").to_owned());
             if line.as_bytes().get(3) != Some(&b'-') {
-                return Ok(Reply { code, text });
+                return Ok(Reply { code, lines });
             }
         }
     }
@@ -108,23 +98,23 @@ impl MailSession {
         let r = self.command(&format!("MAIL FROM:<{from}>")).await?;
         if r.code != 250 {
             self.command("RSET").await?;
-            return Ok(r.outcome());
+            return Ok(outcome(&r));
         }
         let r = self.command(&format!("RCPT TO:<{to}>")).await?;
         if r.code != 250 {
             self.command("RSET").await?;
-            return Ok(r.outcome());
+            return Ok(outcome(&r));
         }
         let r = self.command("DATA").await?;
         if r.code != 354 {
             self.command("RSET").await?;
-            return Ok(r.outcome());
+            return Ok(outcome(&r));
         }
         let mut data = dot_stuffed(message);
         data.extend_from_slice(b".\r\n");
         tokio::time::timeout(IO_TIMEOUT, self.w.write_all(&data)).await??;
         // LMTP answers once per recipient; there is one.
-        Ok(self.read_reply().await?.outcome())
+        Ok(outcome(&self.read_reply().await?))
     }
 
     pub async fn quit(mut self) {
@@ -136,7 +126,11 @@ fn ok(r: Reply, code: u16) -> std::io::Result<Reply> {
     if r.code == code {
         Ok(r)
     } else {
-        Err(std::io::Error::other(format!("{} {}", r.code, r.text)))
+        Err(std::io::Error::other(format!(
+            "{} {}",
+            r.code,
+            r.lines.join(" ")
+        )))
     }
 }
 

@@ -8,9 +8,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+
+use crate::smtp::Reply;
+use crate::smtp::data::DataReader;
+use crate::smtp::session::DataEnd;
+
+/// What the sink keeps of one message: intake's answers are small.
+const MAX_MESSAGE: u64 = 64 << 20;
 
 /// The headers of one delivered message the load cares about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +99,8 @@ async fn session(
 ) -> std::io::Result<()> {
     let (r, mut w) = s.into_split();
     let mut r = BufReader::new(r);
-    w.write_all(b"220 sink.load.intake ESMTP\r\n").await?;
+    let reply = |code, text: &str| Reply::new(code, text).to_wire();
+    w.write_all(&reply(220, "sink.load.intake ESMTP")).await?;
     let mut line = String::new();
     loop {
         line.clear();
@@ -102,11 +110,14 @@ async fn session(
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
         match verb.as_str() {
             "EHLO" => {
-                w.write_all(b"250-sink.load.intake\r\n250 8BITMIME\r\n")
-                    .await?
+                let ehlo = Reply {
+                    code: 250,
+                    lines: vec!["sink.load.intake".into(), "8BITMIME".into()],
+                };
+                w.write_all(&ehlo.to_wire()).await?
             }
             "DATA" => {
-                w.write_all(b"354 go on\r\n").await?;
+                w.write_all(&reply(354, "go on")).await?;
                 let raw = read_data(&mut r).await?;
                 let n = seq.fetch_add(1, Ordering::Relaxed);
                 let name = format!(
@@ -118,41 +129,33 @@ async fn session(
                 std::fs::write(&tmp, &raw)?;
                 std::fs::rename(&tmp, dir.join("new").join(&name))?;
                 let _ = tell.send(headers(&raw));
-                w.write_all(b"250 2.0.0 delivered\r\n").await?;
+                w.write_all(&reply(250, "2.0.0 delivered")).await?;
             }
             "QUIT" => {
-                w.write_all(b"221 bye\r\n").await?;
+                w.write_all(&reply(221, "bye")).await?;
                 return Ok(());
             }
-            _ => w.write_all(b"250 ok\r\n").await?,
+            _ => w.write_all(&reply(250, "ok")).await?,
         }
     }
 }
 
-/// The message up to the lone dot, dot-unstuffed.
+/// The message up to the lone dot, read as intake's own listener reads it.
 async fn read_data<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut line = Vec::new();
+    let mut data = DataReader::new(MAX_MESSAGE, 1 << 20);
     loop {
-        line.clear();
-        let n = r.read_until(b'\n', &mut line).await?;
-        if n == 0 {
+        let buf = r.fill_buf().await?;
+        if buf.is_empty() {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
-        if line == b".\r\n" || line == b".\n" {
-            return Ok(out);
+        let (used, done) = data.feed(buf);
+        r.consume(used);
+        if done {
+            break;
         }
-        let l = if line.first() == Some(&b'.') {
-            &line[1..]
-        } else {
-            &line[..]
-        };
-        out.extend_from_slice(l);
-        if out.len() > 64 << 20 {
-            // Drain and refuse nothing: a sink keeps what it can.
-            let mut rest = Vec::new();
-            let _ = r.read_to_end(&mut rest).await;
-            return Ok(out);
-        }
+    }
+    match data.finish() {
+        (DataEnd::Complete, raw) => Ok(raw),
+        (end, _) => Err(std::io::Error::other(format!("message refused: {end:?}"))),
     }
 }
