@@ -91,6 +91,15 @@ pub struct Problem {
     pub why: String,
 }
 
+impl Problem {
+    fn of(i: &Input, why: String) -> Problem {
+        Problem {
+            input: i.id.clone(),
+            why,
+        }
+    }
+}
+
 /// Nearest-rank percentiles, in seconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Percentiles {
@@ -234,10 +243,7 @@ pub fn judge(lines: &[Line], facts: &Facts) -> Report {
     for i in &inputs {
         *r.sent.entry(i.kind).or_default() += 1;
         *r.by_channel.entry(i.channel).or_default() += 1;
-        let problem = |why: String| Problem {
-            input: i.id.clone(),
-            why,
-        };
+        let problem = |why| Problem::of(i, why);
         if !i.accepted {
             r.not_accepted
                 .push(problem(format!("not accepted: {}", i.answer)));
@@ -289,14 +295,13 @@ pub fn judge(lines: &[Line], facts: &Facts) -> Report {
             decided_at.push(d.at);
         }
         // A needs-info submission's samples wait for the missing facts.
-        if i.kind == Kind::NeedsInfo && !d.completed {
+        let held = i.kind == Kind::NeedsInfo && !d.completed;
+        if held {
             r.held += i.samples.len() as u64;
-            continue_answers(&mut r, i, facts, &mut answered, &mut composed_ids);
-            continue;
         }
         // Samples: findings or a dead letter; never a finding twice.
         let mut last = None::<DateTime<Utc>>;
-        for sha in &i.samples {
+        for sha in i.samples.iter().filter(|_| !held) {
             let first_time = samples_seen.insert(*sha);
             if first_time {
                 r.samples += 1;
@@ -327,7 +332,7 @@ pub fn judge(lines: &[Line], facts: &Facts) -> Report {
         {
             to_findings.push(seconds(l - i.sent_at));
         }
-        continue_answers(&mut r, i, facts, &mut answered, &mut composed_ids);
+        check_answers(&mut r, i, facts, &mut answered, &mut composed_ids);
     }
     // A reply completes the needs-info submission it answers.
     let by_id: HashMap<&str, &Input> = inputs.iter().map(|i| (i.id.as_str(), *i)).collect();
@@ -383,7 +388,7 @@ pub fn judge(lines: &[Line], facts: &Facts) -> Report {
 }
 
 /// Mail inputs are answered once per kind of answer.
-fn continue_answers(
+fn check_answers(
     r: &mut Report,
     i: &Input,
     facts: &Facts,
@@ -393,10 +398,7 @@ fn continue_answers(
     if i.channel == Channel::Portal || !answered.insert(i.external_id.clone()) {
         return;
     }
-    let problem = |why: String| Problem {
-        input: i.id.clone(),
-        why,
-    };
+    let problem = |why| Problem::of(i, why);
     let composed = facts
         .answers
         .get(&i.external_id)

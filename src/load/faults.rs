@@ -157,7 +157,7 @@ async fn fill(dir: &Path, hold: Duration) -> String {
     let ballast = dir.join(".load-ballast");
     let path = ballast.clone();
     let written = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
+        use std::io::{Seek, Write};
         use std::os::fd::AsRawFd;
         let mut f = std::fs::File::create(&path)?;
         let mut n = 0u64;
@@ -174,15 +174,15 @@ async fn fill(dir: &Path, hold: Duration) -> String {
                 }
             }
         }
+        // Then whatever the allocation left, written past its end.
+        f.seek(std::io::SeekFrom::End(0))?;
         let chunk = vec![0u8; 64 << 10];
-        let mut f2 = std::fs::OpenOptions::new().append(true).open(&path)?;
-        while let Ok(w) = f2.write(&chunk) {
+        while let Ok(w) = f.write(&chunk) {
             if w == 0 {
                 break;
             }
             n += w as u64;
         }
-        f.flush()?;
         Ok::<u64, std::io::Error>(n)
     })
     .await;

@@ -18,7 +18,7 @@ pub mod supervise;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,8 +60,9 @@ pub struct Plan {
     /// Times each fault kind is injected.
     pub fault_each: u32,
     pub targets: faults::Targets,
-    /// The sink relay for intake's answers: its listener and Maildir.
-    pub sink: Option<(tokio::net::TcpListener, PathBuf)>,
+    /// What the answer sink ([`sink::run`], started by the caller, who
+    /// keeps it for as long as answers may come) receives.
+    pub answers: Option<mpsc::UnboundedReceiver<sink::Delivered>>,
     /// How long to wait, after the last input, for needs-info answers still
     /// to be replied to.
     pub reply_wait: Duration,
@@ -88,6 +89,20 @@ pub struct Summary {
     pub seconds: f64,
 }
 
+impl Summary {
+    fn count(&mut self, i: &Input) {
+        *self.sent.entry(i.kind).or_default() += 1;
+        if i.accepted {
+            self.accepted += 1;
+        } else {
+            self.not_accepted += 1;
+        }
+        if i.attempts > 1 {
+            self.retried += 1;
+        }
+    }
+}
+
 /// One input to send.
 enum Job {
     New(u64),
@@ -98,15 +113,12 @@ enum Job {
 struct Shared {
     plan: Plan,
     ledger: Mutex<ledger::Writer>,
-    /// Good emails already accepted, to resend as duplicates.
-    recent: Mutex<VecDeque<(String, Arc<Email>)>>,
+    /// The last good email accepted, to resend as a duplicate.
+    last_good: Mutex<Option<Arc<Email>>>,
     /// Needs-info inputs to reply to, by their Message-ID.
     awaiting_reply: Mutex<HashMap<String, String>>,
     replies: AtomicU64,
-    accepted: AtomicU64,
-    retried: AtomicU64,
-    not_accepted: AtomicU64,
-    sent: Mutex<HashMap<Kind, u64>>,
+    summary: Mutex<Summary>,
 }
 
 /// Runs the plan to its end and returns what it did.
@@ -138,21 +150,14 @@ pub async fn run(mut plan: Plan) -> Result<Summary, LoadError> {
         connections: plan.connections,
         mix: format!("{:?}", plan.mix),
     })?;
-    let (answers_tx, mut answers_rx) = mpsc::unbounded_channel();
-    let sink = plan
-        .sink
-        .take()
-        .map(|(l, dir)| tokio::spawn(sink::run(l, dir, answers_tx)));
+    let answers = plan.answers.take();
     let shared = Arc::new(Shared {
         plan,
         ledger: Mutex::new(writer),
-        recent: Mutex::new(VecDeque::new()),
+        last_good: Mutex::new(None),
         awaiting_reply: Mutex::new(HashMap::new()),
         replies: AtomicU64::new(0),
-        accepted: AtomicU64::new(0),
-        retried: AtomicU64::new(0),
-        not_accepted: AtomicU64::new(0),
-        sent: Mutex::new(HashMap::new()),
+        summary: Mutex::new(Summary::default()),
     });
     let p = &shared.plan;
     let window = p
@@ -179,11 +184,11 @@ pub async fn run(mut plan: Plan) -> Result<Summary, LoadError> {
     drop((jobs_rx, reply_rx));
 
     // Answers to needs-info inputs become replies.
-    let replier = {
+    let replier = answers.map(|mut answers| {
         let s = shared.clone();
         let reply_tx = reply_tx.clone();
         tokio::spawn(async move {
-            while let Some(d) = answers_rx.recv().await {
+            while let Some(d) = answers.recv().await {
                 let Some(irt) = d.in_reply_to.clone() else {
                     continue;
                 };
@@ -213,7 +218,7 @@ pub async fn run(mut plan: Plan) -> Result<Summary, LoadError> {
                 }
             }
         })
-    };
+    });
 
     // Faults at their moments.
     let fault_task = {
@@ -264,28 +269,23 @@ pub async fn run(mut plan: Plan) -> Result<Summary, LoadError> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    replier.abort();
+    if let Some(r) = replier {
+        r.abort();
+    }
     drop(reply_tx);
     for c in conns {
         let _ = c.await;
     }
     let faults = fault_task.await.unwrap_or_default();
-    if let Some(s) = sink {
-        s.abort();
-    }
     let ended = Utc::now();
     if let Ok(mut w) = shared.ledger.lock() {
         w.write(&Line::End { at: ended })?;
     }
     bar.finish_and_clear();
-    Ok(Summary {
-        sent: shared.sent.lock().map(|m| m.clone()).unwrap_or_default(),
-        accepted: shared.accepted.load(Ordering::Relaxed),
-        retried: shared.retried.load(Ordering::Relaxed),
-        not_accepted: shared.not_accepted.load(Ordering::Relaxed),
-        faults,
-        seconds: (ended - started).num_milliseconds() as f64 / 1000.0,
-    })
+    let mut summary = shared.summary.lock().map(|m| m.clone()).unwrap_or_default();
+    summary.faults = faults;
+    summary.seconds = (ended - started).num_milliseconds() as f64 / 1000.0;
+    Ok(summary)
 }
 
 fn async_channel() -> (
@@ -352,16 +352,8 @@ async fn connection(
         } else if s.plan.count.is_none() {
             bar.set_position(bar.elapsed().as_secs());
         }
-        if let Ok(mut m) = s.sent.lock() {
-            *m.entry(line.kind).or_default() += 1;
-        }
-        if line.accepted {
-            s.accepted.fetch_add(1, Ordering::Relaxed);
-        } else {
-            s.not_accepted.fetch_add(1, Ordering::Relaxed);
-        }
-        if line.attempts > 1 {
-            s.retried.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = s.summary.lock() {
+            m.count(&line);
         }
         if let Ok(mut w) = s.ledger.lock()
             && let Err(e) = w.write(&Line::Input(line))
@@ -384,24 +376,22 @@ async fn send(
     lmtp: &mut Option<MailSession>,
 ) -> Option<Input> {
     let p = &s.plan;
-    let (id, kind, replies_to, mail) = match job {
+    let (id, kind, replies_to, to, e) = match job {
         Job::Reply(n, asked, original) => {
             let id = format!("{}-r{n:07}", p.run_id);
             let e = inputs::reply(&id, &p.sender, &asked);
-            (
-                id,
-                Kind::Reply,
-                Some(original),
-                Some((asked.reply_to, Arc::new(e))),
-            )
+            (id, Kind::Reply, Some(original), asked.reply_to, Arc::new(e))
         }
         Job::New(n) => {
             let id = format!("{}-{n:07}", p.run_id);
             let mut kind = p.mix.kind(n, p.seed);
             if kind == Kind::Duplicate {
-                let again = s.recent.lock().ok().and_then(|r| r.back().cloned());
+                let again = s.last_good.lock().ok().and_then(|g| g.clone());
                 match again {
-                    Some((_, e)) => return Some(resend(c, s, id, e, smtp, lmtp).await),
+                    Some(e) => {
+                        let to = &p.sender.to;
+                        return Some(deliver(c, s, id, Kind::Duplicate, to, &e, smtp, lmtp).await);
+                    }
                     None => kind = Kind::Good,
                 }
             }
@@ -421,42 +411,17 @@ async fn send(
             {
                 m.insert(e.message_id.clone(), id.clone());
             }
-            (id, kind, None, Some((p.sender.to.clone(), Arc::new(e))))
+            (id, kind, None, p.sender.to.clone(), Arc::new(e))
         }
     };
-    let (to, e) = mail?;
-    let line = deliver(c, s, id.clone(), kind, &to, &e, smtp, lmtp).await;
+    let line = deliver(c, s, id, kind, &to, &e, smtp, lmtp).await;
     if kind == Kind::Good
         && line.accepted
-        && let Ok(mut r) = s.recent.lock()
+        && let Ok(mut g) = s.last_good.lock()
     {
-        r.push_back((id, e));
-        if r.len() > 64 {
-            r.pop_front();
-        }
+        *g = Some(e);
     }
     Some(Input { replies_to, ..line })
-}
-
-async fn resend(
-    c: usize,
-    s: &Shared,
-    id: String,
-    e: Arc<Email>,
-    smtp: &mut Option<MailSession>,
-    lmtp: &mut Option<MailSession>,
-) -> Input {
-    deliver(
-        c,
-        s,
-        id,
-        Kind::Duplicate,
-        &s.plan.sender.to.clone(),
-        &e,
-        smtp,
-        lmtp,
-    )
-    .await
 }
 
 /// Sends one email over SMTP or LMTP (by connection number, so both carry
@@ -473,7 +438,7 @@ async fn deliver(
     lmtp: &mut Option<MailSession>,
 ) -> Input {
     let p = &s.plan;
-    let sent_at = Utc::now();
+    let mut tries = Tries::new(p.give_up);
     // Connection c: SMTP when even (or no LMTP), on listener c/2 of its kind.
     let pick = |v: &[SocketAddr]| v.get((c / 2) % v.len().max(1)).copied();
     let (channel, addr, session) = match (pick(&p.smtp), pick(&p.lmtp)) {
@@ -482,48 +447,28 @@ async fn deliver(
         (Some(a), None) => (Channel::Smtp, a, smtp),
         (None, None) => {
             let no = Outcome::Refused("no --smtp or --lmtp to send it to".into());
-            return finish(
-                id,
-                kind,
-                Channel::Smtp,
-                e.message_id.clone(),
-                e.samples.clone(),
-                sent_at,
-                0,
-                None,
-                no,
-            );
+            let (m, samples) = (e.message_id.clone(), e.samples.clone());
+            return tries.line(id, kind, Channel::Smtp, m, samples, no);
         }
     };
-    let t0 = tokio::time::Instant::now();
-    let mut attempts = 0u32;
-    let mut first_refusal = None;
-    let mut backoff = Duration::from_millis(100);
     let outcome = loop {
-        attempts += 1;
-        if session.is_none() {
-            match MailSession::open(addr, channel == Channel::Lmtp).await {
-                Ok(m) => *session = Some(m),
-                Err(err) => {
-                    let o = Outcome::Later(format!("connect: {err}"));
-                    if let Some(done) =
-                        again(&o, &mut first_refusal, t0, p.give_up, &mut backoff).await
-                    {
-                        break done;
-                    }
+        let o = match session.as_mut() {
+            None => match MailSession::open(addr, channel == Channel::Lmtp).await {
+                Ok(m) => {
+                    *session = Some(m);
                     continue;
                 }
-            }
-        }
-        let Some(m) = session.as_mut() else { continue };
-        let o = match m.send(&p.sender.from, to, &e.bytes).await {
-            Ok(o) => o,
-            Err(err) => {
-                *session = None;
-                Outcome::Later(format!("session lost: {err}"))
-            }
+                Err(err) => Outcome::Later(format!("connect: {err}")),
+            },
+            Some(m) => match m.send(&p.sender.from, to, &e.bytes).await {
+                Ok(o) => o,
+                Err(err) => {
+                    *session = None;
+                    Outcome::Later(format!("session lost: {err}"))
+                }
+            },
         };
-        if let Some(done) = again(&o, &mut first_refusal, t0, p.give_up, &mut backoff).await {
+        if let Some(done) = tries.after(o).await {
             break done;
         }
         // A 4xx may leave the session in any state: start afresh.
@@ -531,121 +476,122 @@ async fn deliver(
             m.quit().await;
         }
     };
-    finish(
-        id,
-        kind,
-        channel,
-        e.message_id.clone(),
-        e.samples.clone(),
-        sent_at,
-        attempts,
-        first_refusal,
-        outcome,
-    )
+    let (m, samples) = (e.message_id.clone(), e.samples.clone());
+    tries.line(id, kind, channel, m, samples, outcome)
 }
 
-/// After one try: `Some` when the input is done (accepted, refused for
-/// good, or given up), else waits its back-off.
-async fn again(
-    o: &Outcome,
-    first_refusal: &mut Option<String>,
-    t0: tokio::time::Instant,
+/// The tries of one input, as a patient sender makes them: counted, the
+/// first refusal kept, backing off between them, given up after a while.
+struct Tries {
+    sent_at: chrono::DateTime<Utc>,
+    started: tokio::time::Instant,
+    count: u32,
+    first_refusal: Option<String>,
+    backoff: Duration,
     give_up: Duration,
-    backoff: &mut Duration,
-) -> Option<Outcome> {
-    match o {
-        Outcome::Accepted(_) | Outcome::Refused(_) => Some(o.clone()),
-        Outcome::Later(why) => {
-            first_refusal.get_or_insert_with(|| why.clone());
-            if t0.elapsed() >= give_up {
-                return Some(o.clone());
-            }
-            tokio::time::sleep(*backoff).await;
-            *backoff = (*backoff * 2).min(Duration::from_secs(2));
-            None
+}
+
+impl Tries {
+    fn new(give_up: Duration) -> Tries {
+        Tries {
+            sent_at: Utc::now(),
+            started: tokio::time::Instant::now(),
+            count: 0,
+            first_refusal: None,
+            backoff: Duration::from_millis(100),
+            give_up,
         }
     }
-}
 
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    id: String,
-    kind: Kind,
-    channel: Channel,
-    external_id: String,
-    samples: Vec<crate::digest::Sha256>,
-    sent_at: chrono::DateTime<Utc>,
-    attempts: u32,
-    first_refusal: Option<String>,
-    outcome: Outcome,
-) -> Input {
-    let (accepted, answer) = match outcome {
-        Outcome::Accepted(a) => (true, a),
-        Outcome::Later(a) => (false, format!("given up: {a}")),
-        Outcome::Refused(a) => (false, a),
-    };
-    Input {
-        id,
-        kind,
-        channel,
-        external_id,
-        answer,
-        accepted,
-        attempts,
-        first_refusal,
-        samples,
-        sent_at,
-        answered_at: Utc::now(),
-        replies_to: None,
+    /// Counts one try: `Some` when the input is done (accepted, refused for
+    /// good, or given up), else waits its back-off.
+    async fn after(&mut self, o: Outcome) -> Option<Outcome> {
+        self.count += 1;
+        let Outcome::Later(why) = &o else {
+            return Some(o);
+        };
+        self.first_refusal.get_or_insert_with(|| why.clone());
+        if self.started.elapsed() >= self.give_up {
+            return Some(o);
+        }
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(2));
+        None
+    }
+
+    /// The ledger's line for the input these tries ended with `outcome`.
+    fn line(
+        self,
+        id: String,
+        kind: Kind,
+        channel: Channel,
+        external_id: String,
+        samples: Vec<crate::digest::Sha256>,
+        outcome: Outcome,
+    ) -> Input {
+        let (accepted, answer) = match outcome {
+            Outcome::Accepted(a) => (true, a),
+            Outcome::Later(a) => (false, format!("given up: {a}")),
+            Outcome::Refused(a) => (false, a),
+        };
+        Input {
+            id,
+            kind,
+            channel,
+            external_id,
+            answer,
+            accepted,
+            attempts: self.count,
+            first_refusal: self.first_refusal,
+            samples,
+            sent_at: self.sent_at,
+            answered_at: Utc::now(),
+            replies_to: None,
+        }
     }
 }
 
 /// One portal upload, tried again (same Idempotency-Key) until taken.
 async fn upload(s: &Shared, id: String) -> Input {
     let p = &s.plan;
-    let sent_at = Utc::now();
-    let refused = |why: String| {
-        let o = Outcome::Refused(why);
-        finish(
+    let mut tries = Tries::new(p.give_up);
+    let Some((portal, prefix)) = &p.portal else {
+        let no = Outcome::Refused("no portal".into());
+        return tries.line(
             id.clone(),
             Kind::Upload,
             Channel::Portal,
-            id.clone(),
+            id,
             Vec::new(),
-            sent_at,
-            0,
-            None,
-            o,
-        )
-    };
-    let Some((portal, prefix)) = &p.portal else {
-        return refused("no portal".into());
+            no,
+        );
     };
     let u = match inputs::upload(&id, p.size, p.seed) {
         Ok(u) => u,
-        Err(e) => return refused(e.to_string()),
+        Err(e) => {
+            let no = Outcome::Refused(e.to_string());
+            return tries.line(
+                id.clone(),
+                Kind::Upload,
+                Channel::Portal,
+                id,
+                Vec::new(),
+                no,
+            );
+        }
     };
-    let t0 = tokio::time::Instant::now();
-    let mut attempts = 0;
-    let mut first_refusal = None;
-    let mut backoff = Duration::from_millis(100);
     let outcome = loop {
-        attempts += 1;
-        let o = portal.upload(&u).await;
-        if let Some(done) = again(&o, &mut first_refusal, t0, p.give_up, &mut backoff).await {
+        if let Some(done) = tries.after(portal.upload(&u).await).await {
             break done;
         }
     };
     let external = format!("{prefix}{}", u.key);
-    finish(
+    tries.line(
         id,
         Kind::Upload,
         Channel::Portal,
         external,
         u.samples,
-        sent_at,
-        attempts,
-        first_refusal,
         outcome,
     )
 }

@@ -147,14 +147,18 @@ pub async fn run(config: Option<&Path>, a: &LoadArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let sink = match a.sink {
-        Some(addr) => Some((
-            tokio::net::TcpListener::bind(addr)
+    // The answer sink runs until the audit is done: answers still drain
+    // after the last input.
+    let (answers, sink) = match a.sink {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
                 .await
-                .with_context(|| format!("--sink {addr}"))?,
-            a.mailbox.clone(),
-        )),
-        None => None,
+                .with_context(|| format!("--sink {addr}"))?;
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let task = tokio::spawn(load::sink::run(l, a.mailbox.clone(), tx));
+            (Some(rx), Some(task))
+        }
+        None => (None, None),
     };
     let serves = supervise("serve", a.serve.as_deref(), a.serves, &a.logs)?;
     let workers = supervise("worker", a.worker.as_deref(), a.workers, &a.logs)?;
@@ -223,15 +227,13 @@ pub async fn run(config: Option<&Path>, a: &LoadArgs) -> anyhow::Result<()> {
                 .clone()
                 .unwrap_or_else(database_restart_default),
         },
-        sink,
+        answers,
         reply_wait: Duration::from_secs(a.reply_wait),
         progress: true,
     };
     if a.count.is_none() && a.duration.is_none() {
         anyhow::bail!("say how much to send: --count N or --duration SECONDS");
     }
-    // The sink must outlive the run while the audit waits for answers.
-    let keep_sink = a.audit && a.sink.is_some();
     let summary = load::run(plan).await?;
     let mut kinds: Vec<String> = summary
         .sent
@@ -261,32 +263,19 @@ pub async fn run(config: Option<&Path>, a: &LoadArgs) -> anyhow::Result<()> {
         a.ledger.display()
     );
     let result = if a.audit {
-        // A second sink on the same port keeps answers flowing while the
-        // backlog drains (the run's own sink ended with it).
-        let sink = match (keep_sink, a.sink) {
-            (true, Some(addr)) => {
-                let l = tokio::net::TcpListener::bind(addr).await?;
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-                let t = tokio::spawn(load::sink::run(l, a.mailbox.clone(), tx));
-                tokio::spawn(async move { while rx.recv().await.is_some() {} });
-                Some(t)
-            }
-            _ => None,
-        };
-        let r = audit_ledger(
+        audit_ledger(
             &cfg,
             &a.ledger,
             a.sink.map(|_| a.mailbox.as_path()),
             Duration::from_secs(a.drain_timeout),
         )
-        .await;
-        if let Some(t) = sink {
-            t.abort();
-        }
-        r
+        .await
     } else {
         Ok(())
     };
+    if let Some(t) = sink {
+        t.abort();
+    }
     for p in serves.iter().chain(workers.iter()) {
         p.stop().await;
     }
