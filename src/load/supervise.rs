@@ -105,10 +105,12 @@ impl Supervised {
         }
     }
 
-    /// SIGKILL, no warning. Returns the pid killed.
+    /// SIGKILL, no warning. Returns the pid killed. The slot is emptied,
+    /// so [`Supervised::running`] says no until the supervisor has started
+    /// the process again.
     pub async fn kill9(&self) -> Option<u32> {
         let mut g = self.child.lock().await;
-        let c = g.as_mut()?;
+        let mut c = g.take()?;
         let pid = c.id();
         let _ = c.start_kill();
         let _ = c.wait().await;
