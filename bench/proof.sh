@@ -36,66 +36,17 @@ fi
 # belongs to the processes it hurts (their logs are in the run's folder).
 export RUST_LOG=${RUST_LOG:-warn,intake=info,lapin=off}
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-port_open 5432 || { echo "proof: PostgreSQL is not running on 127.0.0.1:5432 (pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start)" >&2; exit 2; }
-port_open 5672 || { echo "proof: RabbitMQ is not running on 127.0.0.1:5672 (rabbitmq-server -detached; rabbitmqctl await_startup)" >&2; exit 2; }
-
-flag=""
-[[ "$PROFILE" == release ]] && flag="--release"
-cargo build $flag -p intake --bin intake --quiet
-cargo build $flag -p intake-worker --quiet
-BIN=target/$PROFILE/intake
-WORKER=target/$PROFILE/intake-worker
-
-id="proof_$(date +%s)_$$"
-dir="target/proof/$id"
-mkdir -p "$dir"
-dir=$(cd "$dir" && pwd)
-db="intake_$id"
-vhost="$id"
-blobs="$dir/blobs"
-mkdir -p "$blobs"
-mounted=""
-
-cleanup() {
-  set +e
-  [[ -n "$mounted" ]] && umount "$blobs"
-  if [[ -z "${KEEP:-}" ]]; then
-    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1
-    rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1
-  fi
-}
-trap cleanup EXIT
-
+. bench/deployment.sh
+need_services proof
+build_binaries
+deployment_up proof
 # Faults this machine allows.
-if [[ $(id -u) -eq 0 ]] && mount -t tmpfs -o "size=${BLOB_FS_SIZE:-2g},mode=0700" tmpfs "$blobs"; then
-  mounted=1
-else
+if [[ -z "$mounted" ]]; then
   echo "proof: not root, or no tmpfs: blob_full and database faults left out"
   FAULTS=$(echo "$FAULTS" | tr ',' '\n' | grep -v -e blob_full -e database | paste -sd, -)
 fi
 if [[ "$BLOBS" == s3 ]]; then
   FAULTS=$(echo "$FAULTS" | tr ',' '\n' | grep -v -e blob_full | paste -sd, -)
-fi
-
-rabbitmqctl -q add_vhost "$vhost" >/dev/null
-rabbitmqctl -q set_permissions -p "$vhost" guest ".*" ".*" ".*" >/dev/null
-
-export INTAKE_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
-export INTAKE_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$vhost"
-export INTAKE_QUEUE_PREFIX=proof
-export INTAKE_BLOB_DIR="$blobs"
-export INTAKE_ANSWER_RELAY=127.0.0.1:2626
-export INTAKE_RETRY_DELAY_MS=2000
-export INTAKE_PUBLIC_URL=http://127.0.0.1:8100
-cat >"$dir/intake.toml" <<EOF
-[uploads.quota]
-uploads_per_hour = 0
-uploads_per_day = 0
-bytes_per_hour = 0
-bytes_per_day = 0
-EOF
-if [[ "$BLOBS" == s3 ]]; then
   cat >>"$dir/intake.toml" <<EOF
 [blobs]
 kind = "s3"
@@ -107,10 +58,7 @@ secret_access_key = "${S3_SECRET:?S3_SECRET}"
 allow_http = true
 EOF
 fi
-export INTAKE_CONFIG="$dir/intake.toml"
-
-$BIN migrate >/dev/null
-$BIN grants import samples/grants.csv >/dev/null
+deployment_ready
 
 # Each serve on its own ports: SMTP 26N5, LMTP 26N4, HTTP 81N0.
 serve="INTAKE_SMTP_LISTEN=127.0.0.1:26{n}5 INTAKE_LMTP_LISTEN=127.0.0.1:26{n}4 INTAKE_LISTEN=127.0.0.1:81{n}0 $BIN serve"

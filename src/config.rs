@@ -271,6 +271,12 @@ impl Config {
         if let Some(v) = get("INTAKE_ANSWER_FROM") {
             self.answers.from = v;
         }
+        if let Some(v) = get("INTAKE_ANSWER_SENDERS") {
+            self.answers.senders = v.parse().map_err(|e| ConfigError::Env {
+                name: "INTAKE_ANSWER_SENDERS",
+                why: format!("{e}"),
+            })?;
+        }
         if let Some(v) = get("INTAKE_CONSUMER_GRACE_SECS") {
             self.consumer_grace_secs = v.parse().map_err(|e| ConfigError::Env {
                 name: "INTAKE_CONSUMER_GRACE_SECS",

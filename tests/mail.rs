@@ -429,7 +429,20 @@ async fn fifty_concurrent_sessions_each_give_one_submission() {
     // Fifty submissions of the same files: four samples, fifty SRs.
     assert_eq!(env.count("SELECT count(*) FROM samples").await, 4);
     assert_eq!(env.count("SELECT count(*) FROM service_requests").await, 50);
-    sink.wait_for(50).await;
+    // The answers go out four at a time (the default senders): each one
+    // once, each marked sent after one try.
+    let answers = sink.wait_for(50).await;
+    eventually(Duration::from_secs(30), "answers marked sent", || async {
+        let unsent =
+            "SELECT count(*) FROM outbox WHERE kind = 'mail.answer' AND published_at IS NULL";
+        (env.count(unsent).await == 0).then_some(())
+    })
+    .await;
+    let tried_again = "SELECT count(*) FROM outbox WHERE kind = 'mail.answer' AND attempts <> 1";
+    assert_eq!(env.count(tried_again).await, 0);
+    let ids: std::collections::HashSet<String> =
+        answers.iter().map(|a| header(a, "Message-ID")).collect();
+    assert_eq!((answers.len(), ids.len()), (50, 50));
     drop(server);
     env.cleanup().await;
 }

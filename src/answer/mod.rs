@@ -31,6 +31,10 @@ pub struct AnswerConfig {
     pub relay: String,
     /// The right-hand side of answers' Message-IDs.
     pub hostname: String,
+    /// Answers sent at once, each over its own relay connection. One at a
+    /// time, an answer costs a relay's round trips and a commit, and an
+    /// outbreak's answers would queue behind each other.
+    pub senders: usize,
     /// The vendor's name in the "<vendor> Product Name" label of forms.
     #[serde(skip)]
     pub vendor: String,
@@ -46,6 +50,7 @@ impl Default for AnswerConfig {
             from: "samples@localhost".to_owned(),
             relay: String::new(),
             hostname: "intake.localhost".to_owned(),
+            senders: 4,
             vendor: "McAfee".to_owned(),
             reply_key: Default::default(),
         }

@@ -134,10 +134,23 @@ pub struct Recovery {
     pub at: DateTime<Utc>,
     /// Seconds the fault lasted (until it was undone).
     pub lasted: f64,
-    /// Seconds from its end until decisions ran at full rate again; `None`
-    /// when they did not before the load ended.
-    pub back_after: Option<f64>,
+    pub back: Back,
 }
+
+/// When decisions were back at full rate after a fault.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Back {
+    /// Seconds after the fault was undone.
+    After(f64),
+    /// Not before the load ended.
+    NotBeforeEnd,
+    /// The run had too few seconds outside faults to know its full rate
+    /// (a CI-sized run is mostly faults), so there is nothing to be back at.
+    NotMeasurable,
+}
+
+/// Seconds outside every fault a run needs before its median is a full rate.
+const CALM_SECONDS_FOR_FULL_RATE: usize = 10;
 
 /// The audit's findings.
 #[derive(Debug, Clone, Default)]
@@ -173,6 +186,9 @@ pub struct Report {
     pub throughput_faulted: f64,
     /// Full rate: the median decisions per second outside faults.
     pub full_rate: f64,
+    /// Samples given findings per second, from the run's start to the
+    /// last finding: the end-to-end rate with findings.
+    pub analysed_rate: f64,
     pub recoveries: Vec<Recovery>,
     pub seconds: f64,
 }
@@ -238,6 +254,7 @@ pub fn judge(lines: &[Line], facts: &Facts) -> Report {
     let mut to_findings = Vec::new();
     let mut decided_at = Vec::new();
     let mut samples_seen = HashSet::new();
+    let (mut analysed, mut last_finding) = (0u64, None::<DateTime<Utc>>);
     let mut answered = HashSet::new();
     let mut composed_ids: HashMap<i64, String> = HashMap::new();
     for i in &inputs {
@@ -315,6 +332,10 @@ pub fn judge(lines: &[Line], facts: &Facts) -> Report {
                         )));
                     }
                     last = Some(last.map_or(f.last_at, |l| l.max(f.last_at)));
+                    if first_time {
+                        analysed += 1;
+                        last_finding = last_finding.max(Some(f.last_at));
+                    }
                 }
                 (_, true) => {
                     if first_time {
@@ -379,6 +400,9 @@ pub fn judge(lines: &[Line], facts: &Facts) -> Report {
     r.to_decision = Percentiles::of(to_decision);
     r.to_findings = Percentiles::of(to_findings);
     rates(&mut r, start, end, &decided_at, &faults);
+    if let (Some(s), Some(l)) = (start, last_finding) {
+        r.analysed_rate = analysed as f64 / seconds(l - s).max(1e-3);
+    }
     r.not_accepted.sort();
     r.lost.sort();
     r.duplicates.sort();
@@ -470,6 +494,7 @@ fn rates(
         .map(|s| per_sec[s])
         .collect();
     calm.sort_unstable();
+    let measurable = calm.len() >= CALM_SECONDS_FOR_FULL_RATE && calm[calm.len() / 2] > 0;
     r.full_rate = calm.get(calm.len() / 2).copied().unwrap_or(0) as f64;
     // Each fault's window lasts until three seconds in a row are each back
     // at 90 % of full rate.
@@ -489,7 +514,11 @@ fn rates(
             fault: f.kind,
             at: f.at,
             lasted: seconds(f.until - f.at),
-            back_after: back.map(|b| (b as f64 - seconds(f.until - start)).max(0.0)),
+            back: match back {
+                _ if !measurable => Back::NotMeasurable,
+                Some(b) => Back::After((b as f64 - seconds(f.until - start)).max(0.0)),
+                None => Back::NotBeforeEnd,
+            },
         });
     }
     let (mut calm_n, mut calm_s, mut hurt_n, mut hurt_s) = (0u64, 0u64, 0u64, 0u64);
@@ -591,6 +620,11 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(o, "send → findings: {}", pct(&r.to_findings));
     let _ = writeln!(
         o,
+        "analysed: {:.1} samples/s from the run's start to the last finding",
+        r.analysed_rate
+    );
+    let _ = writeln!(
+        o,
         "throughput: {:.1} inputs/s over {:.0} s; {:.1}/s outside faults, {:.1}/s during them; full rate {:.0}/s",
         r.throughput, r.seconds, r.throughput_calm, r.throughput_faulted, r.full_rate
     );
@@ -601,10 +635,13 @@ pub fn render(r: &Report) -> String {
             rec.fault.name(),
             rec.at.format("%H:%M:%S"),
             rec.lasted,
-            rec.back_after
-                .map_or("not before the load ended".to_owned(), |b| format!(
-                    "{b:.0} s after"
-                )),
+            match rec.back {
+                Back::After(b) => format!("{b:.0} s after"),
+                Back::NotBeforeEnd => "not before the load ended".to_owned(),
+                Back::NotMeasurable => format!(
+                    "not measurable (fewer than {CALM_SECONDS_FOR_FULL_RATE} seconds outside faults)"
+                ),
+            },
         );
     }
     let _ = writeln!(

@@ -301,8 +301,62 @@ fn recovery_is_the_time_until_decisions_are_back_at_full_rate() {
     assert!((r.full_rate - 10.0).abs() < 1e-9, "{}", r.full_rate);
     assert_eq!(r.recoveries.len(), 1);
     // Decisions resume at 30 s: 5 s after the fault was undone.
-    assert_eq!(r.recoveries[0].back_after, Some(5.0), "{:?}", r.recoveries);
+    assert_eq!(r.recoveries[0].back, Back::After(5.0), "{:?}", r.recoveries);
     assert!(r.throughput_calm > r.throughput_faulted);
+}
+
+#[test]
+fn recovery_is_not_measurable_when_the_run_is_mostly_faults() {
+    // 12 s of sending at 10/s with a fault over most of it: too few calm
+    // seconds to know the full rate, so no "back after 0 s".
+    let inputs: Vec<_> = (0..120)
+        .map(|n| {
+            input(
+                &format!("L-{n:03}"),
+                Kind::Rejected,
+                n as f64 / 10.0,
+                vec![],
+            )
+        })
+        .collect();
+    let mut f = Facts::default();
+    for i in &inputs {
+        f.inbound.insert(
+            i.external_id.clone(),
+            Inbound {
+                channel: "email".into(),
+                state: "recorded".into(),
+                error: None,
+                decision: Some(Decision {
+                    outcome: "rejected".into(),
+                    at: i.sent_at,
+                    completed: false,
+                }),
+            },
+        );
+        f.answers.insert(
+            i.external_id.clone(),
+            vec![Composed {
+                kind: "ack".into(),
+                outbox_id: None,
+            }],
+        );
+    }
+    let mut l = lines(&inputs);
+    l.push(Line::Fault(Fault {
+        kind: FaultKind::Cut,
+        at: t(2.0),
+        until: t(4.0),
+        note: String::new(),
+    }));
+    let r = judge(&l, &f);
+    assert_eq!(
+        r.recoveries[0].back,
+        Back::NotMeasurable,
+        "{:?}",
+        r.recoveries
+    );
+    assert!(render(&r).contains("not measurable"), "{}", render(&r));
 }
 
 #[test]

@@ -191,14 +191,12 @@ pub fn transport(cfg: &AnswerConfig) -> Result<AsyncSmtpTransport<Tokio1Executor
 /// How often pending answers are looked for.
 const POLL: Duration = Duration::from_millis(250);
 
-/// Sends answers until `stop` turns true; does nothing (answers wait) when
-/// no relay is configured.
-pub async fn run(
-    pool: PgPool,
-    cfg: AnswerConfig,
-    metrics: Metrics,
-    mut stop: watch::Receiver<bool>,
-) {
+/// Sends answers until `stop` turns true, `cfg.senders` at once; does
+/// nothing (answers wait) when no relay is configured. Each sender locks the
+/// row it sends (`SKIP LOCKED`), so none is sent twice; answers of one SR
+/// are composed far apart (an acknowledgement, then findings), so sending
+/// several at once does not reorder what one customer reads.
+pub async fn run(pool: PgPool, cfg: AnswerConfig, metrics: Metrics, stop: watch::Receiver<bool>) {
     if cfg.relay.is_empty() {
         tracing::info!("no answer relay configured: answers wait in the outbox");
         return;
@@ -210,9 +208,25 @@ pub async fn run(
             return;
         }
     };
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..cfg.senders.max(1) {
+        let (pool, relay, cfg) = (pool.clone(), relay.clone(), cfg.clone());
+        let (metrics, stop) = (metrics.clone(), stop.clone());
+        senders.spawn(async move { sender(&pool, &relay, &cfg, &metrics, stop).await });
+    }
+    while senders.join_next().await.is_some() {}
+}
+
+async fn sender(
+    pool: &PgPool,
+    relay: &AsyncSmtpTransport<Tokio1Executor>,
+    cfg: &AnswerConfig,
+    metrics: &Metrics,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(500);
     while !*stop.borrow() {
-        let wait = match send_batch(&pool, &relay, &cfg, 50).await {
+        let wait = match send_batch(pool, relay, cfg, 50).await {
             Ok(n) => {
                 metrics.answers_sent.inc_by(n as u64);
                 backoff = Duration::from_millis(500);

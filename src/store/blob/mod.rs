@@ -321,11 +321,28 @@ impl LocalBlobs {
         fs::File::open(dir)?.sync_all()
     }
 
-    /// The original bytes of blob `sha256`.
+    /// The original bytes of blob `sha256`, only when they hash to its name.
+    /// [`LocalBlobs::put`] writes the final name in place, so a reader can
+    /// meet a file still being written, or one a full disk or a crash tore:
+    /// the proof's 100,000-input run decided such a truncated message (the
+    /// repair loop read it while the sender's retry was writing it). A torn
+    /// blob is an error, as a missing one is: the input is parked, and its
+    /// sender's next try, whose write is whole, brings it back.
     pub fn get(&self, sha256: &Sha256) -> io::Result<Vec<u8>> {
-        self.keys
+        let bytes = self
+            .keys
             .decode(fs::read(self.path(sha256))?)
-            .map_err(invalid)
+            .map_err(invalid)?;
+        if Sha256::of(&bytes) != *sha256 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "blob {sha256} is torn or still being written: its {} bytes do not hash to its name",
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(bytes)
     }
 
     /// Rewrites every blob stored as it came in neutered form; a crash
@@ -497,6 +514,25 @@ mod tests {
             fs::read_dir(dir.path().join("tmp")).expect("tmp").count(),
             0
         );
+    }
+
+    /// A file under a blob's name whose bytes are not the blob's (being
+    /// written, or torn) is never read as the blob.
+    #[test]
+    fn a_torn_blob_is_an_error_not_its_first_bytes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let blobs = LocalBlobs::open(dir.path()).expect("open");
+        let data = b"From: bob@acme.example\r\nSubject: a whole message\r\n\r\nbody\r\n";
+        let d = Sha256::of(data);
+        blobs.put(&d, data).expect("put");
+        let whole = fs::read(blobs.path(&d)).expect("read");
+        fs::write(blobs.path(&d), &whole[..whole.len() / 2]).expect("tear");
+        let e = blobs.get(&d).expect_err("torn");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("torn"), "{e}");
+        // The sender's next try replaces it, and it reads whole again.
+        blobs.put(&d, data).expect("put again");
+        assert_eq!(blobs.get(&d).expect("get"), data);
     }
 
     /// A blob written piece by piece lands under its digest, neutered,
