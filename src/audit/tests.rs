@@ -253,6 +253,30 @@ fn a_parked_input_and_a_wrong_decision_are_reported() {
     assert_eq!(r.misdecided[0].input, "L-001");
 }
 
+/// Input `i` decided rejected at `at`, and answered.
+fn rejected_at(f: &mut Facts, i: &Input, at: chrono::DateTime<Utc>) {
+    f.inbound.insert(
+        i.external_id.clone(),
+        Inbound {
+            channel: "email".into(),
+            state: "recorded".into(),
+            error: None,
+            decision: Some(Decision {
+                outcome: "rejected".into(),
+                at,
+                completed: false,
+            }),
+        },
+    );
+    f.answers.insert(
+        i.external_id.clone(),
+        vec![Composed {
+            kind: "ack".into(),
+            outbox_id: None,
+        }],
+    );
+}
+
 #[test]
 fn recovery_is_the_time_until_decisions_are_back_at_full_rate() {
     // 10 inputs/s for 60 s; nothing decided from 20 s to 30 s, then the
@@ -267,26 +291,7 @@ fn recovery_is_the_time_until_decisions_are_back_at_full_rate() {
             sent
         };
         let i = input(&format!("L-{n:03}"), Kind::Rejected, sent, vec![]);
-        f.inbound.insert(
-            i.external_id.clone(),
-            Inbound {
-                channel: "email".into(),
-                state: "recorded".into(),
-                error: None,
-                decision: Some(Decision {
-                    outcome: "rejected".into(),
-                    at: t(decided + 0.05),
-                    completed: false,
-                }),
-            },
-        );
-        f.answers.insert(
-            i.external_id.clone(),
-            vec![Composed {
-                kind: "ack".into(),
-                outbox_id: None,
-            }],
-        );
+        rejected_at(&mut f, &i, t(decided + 0.05));
         inputs.push(i);
     }
     let mut l = lines(&inputs);
@@ -321,26 +326,7 @@ fn recovery_is_not_measurable_when_the_run_is_mostly_faults() {
         .collect();
     let mut f = Facts::default();
     for i in &inputs {
-        f.inbound.insert(
-            i.external_id.clone(),
-            Inbound {
-                channel: "email".into(),
-                state: "recorded".into(),
-                error: None,
-                decision: Some(Decision {
-                    outcome: "rejected".into(),
-                    at: i.sent_at,
-                    completed: false,
-                }),
-            },
-        );
-        f.answers.insert(
-            i.external_id.clone(),
-            vec![Composed {
-                kind: "ack".into(),
-                outbox_id: None,
-            }],
-        );
+        rejected_at(&mut f, i, i.sent_at);
     }
     let mut l = lines(&inputs);
     l.push(Line::Fault(Fault {
