@@ -555,21 +555,17 @@ impl Tries {
 async fn upload(s: &Shared, id: String) -> Input {
     let p = &s.plan;
     let mut tries = Tries::new(p.give_up);
-    let Some((portal, prefix)) = &p.portal else {
-        let no = Outcome::Refused("no portal".into());
-        return tries.line(
-            id.clone(),
-            Kind::Upload,
-            Channel::Portal,
-            id,
-            Vec::new(),
-            no,
-        );
+    // Refused before a try: no portal in the plan, or no upload to build.
+    let ready = match &p.portal {
+        None => Err("no portal".to_owned()),
+        Some((portal, prefix)) => inputs::upload(&id, p.size, p.seed)
+            .map(|u| (portal, prefix, u))
+            .map_err(|e| e.to_string()),
     };
-    let u = match inputs::upload(&id, p.size, p.seed) {
-        Ok(u) => u,
-        Err(e) => {
-            let no = Outcome::Refused(e.to_string());
+    let (portal, prefix, u) = match ready {
+        Ok(r) => r,
+        Err(why) => {
+            let no = Outcome::Refused(why);
             return tries.line(
                 id.clone(),
                 Kind::Upload,
