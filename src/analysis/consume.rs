@@ -28,6 +28,7 @@ use crate::metrics::{Metrics, label};
 use crate::sr::Event;
 use crate::store::blob::Blobs;
 use crate::store::queue::{self, PublishError, SampleJob, Topology};
+use crate::store::retry::Retry;
 
 /// The consumer could not run.
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +71,49 @@ impl Consumer {
     /// Returns the number of jobs handled.
     pub async fn run(
         &self,
+        stop: watch::Receiver<bool>,
+        until_idle: Option<Duration>,
+    ) -> Result<usize, ConsumeError> {
+        self.session(stop, until_idle, || {}).await
+    }
+
+    /// Consumes until `stop` turns true, reconnecting after the broker or
+    /// the database went away (unacknowledged jobs are redelivered). Returns
+    /// the number of jobs handled.
+    pub async fn run_until_stopped(&self, stop: watch::Receiver<bool>) -> usize {
+        let mut retry = Retry::new(Duration::from_millis(500), Duration::from_secs(4));
+        let mut handled = 0;
+        while !*stop.borrow() {
+            let ended = self.session(stop.clone(), None, || retry.connected()).await;
+            let wait = retry.failed();
+            match ended {
+                Ok(n) => {
+                    handled += n;
+                    if *stop.borrow() {
+                        break;
+                    }
+                    tracing::warn!(retry_in = ?wait, "the broker ended the subscription");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?wait, "broker or database unavailable");
+                }
+            }
+            let mut stopped = stop.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+        handled
+    }
+
+    /// One connection's worth of consuming; `connected` runs once the
+    /// consumer is subscribed.
+    async fn session(
+        &self,
         mut stop: watch::Receiver<bool>,
         until_idle: Option<Duration>,
+        connected: impl FnOnce(),
     ) -> Result<usize, ConsumeError> {
         let conn = queue::connect(&self.amqp_url).await?;
         let consume_ch = conn.create_channel().await?;
@@ -90,6 +132,7 @@ impl Consumer {
                 FieldTable::default(),
             )
             .await?;
+        connected();
         let publish_ch = Arc::new(publish_ch);
         let mut in_flight = JoinSet::new();
         let mut handled = 0usize;

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::answer::{AccountMail, Answer, AnswerConfig};
 use crate::metrics::Metrics;
+use crate::store::retry::Retry;
 
 /// Sending failed; the rows stay pending.
 #[derive(Debug, thiserror::Error)]
@@ -224,22 +225,24 @@ async fn sender(
     metrics: &Metrics,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut backoff = Duration::from_millis(500);
+    // A relay that is down for maintenance may stay down a while: up to a
+    // minute between tries, as an MTA's queue runner would.
+    let mut retry = Retry::new(Duration::from_millis(500), Duration::from_secs(60));
     while !*stop.borrow() {
         let wait = match send_batch(pool, relay, cfg, 50).await {
             Ok(n) => {
                 metrics.answers_sent.inc_by(n as u64);
-                backoff = Duration::from_millis(500);
+                retry.connected();
                 if n > 0 {
                     continue;
                 }
                 POLL
             }
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "answers wait");
+                let wait = retry.failed();
+                tracing::warn!(error = %e, retry_in = ?wait, "answers wait");
                 metrics.answer_errors.inc();
-                backoff = (backoff * 2).min(Duration::from_secs(60));
-                backoff
+                wait
             }
         };
         tokio::select! {

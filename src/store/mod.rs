@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod queue;
 pub mod record;
 pub mod reputation;
+pub mod retry;
 pub mod srs;
 pub mod staff;
 pub mod uploads;

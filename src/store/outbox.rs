@@ -22,6 +22,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::metrics::Metrics;
 use crate::store::queue::{self, Topology};
+use crate::store::retry::Retry;
 
 /// The name of answer rows, as a macro: the relay's queries must spell it as
 /// a literal for the planner to use the partial indexes on pending rows, and
@@ -207,21 +208,24 @@ pub async fn run(
     metrics: Metrics,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut backoff = Duration::from_millis(200);
+    // The broker is usually on the next host: a refused connection costs
+    // nothing, and every second waited past its return is a second of jobs
+    // not on their way.
+    let mut retry = Retry::new(Duration::from_millis(200), Duration::from_secs(2));
     while !*stop.borrow() {
-        match session(&pool, &cfg, &metrics, &mut stop).await {
+        match session(&pool, &cfg, &metrics, &mut stop, &mut retry).await {
             Ok(()) => return,
             Err(e) => {
                 if let RelayError::Unroutable(ids) = &e {
                     metrics.relay_returned.inc_by(ids.len() as u64);
                 }
-                tracing::warn!(error = %e, retry_in = ?backoff, "relay: rows wait");
+                let wait = retry.failed();
+                tracing::warn!(error = %e, retry_in = ?wait, "relay: rows wait");
                 metrics.relay_errors.inc();
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = stop.changed() => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
     }
@@ -232,6 +236,7 @@ async fn session(
     cfg: &RelayConfig,
     metrics: &Metrics,
     stop: &mut watch::Receiver<bool>,
+    retry: &mut Retry,
 ) -> Result<(), RelayError> {
     let conn: Connection = queue::connect(&cfg.amqp_url).await?;
     let ch = queue::confirm_channel(&conn).await?;
@@ -243,6 +248,8 @@ async fn session(
             return Ok(());
         }
         let sent = relay_batch(pool, &ch, &cfg.topology, cfg.batch).await?;
+        // Both the database and the broker answered.
+        retry.connected();
         metrics.outbox_published.inc_by(sent as u64);
         if sent as i64 >= cfg.batch {
             continue;

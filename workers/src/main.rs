@@ -194,24 +194,9 @@ async fn run() -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     tracing::info!(actor = %consumer.actor, "consuming");
-    let mut backoff = std::time::Duration::from_millis(500);
-    loop {
-        match consumer.run(stop.clone(), None).await {
-            Ok(handled) => {
-                tracing::info!(handled, "stopped");
-                return Ok(());
-            }
-            // The broker went away: unacknowledged jobs are redelivered; wait and reconnect.
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "broker or database unavailable");
-                if *stop.borrow() {
-                    return Ok(());
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(15));
-            }
-        }
-    }
+    let handled = consumer.run_until_stopped(stop).await;
+    tracing::info!(handled, "stopped");
+    Ok(())
 }
 
 fn init_logs() {
