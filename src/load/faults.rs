@@ -160,7 +160,7 @@ async fn fill(dir: &Path, hold: Duration) -> String {
         use std::io::{Seek, Write};
         use std::os::fd::AsRawFd;
         let mut f = std::fs::File::create(&path)?;
-        let mut n = 0u64;
+        let mut allocated = 0u64;
         // SAFETY: statvfs(3) and fallocate(2) on a path and a file we own,
         // with a zeroed struct of the right type.
         unsafe {
@@ -168,29 +168,54 @@ async fn fill(dir: &Path, hold: Duration) -> String {
             let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
                 .map_err(std::io::Error::other)?;
             if libc::statvfs(c.as_ptr(), &mut st) == 0 {
-                let free = st.f_bavail as u64 * st.f_frsize as u64;
-                if free > 0 && libc::fallocate(f.as_raw_fd(), 0, 0, free as libc::off_t) == 0 {
-                    n = free;
+                // Free blocks, the root-reserved ones included: the load
+                // runs as root when it may fill a mount, and so does serve.
+                let free = st.f_bfree as u64 * st.f_frsize as u64;
+                // All of the free space is more than a file can be given:
+                // its extent tree needs blocks too. Ask for a little less
+                // each time until the file system agrees.
+                for want in allocation_tries(free) {
+                    if libc::fallocate(f.as_raw_fd(), 0, 0, want as libc::off_t) == 0 {
+                        allocated = want;
+                        break;
+                    }
                 }
             }
         }
-        // Then whatever the allocation left, written past its end.
+        // Then whatever the allocation left, written past its end: a few
+        // MiB, not gigabytes of dirty pages whose writeback would stall
+        // every fsync after the fault.
         f.seek(std::io::SeekFrom::End(0))?;
         let chunk = vec![0u8; 64 << 10];
+        let mut written = 0u64;
         while let Ok(w) = f.write(&chunk) {
             if w == 0 {
                 break;
             }
-            n += w as u64;
+            written += w as u64;
         }
-        Ok::<u64, std::io::Error>(n)
+        Ok::<(u64, u64), std::io::Error>((allocated, written))
     })
     .await;
     tokio::time::sleep(hold).await;
     let _ = std::fs::remove_file(&ballast);
     match written {
-        Ok(Ok(n)) => format!("{} MiB of ballast for {} s", n >> 20, hold.as_secs()),
+        Ok(Ok((a, w))) => format!(
+            "{} MiB allocated and {} MiB written as ballast, for {} s",
+            a >> 20,
+            w >> 20,
+            hold.as_secs()
+        ),
         Ok(Err(e)) => format!("ballast: {e}"),
         Err(e) => format!("ballast: {e}"),
     }
+}
+
+/// The sizes to ask `fallocate` for when `free` bytes are free: all of
+/// it, then 1/256 less at a time, at most 64 tries (down to about 78 %).
+pub(super) fn allocation_tries(free: u64) -> impl Iterator<Item = u64> {
+    let step = (free / 1024).max(1);
+    (0..256u64)
+        .map(move |i| free.saturating_sub(i * step))
+        .filter(|&n| n > 0)
 }

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::client::dot_stuffed;
-use super::faults::schedule;
+use super::faults::{allocation_tries, schedule};
 use super::inputs::{self, Kind, Mix, Sender};
 use super::ledger::{self, FaultKind, Line};
 
@@ -86,6 +86,18 @@ fn faults_are_spread_without_overlap_inside_the_run() {
     for k in kinds {
         assert_eq!(s.iter().filter(|(_, f)| *f == k).count(), 2);
     }
+}
+
+#[test]
+fn the_ballast_asks_for_all_the_free_space_then_a_little_less_each_time() {
+    let tries: Vec<u64> = allocation_tries(1024 << 20).collect();
+    assert_eq!(tries.len(), 256);
+    assert_eq!(tries[0], 1024 << 20);
+    assert_eq!(tries[1], 1023 << 20);
+    assert_eq!(tries[255], 769 << 20);
+    assert!(tries.windows(2).all(|w| w[1] < w[0]));
+    assert_eq!(allocation_tries(0).count(), 0);
+    assert!(allocation_tries(3).all(|n| n > 0));
 }
 
 #[test]
