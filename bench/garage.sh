@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The S3 path of the blob store against a real S3-compatible server, Garage
 # (a distributed object store; AGPL, run as a separate process only):
-#   1. builds Garage once (`cargo install garage`, about 30 minutes on 2 cores)
-#      unless GARAGE names a binary,
+#   1. builds Garage once (`cargo install garage` into target/garage-bin,
+#      about 30 minutes on 2 cores) unless GARAGE names a binary,
 #   2. starts a one-node Garage in target/garage with a bucket and a key,
 #   3. runs the blob store's S3 test (tests/blobs_s3.rs) against it,
 #   4. runs the proof with two `intake serve`s and two workers sharing that
 #      bucket (several hosts, simulated), audited as in bench/proof.sh.
 # Not in .ci/run: Garage's build would eat CI's time. Run before each
 # closing note:  bench/garage.sh        (COUNT=… for a longer proof; PROOF=0
-# runs the S3 test only)
+# runs the S3 test only). A full blob store is a local file system's fault,
+# so the proof here injects every other kind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,11 +18,20 @@ GARAGE=${GARAGE:-}
 if [[ -z "$GARAGE" ]]; then
   if command -v garage >/dev/null; then
     GARAGE=$(command -v garage)
+  elif [[ -x target/garage-bin/bin/garage ]]; then
+    GARAGE=$PWD/target/garage-bin/bin/garage
   else
     cargo install garage --locked --root target/garage-bin
     GARAGE=$PWD/target/garage-bin/bin/garage
   fi
 fi
+
+for port in 3900 3901; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "garage: something already listens on 127.0.0.1:$port (another Garage?); stop it first" >&2
+    exit 2
+  fi
+done
 
 dir="$PWD/target/garage"
 rm -rf "$dir"
@@ -44,7 +54,8 @@ EOF
 chmod 600 "$dir/garage.toml"
 g() { "$GARAGE" -c "$dir/garage.toml" "$@"; }
 
-g server >"$dir/server.log" 2>&1 &
+# Not through g(): $! must be Garage itself, not a subshell, for the trap.
+"$GARAGE" -c "$dir/garage.toml" server >"$dir/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null' EXIT
 for _ in $(seq 100); do g status >/dev/null 2>&1 && break; sleep 0.2; done
@@ -64,5 +75,13 @@ cargo test --locked --test blobs_s3 -- --nocapture
 
 [[ "${PROOF:-1}" == 0 ]] && exit 0
 S3_BUCKET=intake S3_ENDPOINT=http://127.0.0.1:3900 S3_KEY_ID="$key_id" S3_SECRET="$secret" \
-  SERVES=2 WORKERS=2 BLOBS=s3 COUNT=${COUNT:-2000} RATE=${RATE:-40} \
-  FAULTS=${FAULTS-kill_serve,kill_worker,broker,cut} bench/proof.sh
+  SERVES=2 WORKERS=2 BLOBS=s3 COUNT=${COUNT:-8000} RATE=${RATE:-40} \
+  FAULTS=${FAULTS-kill_serve,kill_worker,broker,database,cut} bench/proof.sh
+
+# The proof's blobs must be in the bucket, not in a local folder.
+objects=$(g bucket info intake | awk '/^Objects:/ {print $2}')
+echo "garage: the bucket holds ${objects:-?} objects after the proof"
+if [[ -z "$objects" || "$objects" -lt 100 ]]; then
+  echo "garage: the proof did not keep its blobs in the bucket" >&2
+  exit 1
+fi

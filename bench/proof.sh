@@ -49,6 +49,9 @@ if [[ -z "$mounted" ]]; then
 fi
 if [[ "$BLOBS" == s3 ]]; then
   FAULTS=$(echo "$FAULTS" | tr ',' '\n' | grep -v -e blob_full | paste -sd, -)
+  # The environment wins over the file: without this the serves and the
+  # workers would keep their blobs in the local folder, not the bucket.
+  unset INTAKE_BLOB_DIR
   cat >>"$dir/intake.toml" <<EOF
 [blobs]
 kind = "s3"
@@ -78,7 +81,7 @@ args=(--smtp 127.0.0.1:2605 --lmtp 127.0.0.1:2604 --portal http://127.0.0.1:8100
       --audit)
 [[ -n "$RATE" ]] && args+=(--rate "$RATE")
 [[ -n "$FAULTS" ]] && args+=(--faults "$FAULTS")
-[[ -n "$mounted" ]] && args+=(--blob-fs "$blobs")
+[[ -n "$mounted" && "$BLOBS" != s3 ]] && args+=(--blob-fs "$blobs")
 # With two serves, the second listens on 2615/2614/8110: half the
 # connections go there.
 if [[ "$SERVES" -gt 1 ]]; then

@@ -3,9 +3,9 @@
 //! jitter so a fleet of workers does not knock on a restarted broker in step,
 //! and it starts short again once a connection has worked.
 //!
-//! Without that reset, one early outage left every later reconnect at the
-//! cap: the proof saw the relay wait 10 s after the third broker restart of
-//! a run, so jobs (and then findings) came back 16 s after the broker did.
+//! Without that reset, one early outage left every later reconnect waiting
+//! the cap (then 10 s for the relay, 15 s for the workers), however long
+//! the connection had worked in between.
 
 use std::time::Duration;
 
