@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{Channel, message::Delivery};
 use sqlx::PgPool;
@@ -29,6 +31,10 @@ use crate::sr::Event;
 use crate::store::blob::Blobs;
 use crate::store::queue::{self, PublishError, SampleJob, Topology};
 use crate::store::retry::Retry;
+
+/// How long a job whose failure could not even be recorded waits before it
+/// goes back to the queue.
+const GIVE_BACK_AFTER: Duration = Duration::from_secs(1);
 
 /// The consumer could not run.
 #[derive(Debug, thiserror::Error)]
@@ -155,7 +161,7 @@ impl Consumer {
                     handled += 1;
                     idle_since = Instant::now();
                     if let Ok(Err(e)) = done {
-                        tracing::error!(error = %e, "job not acknowledged; the broker will redeliver it");
+                        tracing::error!(error = %e, "job not settled; handed back to the queue");
                     }
                 }
                 _ = stop.changed() => break,
@@ -177,15 +183,15 @@ impl Consumer {
         while let Some(done) = in_flight.join_next().await {
             handled += 1;
             if let Ok(Err(e)) = done {
-                tracing::error!(error = %e, "job not acknowledged; the broker will redeliver it");
+                tracing::error!(error = %e, "job not settled; handed back to the queue");
             }
         }
         queue::close(&conn, "done").await;
         Ok(handled)
     }
 
-    /// Handles one delivery and acknowledges it (or leaves it unacknowledged
-    /// when even the failure path could not be taken).
+    /// Handles one delivery and acknowledges it (or hands it back to the
+    /// queue when even the failure path could not be taken).
     async fn handle(&self, d: Delivery, publish: &Channel) -> Result<(), ConsumeError> {
         let job: SampleJob = match serde_json::from_slice(&d.data) {
             Ok(j) => j,
@@ -232,7 +238,22 @@ impl Consumer {
                 d.ack(BasicAckOptions::default()).await?;
                 Ok(())
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                // Not even the failure path could be taken (the database
+                // away). Hand the job back now: left unacknowledged on a
+                // channel that stays open, the broker would hold it for as
+                // long as this worker lives, counted in no queue's depth.
+                // A pause first, so a database that is restarting is not
+                // hammered by the same job.
+                tokio::time::sleep(GIVE_BACK_AFTER).await;
+                let _ = d
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await;
+                Err(e)
+            }
         }
     }
 
