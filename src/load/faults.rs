@@ -212,7 +212,7 @@ async fn fill(dir: &Path, hold: Duration) -> String {
 }
 
 /// The sizes to ask `fallocate` for when `free` bytes are free: all of
-/// it, then 1/256 less at a time, at most 64 tries (down to about 78 %).
+/// it, then 1/1024 less at a time, at most 256 tries (down to 75 %).
 pub(super) fn allocation_tries(free: u64) -> impl Iterator<Item = u64> {
     let step = (free / 1024).max(1);
     (0..256u64)
