@@ -26,8 +26,9 @@ if [[ -z "$GARAGE" ]]; then
   fi
 fi
 
+. bench/deployment.sh
 for port in 3900 3901; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  if port_open "$port"; then
     echo "garage: something already listens on 127.0.0.1:$port (another Garage?); stop it first" >&2
     exit 2
   fi
