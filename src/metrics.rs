@@ -106,7 +106,7 @@ impl Metrics {
         let jobs = Family::<Labels, Counter>::default();
         r.register(
             "jobs",
-            "Analysis jobs by result (done, retried, dead)",
+            "Analysis jobs by result (done, retried, dead; handed_back: not even the failure could be recorded, requeued)",
             jobs.clone(),
         );
         let analyser_seconds = Family::<Labels, Histogram>::new_with_constructor(|| {

@@ -143,3 +143,145 @@ async fn a_job_that_keeps_failing_is_retried_then_dead_lettered() {
     assert_eq!(env.count("SELECT count(*) FROM findings").await, 0);
     env.cleanup().await;
 }
+
+/// A job no delivery has started: nothing in the database names it yet.
+fn unseen_job() -> queue::SampleJob {
+    queue::SampleJob {
+        job_id: uuid::Uuid::new_v4(),
+        sha256: intake::digest::Sha256::of(b"a sample"),
+        size: 8,
+        kind: intake::decide::classify::Kind::Other,
+        sr_number: intake::sr::SrNumber::new(2026, 1),
+        submission_id: uuid::Uuid::new_v4(),
+        severity: intake::sr::Severity::MEDIUM,
+        attempt: 1,
+    }
+}
+
+#[tokio::test]
+async fn a_done_job_stays_done_whatever_order_its_deliveries_land_in() {
+    use intake::analysis::jobs::{self, JobState, Start};
+    let env = Env::new().await;
+    let job = unseen_job();
+    let settle = |state: JobState, error: Option<&'static str>| {
+        let pool = env.pool.clone();
+        let job = job.clone();
+        async move {
+            let mut tx = pool.begin().await.expect("begin");
+            jobs::settle(&mut tx, &job, state, error)
+                .await
+                .expect("settle");
+            tx.commit().await.expect("commit");
+        }
+    };
+    let start = || jobs::started(&env.pool, &job);
+    let state = || async {
+        sqlx::query_as::<_, (String, Option<String>, i32)>(
+            "SELECT state, last_error, starts FROM analysis_jobs WHERE job_id = $1",
+        )
+        .bind(job.job_id)
+        .fetch_one(&env.pool)
+        .await
+        .expect("row")
+    };
+
+    let first = start().await.expect("first start");
+    assert_eq!(
+        first,
+        Start {
+            starts: 1,
+            done: false
+        }
+    );
+    // A second delivery (published twice, or redelivered after a cut)
+    // starts beside it, then the first commits its findings.
+    assert!(!start().await.expect("second start").done);
+    settle(JobState::Done, None).await;
+    // The second's start, or its failure, reaches the database late: the
+    // job keeps its state, and the start is still counted. (Garage run 3
+    // left such a job `running` beside its findings; the drain waited.)
+    let late = start().await.expect("late start");
+    assert_eq!(
+        late,
+        Start {
+            starts: 3,
+            done: true
+        }
+    );
+    settle(JobState::Retrying, Some("blob store away")).await;
+    settle(JobState::Dead, Some("blob store away")).await;
+    assert_eq!(state().await, ("done".to_owned(), None, 3));
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_job_whose_start_cannot_be_recorded_is_handed_back_and_analysed_later() {
+    let env = Env::new().await;
+    env.intake
+        .email(sample_email("09-forwarded-rfc822.eml"), None)
+        .await
+        .expect("ingest");
+    relay(&env).await;
+    let admin = sqlx::PgPool::connect(&format!("{}/postgres", harness::base_url()))
+        .await
+        .expect("admin");
+    let connections = |allow: bool| {
+        let sql = format!(
+            "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS {allow}",
+            env.db_name
+        );
+        let admin = admin.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&admin)
+                .await
+                .expect("alter database");
+        }
+    };
+    // The database goes away before the worker takes the job: its start
+    // cannot be counted, so not even the failure path can be taken.
+    connections(false).await;
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&env.db_name)
+        .execute(&admin)
+        .await
+        .expect("terminate");
+    let handed_back = || {
+        env.intake
+            .metrics
+            .jobs
+            .get_or_create(&intake::metrics::label("result", "handed_back"))
+            .get()
+    };
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let c = consumer(&env, 3);
+    let run = tokio::spawn(async move { c.run(stop, None).await });
+    harness::eventually(Duration::from_secs(60), "the job handed back", || async {
+        (handed_back() > 0).then_some(())
+    })
+    .await;
+    // The database is back. The job was handed back to the queue, so it is
+    // delivered again and analysed; kept unacknowledged on the worker's open
+    // channel, it would never be.
+    connections(true).await;
+    harness::eventually(Duration::from_secs(60), "the job done", || async {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM analysis_jobs WHERE state = 'done'
+             AND sha256 IN (SELECT sha256 FROM findings)",
+        )
+        .fetch_one(&env.pool)
+        .await
+        .ok()?;
+        (done == 1).then_some(())
+    })
+    .await;
+    stop_tx.send(true).expect("stop");
+    run.await.expect("join").expect("run");
+    assert_eq!(
+        env.count("SELECT count(*) FROM analysis_jobs WHERE state <> 'done'")
+            .await,
+        0
+    );
+    admin.close().await;
+    env.cleanup().await;
+}

@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::Analyser;
+use super::jobs::{self, JobState};
 use crate::metrics::{Metrics, label};
 use crate::sr::Event;
 use crate::store::blob::Blobs;
@@ -35,6 +36,9 @@ use crate::store::retry::Retry;
 /// How long a job whose failure could not even be recorded waits before it
 /// goes back to the queue.
 const GIVE_BACK_AFTER: Duration = Duration::from_secs(1);
+
+/// How long a session that ends waits for its jobs in flight.
+const FINISH_WITHIN: Duration = Duration::from_secs(120);
 
 /// The consumer could not run.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +147,7 @@ impl Consumer {
         let mut in_flight = JoinSet::new();
         let mut handled = 0usize;
         let mut idle_since = Instant::now();
+        let mut ended: Result<(), ConsumeError> = Ok(());
         loop {
             let tick = until_idle
                 .unwrap_or(Duration::from_secs(3600))
@@ -154,7 +159,10 @@ impl Consumer {
                         let ch = publish_ch.clone();
                         in_flight.spawn(async move { me.handle(d, &ch).await });
                     }
-                    Some(Err(e)) => return Err(e.into()),
+                    Some(Err(e)) => {
+                        ended = Err(e.into());
+                        break;
+                    }
                     None => break,
                 },
                 Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
@@ -169,23 +177,40 @@ impl Consumer {
                     if let Some(idle) = until_idle
                         && in_flight.is_empty()
                         && idle_since.elapsed() >= idle
-                        && self.topology.depth(&consume_ch, &self.topology.samples_queue()).await? == 0
                     {
-                        break;
+                        match self.topology.depth(&consume_ch, &self.topology.samples_queue()).await {
+                            Ok(0) => break,
+                            Ok(_) => {}
+                            Err(e) => {
+                                ended = Err(e.into());
+                                break;
+                            }
+                        }
                     }
                 }
             }
         }
-        // Stop taking new jobs, finish the ones in flight.
+        // Stop taking new jobs, finish the ones in flight: also when the
+        // connection broke, since a job aborted between its SQL statements
+        // could leave its state behind its findings (Garage run 3). Their
+        // acks then fail and the broker redelivers them, which is harmless.
         let _ = consume_ch
             .basic_cancel(self.actor.as_str().into(), Default::default())
             .await;
-        while let Some(done) = in_flight.join_next().await {
-            handled += 1;
-            if let Ok(Err(e)) = done {
-                tracing::error!(error = %e, "job not settled; handed back to the queue");
+        let finish = async {
+            while let Some(done) = in_flight.join_next().await {
+                handled += 1;
+                if let Ok(Err(e)) = done {
+                    tracing::error!(error = %e, "job not settled; handed back to the queue");
+                }
             }
+        };
+        if tokio::time::timeout(FINISH_WITHIN, finish).await.is_err() {
+            tracing::error!(
+                "jobs in flight did not finish within {FINISH_WITHIN:?}; abandoned to redelivery"
+            );
         }
+        ended?;
         queue::close(&conn, "done").await;
         Ok(handled)
     }
@@ -209,11 +234,11 @@ impl Consumer {
         let span = tracing::info_span!("job", sr = %job.sr_number, submission = %job.submission_id,
             sha256 = %job.sha256, attempt = job.attempt);
         let outcome = async {
-            let starts = self.started(&job).await?;
-            if starts > self.max_starts {
+            let start = jobs::started(&self.pool, &job).await?;
+            if start.starts > self.max_starts && !start.done {
                 let why = format!(
                     "analysis started {} times without finishing: it crashes or stalls the worker",
-                    starts - 1
+                    start.starts - 1
                 );
                 return self.dead(&job, &why, publish).await;
             }
@@ -245,6 +270,10 @@ impl Consumer {
                 // long as this worker lives, counted in no queue's depth.
                 // A pause first, so a database that is restarting is not
                 // hammered by the same job.
+                self.metrics
+                    .jobs
+                    .get_or_create(&label("result", "handed_back"))
+                    .inc();
                 tokio::time::sleep(GIVE_BACK_AFTER).await;
                 let _ = d
                     .nack(BasicNackOptions {
@@ -255,45 +284,6 @@ impl Consumer {
                 Err(e)
             }
         }
-    }
-
-    /// Counts a start of `job` before it is analysed; returns how many
-    /// starts it has had, this one included.
-    async fn started(&self, job: &SampleJob) -> Result<u32, sqlx::Error> {
-        let starts: i32 = sqlx::query_scalar(
-            "INSERT INTO analysis_jobs (job_id, sha256, submission_id, starts, state, updated_at)
-             VALUES ($1, $2, $3, 1, 'running', $4)
-             ON CONFLICT (job_id) DO UPDATE SET starts = analysis_jobs.starts + 1,
-                 state = 'running', updated_at = $4
-             RETURNING starts",
-        )
-        .bind(job.job_id)
-        .bind(job.sha256.to_hex())
-        .bind(job.submission_id)
-        .bind(chrono::Utc::now())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(u32::try_from(starts).unwrap_or(u32::MAX))
-    }
-
-    /// Sets the state staff see for `job`.
-    async fn settle(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        job: &SampleJob,
-        state: &str,
-        error: Option<&str>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE analysis_jobs SET state = $2, last_error = $3, updated_at = $4 WHERE job_id = $1",
-        )
-        .bind(job.job_id)
-        .bind(state)
-        .bind(error)
-        .bind(chrono::Utc::now())
-        .execute(&mut **tx)
-        .await
-        .map(|_| ())
     }
 
     /// Runs the analysers not yet recorded for this sample and commits their
@@ -347,7 +337,7 @@ impl Consumer {
             // twice around a crash): still done, not left `running` for ever.
             let settled = async {
                 let mut tx = self.pool.begin().await?;
-                self.settle(&mut tx, job, "done", None).await?;
+                jobs::settle(&mut tx, job, JobState::Done, None).await?;
                 tx.commit().await
             };
             settled.await.map_err(|e| e.to_string())?;
@@ -394,7 +384,7 @@ impl Consumer {
         .execute(&mut *tx)
         .await?;
         let names: Vec<&str> = results.iter().map(|r| r.0).collect();
-        self.settle(&mut tx, job, "done", None).await?;
+        jobs::settle(&mut tx, job, JobState::Done, None).await?;
         let done = Event::AnalysisDone {
             sha256: job.sha256,
             analysers: names,
@@ -469,7 +459,7 @@ impl Consumer {
                     attempt,
                     error,
                 },
-                "dead",
+                JobState::Dead,
             ),
             _ => (
                 self.topology.retry_exchange(),
@@ -478,7 +468,7 @@ impl Consumer {
                     attempt,
                     error,
                 },
-                "retrying",
+                JobState::Retrying,
             ),
         };
         queue::publish_confirmed(publish, &exchange, &next)
@@ -490,7 +480,7 @@ impl Consumer {
                 ))),
             })?;
         let mut tx = self.pool.begin().await?;
-        self.settle(&mut tx, job, state, Some(why)).await?;
+        jobs::settle(&mut tx, job, state, Some(why)).await?;
         self.event(&mut tx, job, &event).await?;
         tx.commit().await?;
         Ok(done)

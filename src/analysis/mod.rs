@@ -7,6 +7,7 @@
 mod consume;
 mod filetype;
 mod hashes;
+pub mod jobs;
 pub mod verdict;
 
 pub use consume::{ConsumeError, Consumer};
