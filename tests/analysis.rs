@@ -285,3 +285,121 @@ async fn a_job_whose_start_cannot_be_recorded_is_handed_back_and_analysed_later(
     admin.close().await;
     env.cleanup().await;
 }
+
+/// An analyser that holds its job until the test opens the gate.
+struct Gate {
+    entered: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl analysis::Analyser for Gate {
+    fn name(&self) -> &'static str {
+        "gate"
+    }
+    fn version(&self) -> String {
+        "1".into()
+    }
+    fn analyse(
+        &self,
+        _bytes: &[u8],
+        _job: &queue::SampleJob,
+    ) -> Result<serde_json::Value, analysis::AnalyseError> {
+        self.entered
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let (lock, cvar) = &*self.open;
+        let mut open = lock.lock().expect("gate lock");
+        while !*open {
+            open = cvar.wait(open).expect("gate wait");
+        }
+        Ok(serde_json::json!({"gate": "passed"}))
+    }
+}
+
+#[tokio::test]
+async fn a_job_in_flight_when_the_broker_line_breaks_still_records_its_findings() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let env = Env::new().await;
+    env.intake
+        .email(sample_email("09-forwarded-rfc822.eml"), None)
+        .await
+        .expect("ingest");
+    relay(&env).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let proxy =
+        intake::load::proxy::Proxy::start(listener, "127.0.0.1:5672".parse().expect("addr"));
+    let entered = Arc::new(AtomicBool::new(false));
+    let open = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let mut analysers = analysis::builtin();
+    analysers.push(Box::new(Gate {
+        entered: entered.clone(),
+        open: open.clone(),
+    }));
+    let mut c = consumer(&env, 3);
+    c.amqp_url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+    c.analysers = Arc::new(analysers);
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn(async move { c.run(stop, None).await });
+    harness::eventually(Duration::from_secs(30), "the job analysing", || async {
+        entered.load(Ordering::SeqCst).then_some(())
+    })
+    .await;
+
+    // The line to the broker breaks while the job is analysing. The session
+    // ends, but only after the job in flight has finished: aborted between
+    // its statements, it could leave its state behind its findings.
+    let cut = tokio::spawn({
+        let proxy = proxy.clone();
+        async move { proxy.cut_for(Duration::from_secs(3)).await }
+    });
+    let ended_early = tokio::time::timeout(Duration::from_secs(2), async {
+        while !run.is_finished() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .is_ok();
+    {
+        let (lock, cvar) = &*open;
+        *lock.lock().expect("gate lock") = true;
+        cvar.notify_all();
+    }
+    let ended = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the session ends once its job is done")
+        .expect("join");
+    assert!(
+        !ended_early,
+        "the session ended with a job in flight: {ended:?}"
+    );
+    assert!(ended.is_err(), "the broken line is reported");
+    assert_eq!(
+        env.count("SELECT count(*) FROM findings").await,
+        3,
+        "the job in flight recorded its findings"
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM analysis_jobs WHERE state = 'done'")
+            .await,
+        1
+    );
+    cut.await.expect("mended");
+
+    // Its ack was lost with the line, so the broker delivers it again: done
+    // already, nothing to add, and it stays done.
+    let (_tx, stop) = tokio::sync::watch::channel(false);
+    let again = consumer(&env, 3)
+        .run(stop, Some(Duration::from_millis(500)))
+        .await
+        .expect("run");
+    assert_eq!(again, 1);
+    assert_eq!(env.count("SELECT count(*) FROM findings").await, 3);
+    assert_eq!(
+        env.count("SELECT count(*) FROM analysis_jobs WHERE state <> 'done'")
+            .await,
+        0
+    );
+    env.cleanup().await;
+}
