@@ -27,6 +27,26 @@ fn consumer(env: &Env, max_attempts: u32) -> Consumer {
     }
 }
 
+/// A fresh environment with the samples of `email` queued.
+async fn queued(email: &str) -> Env {
+    let env = Env::new().await;
+    env.intake
+        .email(sample_email(email), None)
+        .await
+        .expect("ingest");
+    relay(&env).await;
+    env
+}
+
+/// No job is left pending: staff would see its analysis pending for ever.
+async fn assert_all_done(env: &Env) {
+    assert_eq!(
+        env.count("SELECT count(*) FROM analysis_jobs WHERE state <> 'done'")
+            .await,
+        0
+    );
+}
+
 async fn relay(env: &Env) {
     let conn = queue::connect(AMQP).await.expect("broker");
     let ch = queue::confirm_channel(&conn).await.expect("channel");
@@ -40,12 +60,7 @@ async fn relay(env: &Env) {
 
 #[tokio::test]
 async fn queued_samples_get_findings_once() {
-    let env = Env::new().await;
-    env.intake
-        .email(sample_email("01-accepted-zipcrypto.eml"), None)
-        .await
-        .expect("ingest");
-    relay(&env).await;
+    let env = queued("01-accepted-zipcrypto.eml").await;
     let (_tx, stop) = tokio::sync::watch::channel(false);
     let handled = consumer(&env, 3)
         .run(stop.clone(), Some(Duration::from_millis(500)))
@@ -81,11 +96,7 @@ async fn queued_samples_get_findings_once() {
     // And the second delivery, with nothing left to do, is done too: staff
     // would otherwise see the sample's analysis pending for ever. (Found by
     // `intake load` killing serve between a publish and its commit.)
-    assert_eq!(
-        env.count("SELECT count(*) FROM analysis_jobs WHERE state <> 'done'")
-            .await,
-        0
-    );
+    assert_all_done(&env).await;
     env.cleanup().await;
 }
 
@@ -216,12 +227,7 @@ async fn a_done_job_stays_done_whatever_order_its_deliveries_land_in() {
 
 #[tokio::test]
 async fn a_job_whose_start_cannot_be_recorded_is_handed_back_and_analysed_later() {
-    let env = Env::new().await;
-    env.intake
-        .email(sample_email("09-forwarded-rfc822.eml"), None)
-        .await
-        .expect("ingest");
-    relay(&env).await;
+    let env = queued("09-forwarded-rfc822.eml").await;
     let admin = sqlx::PgPool::connect(&format!("{}/postgres", harness::base_url()))
         .await
         .expect("admin");
@@ -277,11 +283,7 @@ async fn a_job_whose_start_cannot_be_recorded_is_handed_back_and_analysed_later(
     .await;
     stop_tx.send(true).expect("stop");
     run.await.expect("join").expect("run");
-    assert_eq!(
-        env.count("SELECT count(*) FROM analysis_jobs WHERE state <> 'done'")
-            .await,
-        0
-    );
+    assert_all_done(&env).await;
     admin.close().await;
     env.cleanup().await;
 }
@@ -318,12 +320,7 @@ impl analysis::Analyser for Gate {
 #[tokio::test]
 async fn a_job_in_flight_when_the_broker_line_breaks_still_records_its_findings() {
     use std::sync::atomic::{AtomicBool, Ordering};
-    let env = Env::new().await;
-    env.intake
-        .email(sample_email("09-forwarded-rfc822.eml"), None)
-        .await
-        .expect("ingest");
-    relay(&env).await;
+    let env = queued("09-forwarded-rfc822.eml").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -396,10 +393,6 @@ async fn a_job_in_flight_when_the_broker_line_breaks_still_records_its_findings(
         .expect("run");
     assert_eq!(again, 1);
     assert_eq!(env.count("SELECT count(*) FROM findings").await, 3);
-    assert_eq!(
-        env.count("SELECT count(*) FROM analysis_jobs WHERE state <> 'done'")
-            .await,
-        0
-    );
+    assert_all_done(&env).await;
     env.cleanup().await;
 }
