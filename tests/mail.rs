@@ -1055,3 +1055,69 @@ async fn starttls_with_swaks_and_smtplib_and_a_renewed_certificate() {
     drop(server);
     env.cleanup().await;
 }
+
+/// Answers of one SR go out in the order they were made, however many
+/// senders run: one waits while an older one of its SR is being sent (here,
+/// held locked as a sender holds it mid-send); other SRs' answers pass it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_waits_for_the_older_answers_of_its_sr() {
+    use intake::answer::{Answer, AnswerConfig};
+    let env = Env::new().await;
+    let sink = Sink::start();
+    let queue = |sr: u32, subject: &'static str| {
+        let answer = Answer {
+            sr_number: intake::sr::SrNumber::new(2026, sr),
+            kind: intake::sr::AnswerKind::Message,
+            to: "bob@acme.example".into(),
+            subject: subject.into(),
+            in_reply_to: None,
+            references: vec![],
+            lang: intake::sr::Lang::En,
+            body: format!("{subject}\n"),
+            attachments: vec![],
+        };
+        let pool = env.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "INSERT INTO outbox (kind, routing_key, priority, payload)
+                 VALUES ('mail.answer', '', 0, $1) RETURNING id",
+            )
+            .bind(serde_json::to_value(&answer).expect("json"))
+            .fetch_one(&pool)
+            .await
+            .expect("queue")
+        }
+    };
+    let first = queue(1, "first of SR 1").await;
+    queue(1, "second of SR 1").await;
+    queue(2, "only of SR 2").await;
+    let cfg = AnswerConfig {
+        relay: format!("127.0.0.1:{}", sink.port),
+        ..AnswerConfig::default()
+    };
+    let relay = intake::store::mailer::transport(&cfg).expect("relay");
+
+    let mut held = env.pool.begin().await.expect("begin");
+    sqlx::query("SELECT id FROM outbox WHERE id = $1 FOR UPDATE")
+        .bind(first)
+        .execute(&mut *held)
+        .await
+        .expect("lock");
+    let sent = intake::store::mailer::send_batch(&env.pool, &relay, &cfg, 10)
+        .await
+        .expect("send");
+    assert_eq!(sent, 1, "only SR 2's answer may pass SR 1's first");
+    assert_eq!(subject(&sink.wait_for(1).await[0]), "only of SR 2");
+    held.rollback().await.expect("release");
+
+    let sent = intake::store::mailer::send_batch(&env.pool, &relay, &cfg, 10)
+        .await
+        .expect("send");
+    assert_eq!(sent, 2);
+    let subjects: Vec<String> = sink.wait_for(3).await.iter().map(|a| subject(a)).collect();
+    assert_eq!(
+        subjects,
+        ["only of SR 2", "first of SR 1", "second of SR 1"]
+    );
+    env.cleanup().await;
+}

@@ -119,11 +119,17 @@ pub async fn send_batch(
     let mut sent = 0;
     for _ in 0..max {
         let mut tx = pool.begin().await?;
+        // The oldest pending answer whose SR has no older one pending (being
+        // sent by another sender, or waiting on a relay that failed): one
+        // customer reads the answers of an SR in the order they were made.
         let row: Option<(i64, serde_json::Value)> = sqlx::query_as(concat!(
-            "SELECT id, payload FROM outbox
+            "SELECT id, payload FROM outbox o
              WHERE published_at IS NULL AND kind = '",
             super::outbox::mail_answer_kind!(),
-            "'
+            "' AND NOT EXISTS (
+                 SELECT 1 FROM outbox e
+                 WHERE e.published_at IS NULL AND e.kind = o.kind AND e.id < o.id
+                   AND e.payload->>'sr_number' = o.payload->>'sr_number')
              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
         ))
         .fetch_optional(&mut *tx)
@@ -194,9 +200,10 @@ const POLL: Duration = Duration::from_millis(250);
 
 /// Sends answers until `stop` turns true, `cfg.senders` at once; does
 /// nothing (answers wait) when no relay is configured. Each sender locks the
-/// row it sends (`SKIP LOCKED`), so none is sent twice; answers of one SR
-/// are composed far apart (an acknowledgement, then findings), so sending
-/// several at once does not reorder what one customer reads.
+/// row it sends (`SKIP LOCKED`), so none is sent twice; an answer waits
+/// while an older one of its SR is pending, so sending several at once does
+/// not reorder what one customer reads (staff record a verdict and close
+/// the SR a moment apart).
 pub async fn run(pool: PgPool, cfg: AnswerConfig, metrics: Metrics, stop: watch::Receiver<bool>) {
     if cfg.relay.is_empty() {
         tracing::info!("no answer relay configured: answers wait in the outbox");
