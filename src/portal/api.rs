@@ -77,6 +77,8 @@ pub struct SrUpdate {
     pub from: Option<String>,
     pub subject: Option<String>,
     pub body: Option<String>,
+    /// The files this update brought (an upload, an email's samples).
+    pub files: Vec<String>,
 }
 
 /// A file of the SR (its bytes are never served).
@@ -116,6 +118,7 @@ impl From<srs::Page> for SrDetail {
                     from: u.from,
                     subject: u.subject,
                     body: u.body,
+                    files: u.files,
                 })
                 .collect(),
             files: p

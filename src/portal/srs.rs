@@ -213,6 +213,7 @@ async fn show(
                 from => u.from.clone(),
                 subject => u.subject.clone(),
                 body => u.body.clone(),
+                files => u.files.clone(),
             }
         })
         .collect();

@@ -124,6 +124,9 @@ pub struct Update {
     pub from: Option<String>,
     pub subject: Option<String>,
     pub body: Option<String>,
+    /// The files this update brought (an upload, an email's samples): an
+    /// upload has no subject or text, and would otherwise read as nothing.
+    pub files: Vec<String>,
 }
 
 /// A file of the SR, as the customer sees it (never its bytes).
@@ -210,7 +213,8 @@ pub fn answer_field(answer: &Option<serde_json::Value>, k: &str) -> Option<Strin
         .map(str::to_owned)
 }
 
-/// A correspondence row: when, which way, who, subject, text, the answer.
+/// A correspondence row: when, which way, who, subject, text, the answer,
+/// the files its submission brought.
 type UpdateRow = (
     DateTime<Utc>,
     String,
@@ -218,6 +222,7 @@ type UpdateRow = (
     Option<String>,
     Option<String>,
     Option<serde_json::Value>,
+    Vec<String>,
 );
 
 /// The SR `number` with its history and files, if `a` may see it.
@@ -226,21 +231,27 @@ pub async fn page(pool: &PgPool, a: &Account, number: &str) -> Result<Option<Pag
         return Ok(None);
     };
     let rows: Vec<UpdateRow> = sqlx::query_as(
-        "SELECT at, direction, sender, subject, body, answer FROM correspondence
-             WHERE sr_id = $1 ORDER BY at, id",
+        "SELECT c.at, c.direction, c.sender, c.subject, c.body, c.answer,
+                COALESCE((SELECT array_agg(ss.path ORDER BY ss.path) FROM submission_samples ss
+                          WHERE ss.submission_id = c.submission_id AND c.direction = 'in'),
+                         '{}')
+             FROM correspondence c WHERE c.sr_id = $1 ORDER BY c.at, c.id",
     )
     .bind(id)
     .fetch_all(pool)
     .await?;
     page.updates = rows
         .into_iter()
-        .map(|(at, direction, from, subject, body, answer)| Update {
-            at,
-            from,
-            subject: subject.or_else(|| answer_field(&answer, "subject")),
-            body: body.or_else(|| answer_field(&answer, "body")),
-            direction,
-        })
+        .map(
+            |(at, direction, from, subject, body, answer, files)| Update {
+                at,
+                from,
+                subject: subject.or_else(|| answer_field(&answer, "subject")),
+                body: body.or_else(|| answer_field(&answer, "body")),
+                direction,
+                files,
+            },
+        )
         .collect();
     let files: Vec<(String, String, i64, String)> = sqlx::query_as(
         "SELECT ss.path, ss.sha256, s.size, s.kind

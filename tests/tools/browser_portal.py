@@ -31,6 +31,7 @@ WORDS = {
         "upload": "Upload samples",
         "result": "Samples",
         "sr": "Files",
+        "update_files": "Files sent",
     },
     "zh": {
         "sign_up": "创建账户",
@@ -40,6 +41,7 @@ WORDS = {
         "upload": "上传样本",
         "result": "样本",
         "sr": "文件",
+        "update_files": "提交的文件",
     },
 }
 
@@ -128,6 +130,11 @@ def main():
         shot("sr", words["sr"])
         if HOSTILE not in page.inner_text("body"):
             raise SystemExit("the SR page does not list the file by its name")
+        # The upload is an update of its own: it says which files it sent
+        # (without them it would read as an empty entry).
+        upload = page.locator("article.update.in", has_text=words["update_files"])
+        if upload.count() != 1 or HOSTILE not in upload.inner_text():
+            raise SystemExit("the upload's update does not name its file")
         browser.close()
     if dialogs:
         raise SystemExit(f"a dialog opened: {dialogs}")
