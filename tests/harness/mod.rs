@@ -159,12 +159,18 @@ where
     }
 }
 
-/// A port nothing listens on now, in a range away from the services'.
+/// A port nothing listens on now, in a range away from the services' and
+/// the kernel's ephemeral ports, and never one this test process handed out
+/// before: a test takes several before it binds any, and two alike made one
+/// of its servers fail to listen for the whole test (seen once in CI).
 pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
         let r = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().expect("2"));
         let port = 20_000 + r % 12_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
             return port;
         }
     }
