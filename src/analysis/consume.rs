@@ -68,6 +68,14 @@ pub struct Consumer {
     pub actor: String,
 }
 
+/// Logs a job whose handling ended in an error: it was handed back, or its
+/// ack was lost with the connection; either way the broker delivers it again.
+fn log_unsettled(done: Result<Result<(), ConsumeError>, tokio::task::JoinError>) {
+    if let Ok(Err(e)) = done {
+        tracing::error!(error = %e, "job not settled; the broker delivers it again");
+    }
+}
+
 /// How one job ended.
 enum Done {
     Analysed,
@@ -168,9 +176,7 @@ impl Consumer {
                 Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                     handled += 1;
                     idle_since = Instant::now();
-                    if let Ok(Err(e)) = done {
-                        tracing::error!(error = %e, "job not settled; handed back to the queue");
-                    }
+                    log_unsettled(done);
                 }
                 _ = stop.changed() => break,
                 _ = tokio::time::sleep(tick) => {
@@ -200,9 +206,7 @@ impl Consumer {
         let finish = async {
             while let Some(done) = in_flight.join_next().await {
                 handled += 1;
-                if let Ok(Err(e)) = done {
-                    tracing::error!(error = %e, "job not settled; handed back to the queue");
-                }
+                log_unsettled(done);
             }
         };
         if tokio::time::timeout(FINISH_WITHIN, finish).await.is_err() {
